@@ -1,0 +1,46 @@
+package dev.loraworkbench.datasets;
+
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.interpret.RenderResult;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** The model's own Jinja chat template (from tokenizer_config.json), rendered with Jinjava the way transformers' apply_chat_template does. */
+public final class ChatTemplate {
+    /** ChatML as Qwen2 models use it (without tool calls or a default system prompt). */
+    public static final String CHATML = """
+            {%- for message in messages %}
+            {{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}
+            {%- endfor %}
+            {%- if add_generation_prompt %}
+            {{- '<|im_start|>assistant\\n' }}
+            {%- endif %}
+            """;
+
+    private final String source;
+    private final Map<String, Object> specialTokens;
+    private final Jinjava jinjava;
+
+    public ChatTemplate(String source, Map<String, Object> specialTokens) {
+        this.source = source;
+        this.specialTokens = Map.copyOf(specialTokens);
+        // transformers renders with trim_blocks and lstrip_blocks on
+        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
+    }
+
+    public String render(List<Message> messages, boolean addGenerationPrompt) {
+        List<Map<String, Object>> msgs = new ArrayList<>();
+        for (Message m : messages) msgs.add(Map.of("role", m.role(), "content", m.content()));
+        Map<String, Object> context = new HashMap<>(specialTokens);
+        context.put("messages", msgs);
+        context.put("add_generation_prompt", addGenerationPrompt);
+        RenderResult result = jinjava.renderForResult(source, context);
+        if (!result.getErrors().isEmpty()) {
+            throw new DatasetException("chat template failed to render: " + result.getErrors().get(0).getMessage());
+        }
+        return result.getOutput();
+    }
+}

@@ -1,0 +1,101 @@
+package dev.loraworkbench.datasets;
+
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * A model directory's tokenizer: tokenizer.json (through DJL's binding of HF tokenizers) plus
+ * tokenizer_config.json for the chat template and the special tokens.
+ */
+public final class TokenizerFiles implements AutoCloseable {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final HuggingFaceTokenizer tokenizer;
+    private final ChatTemplate template;
+    private final String eosToken;
+    private final String padToken;
+
+    private TokenizerFiles(HuggingFaceTokenizer tokenizer, ChatTemplate template, String eosToken, String padToken) {
+        this.tokenizer = tokenizer;
+        this.template = template;
+        this.eosToken = eosToken;
+        this.padToken = padToken;
+    }
+
+    public static TokenizerFiles load(Path modelDir) {
+        Path tokenizerJson = modelDir.resolve("tokenizer.json");
+        Path configJson = modelDir.resolve("tokenizer_config.json");
+        if (!Files.isRegularFile(tokenizerJson)) throw new DatasetException(tokenizerJson + ": missing; the model directory needs a Hugging Face tokenizer.json");
+        if (!Files.isRegularFile(configJson)) throw new DatasetException(configJson + ": missing; it holds the chat_template and special tokens");
+        JsonNode config;
+        try {
+            config = JSON.readTree(configJson.toFile());
+        } catch (IOException e) {
+            throw new DatasetException(configJson + ": not valid JSON (" + e.getMessage() + ")");
+        }
+        JsonNode tmpl = config.get("chat_template");
+        if (tmpl == null || !tmpl.isTextual()) {
+            throw new DatasetException(configJson + ": field 'chat_template' is missing; training needs the model's chat template");
+        }
+        Map<String, Object> special = new HashMap<>();
+        for (String key : new String[] {"bos_token", "eos_token", "pad_token", "unk_token"}) {
+            String value = tokenText(config.get(key));
+            special.put(key, value == null ? "" : value);
+        }
+        String eos = (String) special.get("eos_token");
+        String pad = (String) special.get("pad_token");
+        try {
+            HuggingFaceTokenizer tok = HuggingFaceTokenizer.builder()
+                    .optTokenizerPath(tokenizerJson)
+                    .optAddSpecialTokens(false)
+                    .optTruncation(false)
+                    .optPadding(false)
+                    .build();
+            return new TokenizerFiles(tok, new ChatTemplate(tmpl.asText(), special), eos, pad.isEmpty() ? eos : pad);
+        } catch (IOException | RuntimeException e) {
+            throw new DatasetException(tokenizerJson + ": cannot load tokenizer (" + e.getMessage() + ")");
+        }
+    }
+
+    /** Special tokens appear either as plain strings or as AddedToken objects with a "content" field. */
+    private static String tokenText(JsonNode node) {
+        if (node == null || node.isNull()) return null;
+        if (node.isTextual()) return node.asText();
+        JsonNode content = node.get("content");
+        return content == null ? null : content.asText();
+    }
+
+    public ChatTemplate template() { return template; }
+
+    public int[] encode(String text) {
+        long[] ids = tokenizer.encode(text, false, false).getIds();
+        int[] out = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) out[i] = Math.toIntExact(ids[i]);
+        return out;
+    }
+
+    public String decode(int[] ids) {
+        long[] l = new long[ids.length];
+        for (int i = 0; i < ids.length; i++) l[i] = ids[i];
+        return tokenizer.decode(l, false);
+    }
+
+    /** Id of a single-token string such as the pad or eos token. */
+    public int tokenId(String token) {
+        int[] ids = encode(token);
+        if (ids.length != 1) throw new DatasetException("token '" + token + "' is not a single token in tokenizer.json");
+        return ids[0];
+    }
+
+    public int padId() { return tokenId(padToken); }
+
+    public String eosToken() { return eosToken; }
+
+    @Override
+    public void close() { tokenizer.close(); }
+}

@@ -1,0 +1,43 @@
+package dev.loraworkbench.datasets;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ByteLevelBpeTrainerTest {
+    @TempDir Path dir;
+
+    @Test
+    void trainedTokenizerLoadsInHfTokenizersAndRoundTrips() throws Exception {
+        try (TokenizerFiles tok = TokenizerFiles.load(TestTokenizers.chatml(dir))) {
+            for (String text : new String[] {"What does the trainer do?", "unseen wörds, émojis 🚀 and\ttabs\n\nnewlines", "  leading spaces"}) {
+                int[] ids = tok.encode(text);
+                assertEquals(text, tok.decode(ids), "byte-level BPE must round-trip any text");
+            }
+            // learned merges make frequent words shorter than their bytes
+            assertTrue(tok.encode(" trainer").length < " trainer".length());
+            // special tokens are single ids, never split
+            assertEquals(1, tok.encode("<|im_end|>").length);
+            int[] ids = tok.encode("<|im_start|>user\nhi<|im_end|>");
+            assertEquals(tok.tokenId("<|im_start|>"), ids[0]);
+            assertEquals(tok.tokenId("<|im_end|>"), ids[ids.length - 1]);
+        }
+    }
+
+    @Test
+    void trainingIsDeterministic() {
+        String corpus = "the quick brown fox jumps over the lazy dog; the dog sleeps, the fox runs";
+        assertEquals(ByteLevelBpeTrainer.train(corpus, 30, java.util.List.of("<s>")), ByteLevelBpeTrainer.train(corpus, 30, java.util.List.of("<s>")));
+    }
+
+    @Test
+    void idsAreStable() throws Exception {
+        try (TokenizerFiles a = TokenizerFiles.load(TestTokenizers.chatml(dir))) {
+            assertArrayEquals(a.encode("the recipe"), a.encode("the recipe"));
+        }
+    }
+}

@@ -1,0 +1,89 @@
+package dev.loraworkbench.trainer.io;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/** Writes a safetensors file atomically (temporary file, fsync, rename). Tensors keep insertion order. */
+public final class SafetensorsWriter {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final Map<String, Entry> tensors = new LinkedHashMap<>();
+    private final Map<String, String> metadata = new LinkedHashMap<>(Map.of("format", "pt"));
+
+    private record Entry(DType dtype, long[] shape, byte[] data) {}
+
+    public SafetensorsWriter putF32(String name, long[] shape, float[] values) {
+        ByteBuffer b = ByteBuffer.allocate(values.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        b.asFloatBuffer().put(values);
+        return put(name, DType.F32, shape, b.array());
+    }
+
+    /** Rounds fp32 values to bf16 (round to nearest even). */
+    public SafetensorsWriter putBf16(String name, long[] shape, float[] values) {
+        ByteBuffer b = ByteBuffer.allocate(values.length * 2).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) b.putShort(Floats.floatToBf16(v));
+        return put(name, DType.BF16, shape, b.array());
+    }
+
+    public SafetensorsWriter put(String name, DType dtype, long[] shape, byte[] data) {
+        long numel = 1;
+        for (long d : shape) numel *= d;
+        if (numel * dtype.bytes != data.length) {
+            throw new IllegalArgumentException(name + ": " + data.length + " bytes do not match shape x " + dtype);
+        }
+        if (tensors.putIfAbsent(name, new Entry(dtype, shape.clone(), data)) != null) {
+            throw new IllegalArgumentException("duplicate tensor name " + name);
+        }
+        return this;
+    }
+
+    public SafetensorsWriter metadata(String key, String value) {
+        metadata.put(key, value);
+        return this;
+    }
+
+    public void write(Path file) throws IOException {
+        ObjectNode header = JSON.createObjectNode();
+        header.set("__metadata__", JSON.valueToTree(metadata));
+        long offset = 0;
+        for (var e : tensors.entrySet()) {
+            ObjectNode t = header.putObject(e.getKey());
+            t.put("dtype", e.getValue().dtype().name());
+            var shape = t.putArray("shape");
+            for (long d : e.getValue().shape()) shape.add(d);
+            var offs = t.putArray("data_offsets");
+            offs.add(offset);
+            offset += e.getValue().data().length;
+            offs.add(offset);
+        }
+        byte[] json = JSON.writeValueAsBytes(header);
+        int padded = (json.length + 7) / 8 * 8; // the reference writer pads the header to 8 bytes with spaces
+        byte[] headerBytes = new byte[padded];
+        java.util.Arrays.fill(headerBytes, (byte) ' ');
+        System.arraycopy(json, 0, headerBytes, 0, json.length);
+        AtomicFiles.write(file, out -> {
+            out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
+            out.write(headerBytes);
+            for (Entry e : tensors.values()) out.write(e.data());
+        });
+    }
+
+    /** Header JSON as UTF-8, for tests. */
+    static String headerText(byte[] file) {
+        long len = ByteBuffer.wrap(file, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        return new String(file, 8, (int) len, StandardCharsets.UTF_8);
+    }
+
+    /** Writer for {@link AtomicFiles}. */
+    @FunctionalInterface
+    public interface Body {
+        void writeTo(OutputStream out) throws IOException;
+    }
+}

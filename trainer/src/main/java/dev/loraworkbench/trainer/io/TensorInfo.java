@@ -1,0 +1,15 @@
+package dev.loraworkbench.trainer.io;
+
+import java.util.Arrays;
+
+/** One entry of a safetensors header; offsets are relative to the start of the data section. */
+public record TensorInfo(String name, DType dtype, long[] shape, long begin, long end) {
+    public long numel() {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return n;
+    }
+
+    @Override
+    public String toString() { return name + " " + dtype + Arrays.toString(shape); }
+}

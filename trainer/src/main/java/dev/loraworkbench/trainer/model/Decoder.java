@@ -1,0 +1,161 @@
+package dev.loraworkbench.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.Activation;
+import ai.djl.nn.core.Embedding;
+import ai.djl.nn.core.Linear;
+import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.lora.LoraLinear;
+
+/**
+ * The Qwen2 / Llama / Mistral decoder as plain functions over NDArrays, the same math as
+ * transformers' eager implementation: embeddings, RMSNorm in fp32, rotate-half RoPE, GQA attention
+ * with a causal + padding mask, SwiGLU MLP, tied or untied lm_head; LoRA on any projection.
+ *
+ * <p>Every array created here lands in the manager of the input ids (the caller's step scope):
+ * the frozen weights are only ever second operands.
+ */
+public final class Decoder {
+    private static final float MASKED = -1e9f;
+
+    private final ModelConfig config;
+    private final DecoderWeights weights;
+    private final LoraAdapter lora;
+
+    public Decoder(ModelConfig config, DecoderWeights weights, LoraAdapter lora) {
+        this.config = config;
+        this.weights = weights;
+        this.lora = lora;
+    }
+
+    public ModelConfig config() { return config; }
+
+    public DecoderWeights weights() { return weights; }
+
+    public LoraAdapter lora() { return lora; }
+
+    /**
+     * @param ids token ids [B, T] (INT64), right-padded
+     * @param lengths real (unpadded) length of each row
+     * @param training applies LoRA dropout when true
+     * @return logits [B, T, vocab]
+     */
+    public NDArray logits(NDArray ids, int[] lengths, boolean training) {
+        NDArray x = hidden(ids, lengths, training);
+        return Linear.linear(x, weights.lmHead()).singletonOrThrow(); // [B, T, V]
+    }
+
+    /** Final-normed hidden states [B, T, hidden]. */
+    public NDArray hidden(NDArray ids, int[] lengths, boolean training) {
+        NDManager m = ids.getManager();
+        int seq = (int) ids.getShape().get(1);
+        NDArray x = Embedding.embedding(ids, weights.embedTokens(), SparseFormat.DENSE).singletonOrThrow(); // [B, T, H]
+        NDArray[] rope = ropeTables(m, seq);
+        NDArray mask = attentionMask(m, lengths, seq);
+        for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, rope, mask, training);
+        return rmsNorm(x, weights.finalNorm());
+    }
+
+    private NDArray layer(NDArray x, int i, NDArray[] rope, NDArray mask, boolean training) {
+        DecoderWeights.Layer w = weights.layers().get(i);
+        x = x.add(attention(rmsNorm(x, w.inputNorm()), i, rope, mask, training));
+        return x.add(mlp(rmsNorm(x, w.postNorm()), i, training));
+    }
+
+    private NDArray attention(NDArray h, int i, NDArray[] rope, NDArray mask, boolean training) {
+        long b = h.getShape().get(0);
+        long t = h.getShape().get(1);
+        int d = config.headDim();
+        NDArray q = project(h, i, "q_proj", training).reshape(b, t, config.numHeads(), d).transpose(0, 2, 1, 3);   // [B, nH, T, D]
+        NDArray k = project(h, i, "k_proj", training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3); // [B, nKV, T, D]
+        NDArray v = project(h, i, "v_proj", training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3);
+        q = applyRope(q, rope);
+        k = applyRope(k, rope);
+        int groups = config.numHeads() / config.numKvHeads();
+        if (groups > 1) { // HF repeat_kv: each kv head serves `groups` consecutive query heads
+            k = k.repeat(1, groups);
+            v = v.repeat(1, groups);
+        }
+        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(1.0 / Math.sqrt(d)).add(mask); // [B, nH, T, T]
+        NDArray out = scores.softmax(3).matMul(v);                                               // [B, nH, T, D]
+        out = out.transpose(0, 2, 1, 3).reshape(b, t, (long) config.numHeads() * d);             // [B, T, nH*D]
+        return project(out, i, "o_proj", training);
+    }
+
+    private NDArray mlp(NDArray h, int i, boolean training) {
+        NDArray gate = project(h, i, "gate_proj", training);
+        NDArray up = project(h, i, "up_proj", training);
+        NDArray act = gate.mul(Activation.sigmoid(gate)).mul(up); // silu(gate) * up
+        return project(act, i, "down_proj", training);
+    }
+
+    private NDArray project(NDArray x, int layer, String name, boolean training) {
+        DecoderWeights.Linear base = weights.layers().get(layer).projection(name);
+        if (lora == null) return LoraLinear.apply(x, base.weight(), base.bias(), null, 0f, 0, false);
+        LoraAdapter.Pair pair = lora.get(DecoderWeights.modulePath(layer, name));
+        return LoraLinear.apply(x, base.weight(), base.bias(), pair, lora.scale(), lora.settings().dropout(), training);
+    }
+
+    /** x / sqrt(mean(x²) + eps) · w, in fp32. */
+    private NDArray rmsNorm(NDArray x, NDArray w) {
+        int last = x.getShape().dimension() - 1;
+        NDArray rms = x.square().mean(new int[] {last}, true).add(config.rmsNormEps()).sqrt();
+        return x.div(rms).mul(w);
+    }
+
+    /** cos and sin tables [1, 1, T, D] in HF's layout (frequencies repeated for the two halves). */
+    private NDArray[] ropeTables(NDManager m, int seq) {
+        double[] inv = config.inverseFrequencies();
+        int d = config.headDim();
+        int half = d / 2;
+        float[] cos = new float[seq * d];
+        float[] sin = new float[seq * d];
+        for (int pos = 0; pos < seq; pos++) {
+            for (int j = 0; j < half; j++) {
+                double angle = pos * inv[j];
+                float c = (float) Math.cos(angle);
+                float s = (float) Math.sin(angle);
+                cos[pos * d + j] = c;
+                cos[pos * d + j + half] = c;
+                sin[pos * d + j] = s;
+                sin[pos * d + j + half] = s;
+            }
+        }
+        Shape shape = new Shape(1, 1, seq, d);
+        return new NDArray[] {m.create(cos, shape), m.create(sin, shape)};
+    }
+
+    /** x·cos + rotate_half(x)·sin, with rotate_half(x) = [-x2, x1]. */
+    private NDArray applyRope(NDArray x, NDArray[] rope) {
+        int half = config.headDim() / 2;
+        NDArray x1 = x.get(":, :, :, :" + half);
+        NDArray x2 = x.get(":, :, :, " + half + ":");
+        NDArray rotated = x2.neg().concat(x1, 3);
+        return x.mul(rope[0]).add(rotated.mul(rope[1]));
+    }
+
+    /** Additive mask [B, 1, T, T]: 0 where query i may see key j (j <= i and j is not padding), a large negative elsewhere. */
+    private static NDArray attentionMask(NDManager m, int[] lengths, int seq) {
+        float[] mask = new float[lengths.length * seq * seq];
+        for (int b = 0; b < lengths.length; b++) {
+            for (int i = 0; i < seq; i++) {
+                for (int j = 0; j < seq; j++) {
+                    boolean visible = j <= i && j < lengths[b];
+                    mask[(b * seq + i) * seq + j] = visible ? 0f : MASKED;
+                }
+            }
+        }
+        return m.create(mask, new Shape(lengths.length, 1, seq, seq));
+    }
+
+    /** Arrays a step must attach to its scope: base weights and LoRA parameters. */
+    public NDList arrays() {
+        NDList all = weights.arrays();
+        if (lora != null) all.addAll(lora.parameters());
+        return all;
+    }
+}

@@ -1,0 +1,175 @@
+package dev.loraworkbench.trainer.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.loraworkbench.datasets.ByteLevelBpeTrainer;
+import dev.loraworkbench.datasets.ChatTemplate;
+import dev.loraworkbench.trainer.io.AtomicFiles;
+import dev.loraworkbench.trainer.io.SafetensorsWriter;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Random;
+import java.util.stream.Stream;
+
+/**
+ * Embedded default models: a real HF-layout Qwen2 checkpoint (config.json, BF16 model.safetensors,
+ * generation_config.json, tokenizer.json, tokenizer_config.json with a ChatML chat template), with
+ * random weights and a byte-level BPE tokenizer trained on the shipped sample data. Lets the
+ * quickstart and the tests run with nothing but the repository.
+ */
+public final class TinyModels {
+    public static final String TINY_QWEN2 = "tiny-qwen2";
+    static final List<String> SPECIAL_TOKENS = List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private TinyModels() {}
+
+    /** The model directory, created with {@code preset} first if it does not exist yet. */
+    public static Path ensure(Path dir, String preset, PrintStream log) throws IOException {
+        if (Files.isRegularFile(dir.resolve("config.json")) || preset == null) return dir;
+        log.printf("model    %s does not exist yet: creating preset %s (one-time, a few seconds)%n", dir, preset);
+        create(preset, dir, 1234);
+        return dir;
+    }
+
+    /** Writes the preset into {@code dir} (built in a temporary sibling directory, then renamed). */
+    public static void create(String preset, Path dir, long seed) throws IOException {
+        if (!preset.equals(TINY_QWEN2)) throw new IllegalArgumentException("unknown preset '" + preset + "'; known: " + TINY_QWEN2);
+        if (Files.exists(dir) && !isEmpty(dir)) throw new IllegalStateException(dir + " already exists and is not empty; choose another --out");
+        Path parent = dir.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempDirectory(parent, "." + dir.getFileName() + ".tmp-");
+        try {
+            writeTinyQwen2(tmp, seed);
+            Files.deleteIfExists(dir); // an empty directory
+            try {
+                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, dir);
+            }
+        } finally {
+            if (Files.exists(tmp)) {
+                try (Stream<Path> s = Files.walk(tmp)) {
+                    for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
+                }
+            }
+        }
+    }
+
+    private static boolean isEmpty(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) return false;
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.findAny().isEmpty();
+        }
+    }
+
+    private static void writeTinyQwen2(Path dir, long seed) throws IOException {
+        String tokenizerJson = ByteLevelBpeTrainer.train(sampleCorpus(), 1600, SPECIAL_TOKENS);
+        int baseVocab = JSON.readTree(tokenizerJson).get("model").get("vocab").size();
+        int endOfText = baseVocab;
+        int imEnd = baseVocab + 2;
+        int vocab = (baseVocab + SPECIAL_TOKENS.size() + 63) / 64 * 64; // padded, as Qwen pads its embedding rows
+
+        ObjectNode config = JSON.createObjectNode();
+        config.putArray("architectures").add("Qwen2ForCausalLM");
+        config.put("model_type", "qwen2");
+        config.put("hidden_size", 192);
+        config.put("intermediate_size", 512);
+        config.put("num_hidden_layers", 4);
+        config.put("num_attention_heads", 6);
+        config.put("num_key_value_heads", 2);
+        config.put("vocab_size", vocab);
+        config.put("max_position_embeddings", 2048);
+        config.put("rope_theta", 1000000.0);
+        config.put("rms_norm_eps", 1e-6);
+        config.put("hidden_act", "silu");
+        config.put("tie_word_embeddings", false);
+        config.put("use_sliding_window", false);
+        config.put("attention_dropout", 0.0);
+        config.put("initializer_range", 0.02);
+        config.put("torch_dtype", "bfloat16");
+        config.put("bos_token_id", endOfText);
+        config.put("eos_token_id", imEnd);
+        AtomicFiles.writeString(dir.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config));
+
+        ObjectNode generation = JSON.createObjectNode();
+        generation.put("bos_token_id", endOfText);
+        generation.putArray("eos_token_id").add(imEnd).add(endOfText);
+        generation.put("pad_token_id", endOfText);
+        generation.put("do_sample", false);
+        AtomicFiles.writeString(dir.resolve("generation_config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(generation));
+
+        ObjectNode tokCfg = JSON.createObjectNode();
+        tokCfg.put("tokenizer_class", "Qwen2Tokenizer");
+        tokCfg.putNull("bos_token");
+        tokCfg.put("eos_token", "<|im_end|>");
+        tokCfg.put("pad_token", "<|endoftext|>");
+        tokCfg.put("model_max_length", 2048);
+        tokCfg.put("chat_template", ChatTemplate.CHATML);
+        AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(tokCfg));
+        AtomicFiles.writeString(dir.resolve("tokenizer.json"), tokenizerJson);
+
+        ModelConfig c = ModelConfig.fromJson(config, "tiny-qwen2");
+        writeRandomWeights(c, dir.resolve("model.safetensors"), seed);
+    }
+
+    /** HF-style init: N(0, 0.02) for embeddings and projections, ones for norms, zeros for biases. */
+    static void writeRandomWeights(ModelConfig c, Path file, long seed) throws IOException {
+        Random random = new Random(seed);
+        SafetensorsWriter w = new SafetensorsWriter();
+        long h = c.hiddenSize();
+        w.putBf16("model.embed_tokens.weight", new long[] {c.vocabSize(), h}, normal(random, c.vocabSize() * h, 0.02));
+        for (int i = 0; i < c.numLayers(); i++) {
+            w.putBf16("model.layers." + i + ".input_layernorm.weight", new long[] {h}, ones(h));
+            for (String p : DecoderWeights.PROJECTIONS) {
+                int[] io = dev.loraworkbench.trainer.lora.LoraAdapter.inOut(c, p);
+                String name = DecoderWeights.modulePath(i, p);
+                w.putBf16(name + ".weight", new long[] {io[1], io[0]}, normal(random, (long) io[0] * io[1], 0.02));
+                if (c.qkvBias() && List.of("q_proj", "k_proj", "v_proj").contains(p)) {
+                    w.putBf16(name + ".bias", new long[] {io[1]}, new float[io[1]]);
+                }
+            }
+            w.putBf16("model.layers." + i + ".post_attention_layernorm.weight", new long[] {h}, ones(h));
+        }
+        w.putBf16("model.norm.weight", new long[] {h}, ones(h));
+        // A random model has no knowledge to draw on: with the usual 0.02 the head's logits could not move more than
+        // ±4 from uniform whatever LoRA did to the hidden state, so the head gets unit-norm rows (std 1/√hidden).
+        if (!c.tieWordEmbeddings()) w.putBf16("lm_head.weight", new long[] {c.vocabSize(), h}, normal(random, c.vocabSize() * h, 1 / Math.sqrt(h)));
+        w.write(file);
+    }
+
+    private static float[] normal(Random random, long n, double std) {
+        float[] out = new float[Math.toIntExact(n)];
+        for (int i = 0; i < out.length; i++) out[i] = (float) (random.nextGaussian() * std);
+        return out;
+    }
+
+    private static float[] ones(long n) {
+        float[] out = new float[Math.toIntExact(n)];
+        java.util.Arrays.fill(out, 1f);
+        return out;
+    }
+
+    /** Questions and answers of the shipped sample dataset plus the chat roles: the tokenizer's training text. */
+    static String sampleCorpus() throws IOException {
+        StringBuilder sb = new StringBuilder("system\nuser\nassistant\n");
+        try (InputStream in = TinyModels.class.getResourceAsStream("/samples/project-qa.jsonl")) {
+            if (in == null) throw new IllegalStateException("samples/project-qa.jsonl missing from the datasets jar");
+            for (String line : new String(in.readAllBytes(), StandardCharsets.UTF_8).split("\n")) {
+                if (line.isBlank()) continue;
+                JsonNode n = JSON.readTree(line);
+                sb.append(n.path("question").asText()).append('\n').append(n.path("answer").asText()).append('\n');
+            }
+        }
+        return sb.toString();
+    }
+}

@@ -1,0 +1,60 @@
+package dev.loraworkbench.trainer.recipe;
+
+import dev.loraworkbench.datasets.DatasetFormat;
+import dev.loraworkbench.datasets.TruncationPolicy;
+import java.util.List;
+
+/**
+ * A training recipe as written in YAML (snake_case field names). Defaults live in
+ * {@code recipe-defaults.yaml}; {@link RecipeLoader} merges, validates and resolves paths.
+ */
+public record Recipe(
+        ModelSection model,
+        QuantizationSection quantization,
+        LoraSection lora,
+        DatasetSection dataset,
+        TrainingSection training,
+        OutputSection output) {
+
+    /** {@code path}: a Hugging Face checkpoint directory; {@code init_preset}: create it with that preset if it does not exist yet. */
+    public record ModelSection(String path, String initPreset) {}
+
+    public enum QuantType { NONE, NF4, FP4 }
+
+    public record QuantizationSection(QuantType type, Boolean doubleQuant, Integer blockSize) {}
+
+    /** {@code target_modules}: module names (q_proj, ..., down_proj) or the single word {@code all-linear}. */
+    public record LoraSection(Integer r, Double alpha, Double dropout, List<String> targetModules, Boolean useRslora) {}
+
+    public record DatasetSection(
+            String path,
+            DatasetFormat format,
+            Integer maxSeqLen,
+            TruncationPolicy truncation,
+            Double evalFraction,
+            String evalPath,
+            String system,
+            String promptColumn,
+            String completionColumn) {}
+
+    public enum Schedule { COSINE, LINEAR, CONSTANT }
+
+    public record TrainingSection(
+            Integer epochs,
+            Integer maxSteps,
+            Integer microBatchSize,
+            Integer gradAccum,
+            Double lr,
+            Schedule schedule,
+            Integer warmupSteps,
+            Double warmupRatio,
+            Double weightDecay,
+            Double maxGradNorm,
+            Integer seed,
+            Integer logEvery,
+            Integer evalEvery,
+            Integer saveEvery) {}
+
+    /** {@code runs_dir}: where run directories go; {@code name}: the run's directory name (default: recipe name + time). */
+    public record OutputSection(String runsDir, String name) {}
+}

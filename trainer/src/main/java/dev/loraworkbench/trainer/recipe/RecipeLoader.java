@@ -1,0 +1,137 @@
+package dev.loraworkbench.trainer.recipe;
+
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.MapperFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import com.fasterxml.jackson.dataformat.yaml.YAMLGenerator;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Reads a recipe: YAML -> tree, {@code --set} overrides applied, merged over the defaults, checked
+ * field by field against the {@link Recipe} records ({@link RecipeSchema}), then range-checked
+ * ({@link RecipeRules}). Every problem is reported with file, line and dotted field path.
+ */
+public final class RecipeLoader {
+    static final ObjectMapper YAML = JsonMapper.builder(new YAMLFactory().disable(YAMLGenerator.Feature.WRITE_DOC_START_MARKER))
+            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .enable(MapperFeature.ACCEPT_CASE_INSENSITIVE_ENUMS)
+            .enable(DeserializationFeature.ACCEPT_SINGLE_VALUE_AS_ARRAY)
+            .build();
+
+    private RecipeLoader() {}
+
+    public static LoadedRecipe load(Path file, List<String> overrides) {
+        if (!Files.isRegularFile(file)) throw new RecipeException(List.of(file + ": recipe file not found"));
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (IOException e) {
+            throw new RecipeException(List.of(file + ": cannot read (" + e.getMessage() + ")"));
+        }
+        return parse(text, file, overrides);
+    }
+
+    public static LoadedRecipe parse(String yaml, Path file, List<String> overrides) {
+        JsonNode user;
+        Map<String, Integer> lines;
+        try {
+            user = YAML.readTree(yaml);
+            lines = fieldLines(yaml);
+        } catch (JsonProcessingException e) {
+            int line = e.getLocation() == null ? 0 : e.getLocation().getLineNr();
+            throw new RecipeException(List.of(file + ":" + line + ": not valid YAML: " + e.getOriginalMessage()));
+        }
+        if (user == null || user.isMissingNode() || user.isNull()) user = YAML.createObjectNode();
+        if (!user.isObject()) throw new RecipeException(List.of(file + ":1: a recipe is a mapping with sections model, lora, dataset, training, ..."));
+        ObjectNode tree = (ObjectNode) user;
+        Locator locator = new Locator(file, lines);
+        List<String> problems = new ArrayList<>();
+        for (String override : overrides) Overrides.apply(tree, override, locator, problems);
+        if (tree.get("quantization") != null && tree.get("quantization").isTextual()) {
+            // shorthand: "quantization: nf4" means {type: nf4}
+            tree.set("quantization", YAML.createObjectNode().put("type", tree.get("quantization").asText()));
+        }
+        RecipeSchema.check(tree, Recipe.class, "", locator, problems);
+        if (!problems.isEmpty()) throw new RecipeException(problems);
+
+        ObjectNode merged = defaults();
+        merge(merged, tree);
+        Recipe recipe;
+        try {
+            recipe = YAML.treeToValue(merged, Recipe.class);
+        } catch (JsonProcessingException e) {
+            throw new RecipeException(List.of(file + ": " + e.getOriginalMessage()));
+        }
+        RecipeRules.check(recipe, locator, problems);
+        if (!problems.isEmpty()) throw new RecipeException(problems);
+        Path base = file.toAbsolutePath().getParent();
+        return new LoadedRecipe(recipe, file, base, merged);
+    }
+
+    static ObjectNode defaults() {
+        try (InputStream in = RecipeLoader.class.getResourceAsStream("/recipe-defaults.yaml")) {
+            return (ObjectNode) YAML.readTree(in);
+        } catch (IOException e) {
+            throw new IllegalStateException("recipe-defaults.yaml missing from the jar", e);
+        }
+    }
+
+    private static void merge(ObjectNode into, ObjectNode from) {
+        from.fields().forEachRemaining(e -> {
+            JsonNode existing = into.get(e.getKey());
+            if (existing instanceof ObjectNode o && e.getValue() instanceof ObjectNode f) merge(o, f);
+            else into.set(e.getKey(), e.getValue());
+        });
+    }
+
+    /** Line of every field, keyed by dotted path ("training.lr"). */
+    private static Map<String, Integer> fieldLines(String yaml) throws JsonProcessingException {
+        Map<String, Integer> lines = new HashMap<>();
+        try (JsonParser p = YAML.getFactory().createParser(yaml)) {
+            JsonToken t;
+            while ((t = p.nextToken()) != null) {
+                if (t == JsonToken.FIELD_NAME) {
+                    String pointer = p.getParsingContext().pathAsPointer().toString();
+                    lines.putIfAbsent(pointer.substring(1).replace('/', '.'), p.currentTokenLocation().getLineNr());
+                }
+            }
+        } catch (JsonProcessingException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+        return lines;
+    }
+
+    /** Formats "file:line: path: message" for a field, falling back to the nearest parent that has a line. */
+    record Locator(Path file, Map<String, Integer> lines) {
+        static final int FROM_COMMAND_LINE = -1;
+
+        String at(String path, String message) {
+            if (Integer.valueOf(FROM_COMMAND_LINE).equals(lines.get(path))) return "--set " + path + ": " + message;
+            String p = path;
+            Integer line = null;
+            while (line == null && !p.isEmpty()) {
+                line = lines.get(p);
+                int dot = p.lastIndexOf('.');
+                p = dot < 0 ? "" : p.substring(0, dot);
+            }
+            return file + (line == null ? "" : ":" + line) + ": " + path + ": " + message;
+        }
+    }
+}

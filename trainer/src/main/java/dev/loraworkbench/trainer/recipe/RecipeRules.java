@@ -1,0 +1,81 @@
+package dev.loraworkbench.trainer.recipe;
+
+import dev.loraworkbench.trainer.recipe.Recipe.QuantType;
+import java.util.List;
+import java.util.Set;
+
+/** Range and consistency rules that the types alone cannot express. */
+final class RecipeRules {
+    static final Set<String> LINEAR_MODULES = Set.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+    static final Set<String> PRESETS = Set.of("tiny-qwen2");
+
+    private RecipeRules() {}
+
+    static void check(Recipe r, RecipeLoader.Locator at, List<String> problems) {
+        Rule rule = new Rule(at, problems);
+        rule.require(r.model().path() != null, "model.path", "is required: a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json)");
+        if (r.model().initPreset() != null) {
+            rule.require(PRESETS.contains(r.model().initPreset()), "model.init_preset", "'" + r.model().initPreset() + "' is not a known preset; expected one of " + PRESETS);
+        }
+        if (r.quantization().type() != QuantType.NONE) {
+            problems.add(at.at("quantization.type", r.quantization().type().name().toLowerCase()
+                    + " quantization is not yet supported; use 'none' (QLoRA support is tracked separately)"));
+        }
+        rule.require(r.quantization().blockSize() > 0 && Integer.bitCount(r.quantization().blockSize()) == 1,
+                "quantization.block_size", r.quantization().blockSize() + " is not valid; expected a power of two such as 64");
+
+        var lora = r.lora();
+        rule.range(lora.r() >= 1 && lora.r() <= 1024, "lora.r", lora.r(), "a whole number from 1 to 1024");
+        rule.range(lora.alpha() > 0, "lora.alpha", lora.alpha(), "a number > 0");
+        rule.range(lora.dropout() >= 0 && lora.dropout() < 1, "lora.dropout", lora.dropout(), "a number in [0, 1)");
+        List<String> targets = lora.targetModules();
+        if (targets.isEmpty()) problems.add(at.at("lora.target_modules", "is empty; name modules such as q_proj, v_proj or use all-linear"));
+        for (String t : targets) {
+            if (t.equals("all-linear") && targets.size() == 1) continue;
+            if (!LINEAR_MODULES.contains(t)) {
+                String near = RecipeSchema.nearest(t, LINEAR_MODULES);
+                problems.add(at.at("lora.target_modules", "'" + t + "' is not a linear module of the decoder; expected all-linear or some of "
+                        + String.join(", ", LINEAR_MODULES.stream().sorted().toList()) + (near == null ? "" : " (did you mean '" + near + "'?)")));
+            }
+        }
+
+        var d = r.dataset();
+        rule.require(d.path() != null, "dataset.path", "is required: a JSONL or CSV file of Q&A pairs");
+        rule.range(d.maxSeqLen() >= 8 && d.maxSeqLen() <= 1 << 20, "dataset.max_seq_len", d.maxSeqLen(), "a whole number from 8 to 1048576");
+        if (d.evalFraction() != null) {
+            rule.range(d.evalFraction() >= 0 && d.evalFraction() < 1, "dataset.eval_fraction", d.evalFraction(), "a number in [0, 1)");
+            rule.require(d.evalPath() == null, "dataset.eval_fraction", "give either eval_fraction or eval_path, not both");
+        }
+
+        var t = r.training();
+        // as in transformers' TrainingArguments: max_steps wins over epochs, warmup_steps over warmup_ratio
+        if (t.epochs() != null) rule.range(t.epochs() >= 1, "training.epochs", t.epochs(), "a whole number >= 1");
+        if (t.maxSteps() != null) rule.range(t.maxSteps() >= 1, "training.max_steps", t.maxSteps(), "a whole number >= 1");
+        rule.range(t.microBatchSize() >= 1, "training.micro_batch_size", t.microBatchSize(), "a whole number >= 1");
+        rule.range(t.gradAccum() >= 1, "training.grad_accum", t.gradAccum(), "a whole number >= 1");
+        rule.range(t.lr() > 0 && t.lr() < 1, "training.lr", t.lr(), "a number in (0, 1), e.g. 2e-4");
+        if (t.warmupSteps() != null) rule.range(t.warmupSteps() >= 0, "training.warmup_steps", t.warmupSteps(), "a whole number >= 0");
+        if (t.warmupRatio() != null) rule.range(t.warmupRatio() >= 0 && t.warmupRatio() < 1, "training.warmup_ratio", t.warmupRatio(), "a number in [0, 1)");
+        rule.range(t.weightDecay() >= 0, "training.weight_decay", t.weightDecay(), "a number >= 0");
+        rule.range(t.maxGradNorm() >= 0, "training.max_grad_norm", t.maxGradNorm(), "a number >= 0 (0 turns clipping off)");
+        rule.range(t.logEvery() >= 1, "training.log_every", t.logEvery(), "a whole number >= 1");
+        rule.range(t.evalEvery() >= 0, "training.eval_every", t.evalEvery(), "a whole number >= 0 (0: only at the end)");
+        rule.range(t.saveEvery() >= 0, "training.save_every", t.saveEvery(), "a whole number >= 0 (0: only at the end)");
+
+        String name = r.output().name();
+        if (name != null) {
+            rule.require(name.matches("[A-Za-z0-9._-]+") && !name.startsWith("."), "output.name",
+                    "'" + name + "' is not a valid run name; use letters, digits, '.', '_' and '-'");
+        }
+    }
+
+    private record Rule(RecipeLoader.Locator at, List<String> problems) {
+        void require(boolean ok, String path, String message) {
+            if (!ok) problems.add(at.at(path, message));
+        }
+
+        void range(boolean ok, String path, Object value, String expected) {
+            if (!ok) problems.add(at.at(path, value + " is out of range; expected " + expected));
+        }
+    }
+}

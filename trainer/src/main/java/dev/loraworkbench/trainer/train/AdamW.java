@@ -1,0 +1,67 @@
+package dev.loraworkbench.trainer.train;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * AdamW as torch.optim.AdamW (β1 0.9, β2 0.999, eps 1e-8, decoupled weight decay), on the trainable
+ * parameters only. Moments live in the long-lived manager; call {@link #step} inside a step scope that
+ * has the parameters and moments temporarily attached, so temporaries die with the step.
+ */
+public final class AdamW {
+    private static final double BETA1 = 0.9, BETA2 = 0.999, EPS = 1e-8;
+    private final NDList params;
+    private final List<NDArray> m = new ArrayList<>();
+    private final List<NDArray> v = new ArrayList<>();
+    private final double weightDecay;
+    private int t;
+
+    public AdamW(NDList params, double weightDecay, NDManager manager) {
+        this.params = params;
+        this.weightDecay = weightDecay;
+        for (NDArray p : params) {
+            m.add(manager.zeros(p.getShape()));
+            v.add(manager.zeros(p.getShape()));
+        }
+    }
+
+    /** Moments, for attaching to a step scope. */
+    public NDList state() {
+        NDList all = new NDList();
+        all.addAll(m);
+        all.addAll(v);
+        return all;
+    }
+
+    /** Global L2 norm of all gradients (before clipping). */
+    public static double gradNorm(NDList params) {
+        double sum = 0;
+        for (NDArray p : params) sum += p.getGradient().square().sum().getFloat();
+        return Math.sqrt(sum);
+    }
+
+    /** One update with gradients multiplied by {@code gradScale} (the clipping factor), then gradients are zeroed. */
+    public void step(double lr, double gradScale) {
+        t++;
+        double bc1 = 1 - Math.pow(BETA1, t);
+        double bc2 = 1 - Math.pow(BETA2, t);
+        for (int i = 0; i < params.size(); i++) {
+            NDArray p = params.get(i);
+            NDArray g = p.getGradient();
+            NDArray grad = gradScale == 1.0 ? g : g.mul(gradScale);
+            if (weightDecay > 0) p.subi(p.mul(lr * weightDecay));
+            m.get(i).muli(BETA1).addi(grad.mul(1 - BETA1));
+            v.get(i).muli(BETA2).addi(grad.square().muli(1 - BETA2));
+            NDArray denom = v.get(i).div(bc2).sqrt().addi(EPS);
+            p.subi(m.get(i).div(denom).muli(lr / bc1));
+            JniUtils.zeroGrad((PtNDArray) p);
+        }
+    }
+
+    public int stepsTaken() { return t; }
+}

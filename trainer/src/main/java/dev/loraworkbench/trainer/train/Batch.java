@@ -1,0 +1,38 @@
+package dev.loraworkbench.trainer.train;
+
+import dev.loraworkbench.datasets.EncodedExample;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * A right-padded micro-batch: ids [B, T] and pre-shifted targets (target[t] = label[t+1], -100 where no loss).
+ */
+public record Batch(long[] ids, long[] targets, int[] lengths, int rows, int seqLen) {
+
+    public static Batch of(List<EncodedExample> examples, int padId) {
+        int rows = examples.size();
+        int seq = examples.stream().mapToInt(e -> e.ids().length).max().orElseThrow();
+        long[] ids = new long[rows * seq];
+        long[] targets = new long[rows * seq];
+        int[] lengths = new int[rows];
+        Arrays.fill(ids, padId);
+        Arrays.fill(targets, EncodedExample.IGNORE);
+        for (int r = 0; r < rows; r++) {
+            EncodedExample e = examples.get(r);
+            lengths[r] = e.ids().length;
+            for (int t = 0; t < e.ids().length; t++) {
+                ids[r * seq + t] = e.ids()[t];
+                if (t + 1 < e.ids().length) targets[r * seq + t] = e.labels()[t + 1];
+            }
+        }
+        return new Batch(ids, targets, lengths, rows, seq);
+    }
+
+    public long targetTokens() {
+        return Arrays.stream(targets).filter(t -> t >= 0).count();
+    }
+
+    public long inputTokens() {
+        return Arrays.stream(lengths).sum();
+    }
+}

@@ -1,0 +1,84 @@
+package dev.loraworkbench.trainer.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loraworkbench.trainer.io.SafetensorsFile;
+import dev.loraworkbench.trainer.testing.TinyModelFixture;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** User mistakes end with a clear message and a non-zero exit code, never a stack trace. */
+class WorkbenchCliTest {
+    @TempDir Path dir;
+
+    record Result(int code, String out, String err) {}
+
+    private static Result run(String... args) {
+        PrintStream oldOut = System.out, oldErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream(), err = new ByteArrayOutputStream();
+        try {
+            System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int code = WorkbenchCli.run(args);
+            return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(oldOut);
+            System.setErr(oldErr);
+        }
+    }
+
+    private static void assertNoStackTrace(Result r) {
+        assertFalse(r.err().contains("\tat ") || r.err().contains("Exception"), r.err());
+    }
+
+    @Test
+    void recipeCheckReportsEveryProblem() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("bad.yaml"), "model:\n  path: m\n  revison: main\ntraining:\n  lr: fast\n");
+        Result r = run("recipe", "check", recipe.toString());
+        assertEquals(2, r.code());
+        assertNoStackTrace(r);
+        assertTrue(r.err().contains(recipe + ":3: model.revison: unknown field"), r.err());
+        assertTrue(r.err().contains(recipe + ":5: training.lr: 'fast' is not valid; expected a number"), r.err());
+    }
+
+    @Test
+    void recipeCheckPrintsTheResolvedRecipe() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("ok.yaml"), "model: {path: m}\ndataset: {path: d.jsonl}\n");
+        Result r = run("recipe", "check", recipe.toString(), "--set", "lora.r=4");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("valid") && r.out().contains("r: 4"), r.out());
+    }
+
+    @Test
+    void trainWithAMissingDatasetIsAClearError() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("r.yaml"),
+                "model: {path: " + TinyModelFixture.dir() + "}\ndataset: {path: nope.jsonl}\noutput: {runs_dir: runs}\n");
+        Result r = run("train", recipe.toString());
+        assertEquals(2, r.code());
+        assertNoStackTrace(r);
+        assertTrue(r.err().contains(dir.resolve("nope.jsonl") + ": dataset file not found"), r.err());
+    }
+
+    @Test
+    void logitsCommandWritesFloatLogits() throws Exception {
+        Path out = dir.resolve("logits.safetensors");
+        Result r = run("logits", "--model", TinyModelFixture.dir().toString(), "--ids", "1,2,3", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        try (SafetensorsFile f = SafetensorsFile.open(out)) {
+            assertEquals(3, f.info("logits").shape()[0]);
+        }
+        Result bad = run("logits", "--model", TinyModelFixture.dir().toString(), "--ids", "1,999999", "--out", out.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("token id 999999 is outside the vocabulary"), bad.err());
+        Result noModel = run("logits", "--model", dir.resolve("none").toString(), "--ids", "1", "--out", out.toString());
+        assertEquals(2, noModel.code());
+        assertNoStackTrace(noModel);
+    }
+}

@@ -1,0 +1,55 @@
+package dev.loraworkbench.trainer.model;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.loraworkbench.trainer.io.SafetensorsFile;
+import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.lora.PeftFormat;
+import java.nio.file.Path;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Logits against transformers + PEFT goldens (computed in float64 by an independent implementation). */
+class GoldenLogitsTest {
+
+    static Path fixture(String name) throws Exception {
+        return Path.of(GoldenLogitsTest.class.getResource("/fixtures/" + name).toURI());
+    }
+
+    @ParameterizedTest
+    @CsvSource({"qwen2-golden,false", "qwen2-golden,true", "llama-golden,false", "llama-golden,true"})
+    void logitsMatchTransformers(String fixture, boolean withAdapter) throws Exception {
+        Path dir = fixture(fixture);
+        var json = new ObjectMapper().readTree(dir.resolve("expected.json").toFile());
+        long[] ids = new long[json.get("ids").size()];
+        for (int i = 0; i < ids.length; i++) ids[i] = json.get("ids").get(i).asLong();
+
+        float[] expected;
+        try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("expected.safetensors"))) {
+            expected = f.floats(withAdapter ? "logits_adapter" : "logits_base");
+        }
+        try (NDManager manager = NDManager.newBaseManager("PyTorch");
+             HfCheckpoint ckpt = HfCheckpoint.open(dir.resolve("model"))) {
+            DecoderWeights weights = DecoderWeights.load(ckpt, manager);
+            LoraAdapter lora = withAdapter ? PeftFormat.read(dir.resolve("adapter"), ckpt.config(), manager) : null;
+            Decoder decoder = new Decoder(ckpt.config(), weights, lora);
+            NDArray input = manager.create(ids, new Shape(1, ids.length));
+            float[] got = decoder.logits(input, new int[] {ids.length}, false).toFloatArray();
+
+            float min = Float.MAX_VALUE, max = -Float.MAX_VALUE, worst = 0;
+            for (int i = 0; i < expected.length; i++) {
+                min = Math.min(min, expected[i]);
+                max = Math.max(max, expected[i]);
+                worst = Math.max(worst, Math.abs(got[i] - expected[i]));
+            }
+            float tolerance = 1e-4f * (max - min);
+            assertTrue(worst <= tolerance, fixture + (withAdapter ? "+adapter" : "") + ": max |diff| " + worst + " > " + tolerance);
+            assertArrayEquals(new long[] {ids.length, ckpt.config().vocabSize()}, new long[] {ids.length, got.length / ids.length});
+        }
+    }
+}

@@ -1,0 +1,92 @@
+package dev.loraworkbench.trainer.recipe;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class RecipeLoaderTest {
+    static final Path FILE = Path.of("/recipes/r.yaml");
+    static final String VALID = """
+            model:
+              path: ../models/m
+            dataset:
+              path: data/qa.jsonl
+            training:
+              max_steps: 10
+              lr: 1.0e-4
+            """;
+
+    private static List<String> problems(String yaml, String... overrides) {
+        return assertThrows(RecipeException.class, () -> RecipeLoader.parse(yaml, FILE, List.of(overrides))).problems();
+    }
+
+    @Test
+    void defaultsAndRelativePaths() {
+        LoadedRecipe r = RecipeLoader.parse(VALID, FILE, List.of());
+        assertEquals(Path.of("/models/m"), r.modelDir());
+        assertEquals(Path.of("/recipes/data/qa.jsonl"), r.datasetPath());
+        assertEquals(8, r.recipe().lora().r());
+        assertEquals(List.of("all-linear"), r.recipe().lora().targetModules());
+        assertEquals(Recipe.QuantType.NONE, r.recipe().quantization().type());
+        assertEquals(Recipe.Schedule.COSINE, r.recipe().training().schedule());
+        assertEquals(10, r.recipe().training().maxSteps());
+        assertNull(r.recipe().training().epochs());
+        assertTrue(r.resolvedYaml().contains("micro_batch_size: 4"), r.resolvedYaml());
+    }
+
+    @Test
+    void unknownFieldNamesPathLineAndNearestName() {
+        List<String> p = problems(VALID + "  learning_rat: 0.1\n");
+        assertEquals(1, p.size());
+        assertEquals("/recipes/r.yaml:8: training.learning_rat: unknown field; did you mean 'lr'? (valid fields: epochs, max_steps, "
+                + "micro_batch_size, grad_accum, lr, schedule, warmup_steps, warmup_ratio, weight_decay, max_grad_norm, seed, log_every, "
+                + "eval_every, save_every)", p.get(0));
+        assertTrue(problems(VALID + "lora:\n  rank: 4\n").get(0).startsWith("/recipes/r.yaml:9: lora.rank: unknown field; did you mean 'r'?"));
+        assertTrue(problems(VALID + "  gradient_accumulation_steps: 4\n").get(0).contains("did you mean 'grad_accum'?"));
+        assertTrue(problems(VALID + "trainig:\n  lr: 1\n").get(0).contains("trainig: unknown field; did you mean 'training'?"));
+    }
+
+    @Test
+    void wrongTypesAndRangesNameValueAndExpectation() {
+        List<String> p = problems(VALID.replace("max_steps: 10", "max_steps: ten") + "lora:\n  dropout: 1.5\n  r: 0\n");
+        assertEquals(List.of("/recipes/r.yaml:6: training.max_steps: 'ten' is not valid; expected a whole number"), p);
+        List<String> ranges = problems(VALID + "lora:\n  dropout: 1.5\n  r: 0\n");
+        assertEquals(List.of(
+                "/recipes/r.yaml:10: lora.r: 0 is out of range; expected a whole number from 1 to 1024",
+                "/recipes/r.yaml:9: lora.dropout: 1.5 is out of range; expected a number in [0, 1)"), ranges);
+        assertTrue(problems(VALID + "lora:\n  target_modules: [q_proj, v_prj]\n").get(0).contains("'v_prj' is not a linear module") );
+        assertTrue(problems(VALID.replace("lr: 1.0e-4", "lr: -1")).get(0).contains("training.lr: -1.0 is out of range"));
+        assertTrue(problems(VALID + "  schedule: cosin\n").get(0).contains("expected one of cosine | linear | constant (did you mean 'cosine'?)"));
+        assertTrue(problems("model: {}\ndataset: {}\n").get(0).contains("model.path: is required"));
+    }
+
+    @Test
+    void quantizationOtherThanNoneIsNotYetSupported() {
+        List<String> p = problems(VALID + "quantization: nf4\n");
+        assertEquals(1, p.size());
+        assertTrue(p.get(0).contains("quantization.type: nf4 quantization is not yet supported"), p.get(0));
+    }
+
+    @Test
+    void overridesAreAppliedAndValidatedLikeTheFile() {
+        LoadedRecipe r = RecipeLoader.parse(VALID, FILE, List.of("training.max_steps=20", "lora.r=4", "lora.target_modules=[q_proj, v_proj]"));
+        assertEquals(20, r.recipe().training().maxSteps());
+        assertEquals(4, r.recipe().lora().r());
+        assertEquals(List.of("q_proj", "v_proj"), r.recipe().lora().targetModules());
+        assertEquals(List.of("--set lora.r: 'four' is not valid; expected a whole number"), problems(VALID, "lora.r=four"));
+        assertEquals(List.of("--set traning.lr: unknown field; did you mean 'training.lr'?"), problems(VALID, "traning.lr=0.1"));
+        assertTrue(problems(VALID, "lora.r").get(0).contains("expected section.field=value"));
+    }
+
+    @Test
+    void yamlSyntaxErrorsHaveALine() {
+        String p = problems("model:\n  path: [unclosed\n").get(0);
+        assertTrue(p.startsWith("/recipes/r.yaml:"), p);
+        assertTrue(p.contains("not valid YAML"), p);
+    }
+}

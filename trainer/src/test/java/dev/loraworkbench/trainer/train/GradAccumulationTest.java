@@ -1,0 +1,98 @@
+package dev.loraworkbench.trainer.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import dev.loraworkbench.datasets.DatasetFormat;
+import dev.loraworkbench.datasets.DatasetReader;
+import dev.loraworkbench.datasets.EncodedExample;
+import dev.loraworkbench.datasets.ExampleEncoder;
+import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.datasets.TruncationPolicy;
+import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.model.Decoder;
+import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.testing.TinyModelFixture;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+
+/** Gradient accumulation 4 x micro 1 gives the same gradients and loss as micro 4 x accumulation 1. */
+class GradAccumulationTest {
+
+    @Test
+    void accumulatedMicroBatchesEqualOneBigBatch() {
+        try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
+             HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
+             NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            var encoder = new ExampleEncoder(tok, 256, TruncationPolicy.TRUNCATE);
+            List<EncodedExample> four = DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(0, 4)
+                    .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
+            assertTrue(four.stream().mapToInt(e -> e.ids().length).distinct().count() > 1, "lengths differ, so padding is exercised");
+
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
+            LoraAdapter lora = randomAdapter(ckpt, settings, manager);
+            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager), lora);
+            Trainer trainer = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0);
+
+            List<float[]> bigGrads;
+            Trainer.Accumulated big;
+            try (NDManager scope = manager.newSubManager()) {
+                big = trainer.accumulateGradients(List.of(four), scope);
+                bigGrads = gradientsAndZero(lora);
+            }
+            List<float[]> accGrads;
+            Trainer.Accumulated acc;
+            try (NDManager scope = manager.newSubManager()) {
+                acc = trainer.accumulateGradients(four.stream().map(List::of).toList(), scope);
+                accGrads = gradientsAndZero(lora);
+            }
+            assertEquals(big.targets(), acc.targets());
+            assertEquals(big.nllSum() / big.targets(), acc.nllSum() / acc.targets(), 1e-5);
+            double maxAbs = 0;
+            double maxDiff = 0;
+            for (int i = 0; i < bigGrads.size(); i++) {
+                for (int j = 0; j < bigGrads.get(i).length; j++) {
+                    maxAbs = Math.max(maxAbs, Math.abs(bigGrads.get(i)[j]));
+                    maxDiff = Math.max(maxDiff, Math.abs(bigGrads.get(i)[j] - accGrads.get(i)[j]));
+                }
+            }
+            assertTrue(maxAbs > 1e-4, "gradients are not trivially zero: " + maxAbs);
+            assertTrue(maxDiff <= 1e-4 * maxAbs, "max gradient difference " + maxDiff + " vs max gradient " + maxAbs);
+        }
+    }
+
+    /** Non-zero B so that A gets gradients too. */
+    private static LoraAdapter randomAdapter(HfCheckpoint ckpt, LoraAdapter.LoraSettings s, NDManager m) {
+        Random rnd = new Random(3);
+        var pairs = new LinkedHashMap<String, LoraAdapter.Pair>();
+        LoraAdapter init = LoraAdapter.init(ckpt.config(), s, m, 1);
+        init.pairs().forEach((module, p) -> {
+            float[] b = new float[(int) p.b().size()];
+            for (int i = 0; i < b.length; i++) b[i] = (float) rnd.nextGaussian() * 0.05f;
+            pairs.put(module, new LoraAdapter.Pair(p.a(), m.create(b, p.b().getShape())));
+        });
+        LoraAdapter lora = new LoraAdapter(pairs, s);
+        lora.parameters().forEach(p -> p.setRequiresGradient(true));
+        return lora;
+    }
+
+    private static List<float[]> gradientsAndZero(LoraAdapter lora) {
+        List<float[]> out = new ArrayList<>();
+        for (NDArray p : lora.parameters()) {
+            try (NDArray g = p.getGradient()) {
+                out.add(g.toFloatArray());
+            }
+            JniUtils.zeroGrad((PtNDArray) p);
+        }
+        return out;
+    }
+
+}
