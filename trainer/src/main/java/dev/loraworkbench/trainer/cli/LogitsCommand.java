@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.cli;
 
+import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -39,7 +40,7 @@ final class LogitsCommand implements Callable<Integer> {
             DecoderWeights weights = DecoderWeights.load(ckpt, manager);
             LoraAdapter lora = adapter == null ? null : PeftFormat.read(adapter, ckpt.config(), manager);
             Decoder decoder = new Decoder(ckpt.config(), weights, lora);
-            NDArray logits = decoder.logits(manager.create(ids, new Shape(1, ids.length)), new int[] {ids.length}, false);
+            NDArray logits = decoder.logits(Tensors.of(manager, ids, new Shape(1, ids.length)), new int[] {ids.length}, false);
             new SafetensorsWriter().putF32("logits", new long[] {ids.length, vocab}, logits.toFloatArray()).write(out);
             System.out.println("wrote logits [" + ids.length + ", " + vocab + "] to " + out);
         }

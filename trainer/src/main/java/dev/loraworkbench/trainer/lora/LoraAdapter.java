@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.lora;
 
+import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
@@ -25,6 +26,10 @@ public final class LoraAdapter {
     public LoraAdapter(Map<String, Pair> pairs, LoraSettings settings) {
         this.pairs = pairs;
         this.settings = settings;
+        pairs.forEach((module, p) -> { // names show up in diagnostics
+            p.a().setName(module + ".lora_A");
+            p.b().setName(module + ".lora_B");
+        });
     }
 
     public LoraSettings settings() { return settings; }
@@ -49,7 +54,7 @@ public final class LoraAdapter {
                 float bound = (float) (1.0 / Math.sqrt(in));
                 float[] a = new float[settings.r() * in];
                 for (int i = 0; i < a.length; i++) a[i] = (float) (random.nextDouble() * 2 - 1) * bound;
-                NDArray aArr = manager.create(a, new Shape(settings.r(), in));
+                NDArray aArr = Tensors.of(manager, a, new Shape(settings.r(), in));
                 NDArray bArr = manager.zeros(new Shape(out, settings.r()));
                 pairs.put(DecoderWeights.modulePath(layer, p), new Pair(aArr, bArr));
             }

@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.core.Linear;
+import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.nn.norm.Dropout;
 
 /** A frozen linear layer with an optional LoRA pair: y = x Wᵀ + b + scale · (dropout(x) Aᵀ) Bᵀ. */
@@ -19,6 +20,6 @@ public final class LoraLinear {
         if (pair == null) return y;
         NDArray in = training && dropout > 0 ? Dropout.dropout(x, (float) dropout, true).singletonOrThrow() : x;
         NDArray delta = Linear.linear(Linear.linear(in, pair.a()).singletonOrThrow(), pair.b()).singletonOrThrow();
-        return y.add(delta.mul(scale));
+        return y.add(delta.mul(Tensors.scalar(x.getManager(), scale)));
     }
 }

@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.lora;
 
+import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -117,6 +118,6 @@ public final class PeftFormat {
             throw new CheckpointFormatException(f.path() + ": tensor '" + name + "' has shape " + Arrays.toString(info.shape())
                     + ", expected " + Arrays.toString(shape) + " (does the adapter belong to this model?)");
         }
-        return manager.create(f.floats(name), new Shape(shape));
+        return Tensors.of(manager, f.floats(name), new Shape(shape));
     }
 }

@@ -113,7 +113,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
                 throw new dev.loraworkbench.trainer.io.CheckpointFormatException(ckpt.dir() + ": tensor '" + name + "' has shape "
                         + java.util.Arrays.toString(info.shape()) + " but config.json implies " + java.util.Arrays.toString(shape));
             }
-            NDArray a = manager.create(ckpt.floats(name), new Shape(shape));
+            NDArray a = Tensors.of(manager, ckpt.floats(name), new Shape(shape));
             a.setName(name);
             return a;
         }

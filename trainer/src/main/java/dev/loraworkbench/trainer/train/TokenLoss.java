@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.train;
 
+import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -26,9 +27,9 @@ public final class TokenLoss {
             mask[i] = used ? 1f : 0f;
             if (used) tokens++;
         }
-        NDArray idx = m.create(index, bt);
+        NDArray idx = Tensors.of(m, index, bt);
         NDArray picked = logits.logSoftmax(2).gather(idx.expandDims(2), 2).squeeze(2); // [B, T] log p(target)
-        NDArray nllSum = picked.mul(m.create(mask, bt)).sum().neg();
+        NDArray nllSum = picked.mul(Tensors.of(m, mask, bt)).sum().neg();
         long[] argmax = logits.argMax(2).toLongArray();
         long correct = 0;
         for (int i = 0; i < targets.length; i++) if (targets[i] >= 0 && argmax[i] == targets[i]) correct++;

@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.train;
 
+import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -47,7 +48,7 @@ public final class Trainer {
             double norm = AdamW.gradNorm(params);
             double loss = a.nllSum() / Math.max(1, a.targets());
             if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
-                throw new NonFiniteException(loss, norm);
+                throw new NonFiniteException(loss, norm, firstNonFiniteGradient(params));
             }
             double clip = maxGradNorm > 0 && norm > maxGradNorm ? maxGradNorm / (norm + 1e-6) : 1.0;
             optimizer.step(lr, clip);
@@ -72,9 +73,9 @@ public final class Trainer {
         for (Batch b : batches) {
             try (NDManager micro = scope.newSubManager();
                  GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
-                NDArray ids = micro.create(b.ids(), new Shape(b.rows(), b.seqLen()));
+                NDArray ids = Tensors.of(micro, b.ids(), new Shape(b.rows(), b.seqLen()));
                 TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, b.lengths(), true), b.targets());
-                collector.backward(r.nllSum().div(Math.max(1, targets)));
+                collector.backward(r.nllSum().div(Tensors.scalar(micro, Math.max(1, targets))));
                 nllSum += r.nllSum().getFloat();
                 correct += r.correct();
             }
@@ -89,7 +90,7 @@ public final class Trainer {
         for (int start = 0; start < examples.size(); start += batchSize) {
             Batch b = Batch.of(examples.subList(start, Math.min(start + batchSize, examples.size())), padId);
             try (NDManager scope = manager.newSubManager()) {
-                NDArray ids = scope.create(b.ids(), new Shape(b.rows(), b.seqLen()));
+                NDArray ids = Tensors.of(scope, b.ids(), new Shape(b.rows(), b.seqLen()));
                 TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, b.lengths(), false), b.targets());
                 nll += r.nllSum().getFloat();
                 tokens += r.tokens();
@@ -99,10 +100,19 @@ public final class Trainer {
         return new EvalResult(nll / Math.max(1, tokens), tokens == 0 ? 0 : (double) correct / tokens, tokens);
     }
 
+    private static String firstNonFiniteGradient(NDList params) {
+        for (NDArray p : params) {
+            for (float g : p.getGradient().toFloatArray()) {
+                if (!Float.isFinite(g)) return p.getName();
+            }
+        }
+        return null;
+    }
+
     /** Loss or gradient norm became NaN or infinite. */
     public static final class NonFiniteException extends RuntimeException {
-        public NonFiniteException(double loss, double norm) {
-            super("loss " + loss + ", grad norm " + norm);
+        public NonFiniteException(double loss, double norm, String parameter) {
+            super("loss " + loss + ", grad norm " + norm + (parameter == null ? "" : " (first non-finite gradient: " + parameter + ")"));
         }
     }
 }

@@ -1,23 +1,14 @@
 package dev.loraworkbench.trainer.train;
 
-import ai.djl.engine.Engine;
-import ai.djl.ndarray.NDManager;
-import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.events.EventWriter;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
-import dev.loraworkbench.trainer.model.Decoder;
-import dev.loraworkbench.trainer.model.DecoderWeights;
-import dev.loraworkbench.trainer.model.HfCheckpoint;
-import dev.loraworkbench.trainer.model.TinyModels;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.runs.RunDirectory;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.DelegatingProgressBarConsumer;
@@ -37,38 +28,18 @@ public final class TrainingRun {
     private TrainingRun() {}
 
     public static Outcome execute(LoadedRecipe loaded, AtomicBoolean stop, PrintStream log) throws IOException {
-        Recipe r = loaded.recipe();
-        Recipe.TrainingSection t = r.training();
-        Path modelDir = TinyModels.ensure(loaded.modelDir(), r.model().initPreset(), log);
-        Engine engine = Engine.getEngine("PyTorch");
-        engine.setRandomSeed(t.seed());
-
-        try (TokenizerFiles tokenizer = TokenizerFiles.load(modelDir);
-             HfCheckpoint ckpt = HfCheckpoint.open(modelDir);
-             NDManager manager = NDManager.newBaseManager("PyTorch")) {
-            TrainingData data = TrainingData.load(loaded, tokenizer);
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager);
-            List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
-            var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(), targets, r.lora().useRslora());
-            LoraAdapter lora = LoraAdapter.init(ckpt.config(), settings, manager, t.seed());
-            Decoder decoder = new Decoder(ckpt.config(), weights, lora);
-            AdamW optimizer = new AdamW(lora.parameters(), t.weightDecay(), manager);
-            Trainer trainer = new Trainer(decoder, optimizer, manager, tokenizer.padId(), t.maxGradNorm());
-
-            int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), data.train().size(), t.microBatchSize(), t.gradAccum());
-            StepPlan plan = new StepPlan(data.train(), t.microBatchSize(), t.gradAccum(), t.seed(), total);
-            LrSchedule schedule = new LrSchedule(t.lr(), t.schedule(), LrSchedule.warmupSteps(t.warmupSteps(), t.warmupRatio(), total), total);
+        Recipe.TrainingSection t = loaded.recipe().training();
+        try (TrainingSetup setup = TrainingSetup.open(loaded, log)) {
+            TrainingData data = setup.data();
+            Trainer trainer = setup.trainer();
+            StepPlan plan = setup.plan();
+            LrSchedule schedule = setup.schedule();
+            LoraAdapter lora = setup.decoder().lora();
+            String baseModel = setup.modelDir().toString();
+            int total = plan.totalSteps();
             RunDirectory run = RunDirectory.create(loaded);
-
-            long baseParams = weights.arrays().stream().mapToLong(a -> a.size()).sum();
             log.printf("run      %s%n", run.dir());
-            log.printf("model    %s (%s, %d layers, hidden %d), %,d params; LoRA r=%d on %s: %,d trainable (%.2f%%)%n",
-                    modelDir, ckpt.config().modelType(), ckpt.config().numLayers(), ckpt.config().hiddenSize(), baseParams,
-                    settings.r(), String.join(",", targets), lora.parameterCount(), 100.0 * lora.parameterCount() / baseParams);
-            log.printf("data     %d train / %d eval examples, %,d tokens per epoch%s%n", data.train().size(), data.eval().size(), data.trainTokens(),
-                    (data.truncated() + data.dropped() > 0 ? String.format(", %d truncated, %d dropped (max_seq_len %d)", data.truncated(), data.dropped(), r.dataset().maxSeqLen()) : ""));
-            log.printf("plan     %d steps (%d per epoch) of %d x %d examples, lr %.2e %s, warmup %d%n",
-                    total, plan.stepsPerEpoch(), t.microBatchSize(), t.gradAccum(), t.lr(), t.schedule().name().toLowerCase(), schedule.warmupSteps());
+            setup.describe(loaded, log);
 
             double first = Double.NaN;
             double last = Double.NaN;
@@ -85,7 +56,7 @@ public final class TrainingRun {
                         s = trainer.step(plan.microBatches(step), schedule.lrForStep(step));
                     } catch (Trainer.NonFiniteException e) {
                         throw new TrainingFailedException("step " + step + ": " + e.getMessage()
-                                + " is not finite; lower training.lr or check the data. The last saved adapter is kept in " + run.dir());
+                                + " is not finite; lower training.lr or check the data. Checkpoints saved so far are kept in " + run.dir());
                     }
                     tokensSeen += s.inputTokens();
                     if (Double.isNaN(first)) first = s.loss();
@@ -110,7 +81,7 @@ public final class TrainingRun {
                         events.scalar("eval/mean_token_accuracy", step, e.accuracy());
                     }
                     if (t.saveEvery() > 0 && step % t.saveEvery() == 0 && step < total) {
-                        run.saveCheckpoint(step, dir -> PeftFormat.write(lora, dir, modelDir.toString()));
+                        run.saveCheckpoint(step, dir -> PeftFormat.write(lora, dir, baseModel));
                     }
                 }
                 if (stop.get() && step < total && !data.eval().isEmpty()) {
@@ -119,7 +90,7 @@ public final class TrainingRun {
                     events.scalar("eval/mean_token_accuracy", step, e.accuracy());
                 }
             }
-            PeftFormat.write(lora, run.dir(), modelDir.toString());
+            PeftFormat.write(lora, run.dir(), baseModel);
             double seconds = (System.nanoTime() - started) / 1e9;
             log.printf("%s after %d/%d steps in %.1f s (%.2f steps/s, %.0f tok/s); loss %.4f -> %.4f%n",
                     stop.get() && step < total ? "interrupted" : "finished", step, total, seconds, step / seconds, tokensSeen / seconds, first, last);

@@ -38,6 +38,46 @@ class LoraLinearTest {
         }
     }
 
+    /**
+     * Regression for a DJL pitfall: {@code x.mul(Number)} frees the scalar autograd saved for backward once the
+     * JVM collects it. Collect garbage and churn direct memory between forward and backward: the gradient of
+     * scale·B(Ax) must still be exact.
+     */
+    @Test
+    void gradientsSurviveGarbageCollectionBetweenForwardAndBackward() {
+        int in = 64, out = 48, r = 4;
+        Random rnd = new Random(11);
+        float[] x = randoms(rnd, 16 * in), w = randoms(rnd, out * in), a = randoms(rnd, r * in), bb = randoms(rnd, out * r);
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            NDArray b = m.create(bb, new Shape(out, r));
+            b.setRequiresGradient(true);
+            var pair = new LoraAdapter.Pair(m.create(a, new Shape(r, in)), b);
+            NDArray xs = m.create(x, new Shape(16, in));
+            float[] expected = null;
+            for (int round = 0; round < 20; round++) {
+                try (NDManager step = m.newSubManager(); var collector = ai.djl.engine.Engine.getEngine("PyTorch").newGradientCollector()) {
+                    step.tempAttachAll(b);
+                    NDArray y = LoraLinear.apply(xs, m.create(w, new Shape(out, in)), null, pair, 2.5f, 0, true);
+                    for (int i = 0; i < 5; i++) {
+                        System.gc();
+                        for (int j = 0; j < 200; j++) java.nio.ByteBuffer.allocateDirect(64).putFloat(0, Float.NaN);
+                    }
+                    collector.backward(y.sum());
+                    float[] g = b.getGradient().toFloatArray();
+                    ai.djl.pytorch.jni.JniUtils.zeroGrad((ai.djl.pytorch.engine.PtNDArray) b);
+                    if (expected == null) expected = g;
+                    for (int i = 0; i < g.length; i++) assertEquals(expected[i], g[i], 0f, "round " + round);
+                }
+            }
+            // d/dB sum(2.5 * B A x) = 2.5 * sum_t (A x_t)ᵀ, the same for every output row
+            for (int k = 0; k < r; k++) {
+                double s = 0;
+                for (int t = 0; t < 16; t++) for (int i = 0; i < in; i++) s += a[k * in + i] * x[t * in + i];
+                assertEquals(2.5 * s, expected[k], 1e-3);
+            }
+        }
+    }
+
     @Test
     void rsLoraScaleIsAlphaOverSqrtR() {
         var s = new LoraAdapter.LoraSettings(16, 32, 0, java.util.List.of("q_proj"), true);

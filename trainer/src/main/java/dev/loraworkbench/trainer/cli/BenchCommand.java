@@ -1,0 +1,72 @@
+package dev.loraworkbench.trainer.cli;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.train.TrainingBench;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/**
+ * Measures, in one JVM: the fp32 GEMM ceiling of this libtorch, then LoRA training throughput for a recipe,
+ * reported as steps/s, tokens/s and model FLOP/s as a fraction of that ceiling. Not a test: numbers for notes.
+ */
+@Command(name = "bench", mixinStandardHelpOptions = true,
+        description = "Measure the GEMM ceiling and training throughput of a recipe (steps/s, tokens/s, % of GEMM FLOP/s).")
+final class BenchCommand implements Callable<Integer> {
+    @Parameters(index = "0", paramLabel = "RECIPE")
+    Path recipe;
+
+    @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "override a recipe field")
+    List<String> overrides = new ArrayList<>();
+
+    @Option(names = "--steps", defaultValue = "30", description = "timed optimizer steps (default ${DEFAULT-VALUE})")
+    int steps;
+
+    @Option(names = "--warmup", defaultValue = "3", description = "untimed steps first (default ${DEFAULT-VALUE})")
+    int warmup;
+
+    @Option(names = "--gemm", defaultValue = "1024", description = "square GEMM size for the ceiling (default ${DEFAULT-VALUE})")
+    int gemm;
+
+    @Override
+    public Integer call() throws Exception {
+        LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
+        double ceiling = gemmCeiling(gemm);
+        System.out.printf("gemm     fp32 %dx%dx%d: %.1f GFLOP/s (libtorch intra-op threads: %s)%n", gemm, gemm, gemm, ceiling / 1e9,
+                ai.djl.pytorch.jni.JniUtils.getNumThreads());
+        TrainingBench.Result r = TrainingBench.run(loaded, warmup, steps, System.out);
+        System.out.printf("train    %d steps: %.2f steps/s, %.0f tokens/s, %.2f GFLOP/s model = %.1f%% of the GEMM ceiling%n",
+                steps, r.stepsPerSecond(), r.tokensPerSecond(), r.flopsPerSecond() / 1e9, 100 * r.flopsPerSecond() / ceiling);
+        System.out.printf("memory   peak RSS %.0f MB, RSS growth over the timed steps %.1f MB%n", r.peakRssMb(), r.rssGrowthMb());
+        return 0;
+    }
+
+    /** Best of several timed square matmuls, after a throwaway warm-up (the first shape timed in a JVM reads low). */
+    static double gemmCeiling(int n) {
+        Engine.getEngine("PyTorch");
+        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+            NDArray a = m.randomNormal(new Shape(n, n));
+            NDArray b = m.randomNormal(new Shape(n, n));
+            double best = 0;
+            for (int i = 0; i < 12; i++) {
+                try (NDManager scope = m.newSubManager()) {
+                    a.tempAttach(scope);
+                    long t0 = System.nanoTime();
+                    a.matMul(b).toFloatArray();
+                    double s = (System.nanoTime() - t0) / 1e9;
+                    if (i >= 2) best = Math.max(best, 2.0 * n * n * n / s);
+                }
+            }
+            return best;
+        }
+    }
+}

@@ -1,0 +1,39 @@
+package dev.loraworkbench.trainer.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
+/**
+ * Java data -> NDArray in memory that libtorch owns. DJL's {@code create} wraps a JVM direct buffer with
+ * {@code torch::from_blob} (no copy; the memory lives as long as that Java object and counts against the
+ * JVM's direct-memory limit). Copying into libtorch's allocator once makes every tensor's lifetime a
+ * libtorch matter and keeps model size independent of -XX:MaxDirectMemorySize.
+ */
+public final class Tensors {
+    private Tensors() {}
+
+    public static NDArray of(NDManager m, float[] data, Shape shape) {
+        try (NDArray blob = m.create(data, shape)) {
+            return blob.duplicate();
+        }
+    }
+
+    /**
+     * A 0-d constant for arithmetic inside the autograd graph. Never use DJL's {@code x.mul(Number)} there:
+     * it wraps the number in a from_blob tensor and closes it right after the op, while autograd keeps that
+     * tensor for the backward pass; once the JVM collects the buffer, backward reads freed memory (sporadic
+     * NaN / huge gradients, only when the GC runs, so only in longer runs).
+     */
+    public static NDArray scalar(NDManager m, double value) {
+        try (NDArray blob = m.create((float) value)) {
+            return blob.duplicate();
+        }
+    }
+
+    public static NDArray of(NDManager m, long[] data, Shape shape) {
+        try (NDArray blob = m.create(data, shape)) {
+            return blob.duplicate();
+        }
+    }
+}

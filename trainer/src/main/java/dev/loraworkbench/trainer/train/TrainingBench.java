@@ -1,0 +1,74 @@
+package dev.loraworkbench.trainer.train;
+
+import dev.loraworkbench.datasets.EncodedExample;
+import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.ModelConfig;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/** Times optimizer steps of a recipe (no events, no run directory) and estimates the model FLOPs they did. */
+public final class TrainingBench {
+    /** Throughput over the timed steps; FLOP/s counts padded positions, tokens/s only real ones. */
+    public record Result(double stepsPerSecond, double tokensPerSecond, double flopsPerSecond, double peakRssMb, double rssGrowthMb) {}
+
+    private TrainingBench() {}
+
+    public static Result run(LoadedRecipe loaded, int warmup, int steps, PrintStream log) throws IOException {
+        try (TrainingSetup setup = TrainingSetup.open(loaded, log)) {
+            setup.describe(loaded, log);
+            StepPlan plan = setup.plan();
+            for (int s = 1; s <= warmup; s++) setup.trainer().step(plan.microBatches(s), setup.schedule().lrForStep(s));
+            double rssBefore = rssMb("VmRSS");
+            long tokens = 0;
+            double flops = 0;
+            long t0 = System.nanoTime();
+            for (int s = warmup + 1; s <= warmup + steps; s++) {
+                List<List<EncodedExample>> micro = plan.microBatches((s - 1) % plan.totalSteps() + 1);
+                Trainer.StepResult r = setup.trainer().step(micro, setup.schedule().lrForStep(s));
+                tokens += r.inputTokens();
+                flops += stepFlops(setup.decoder().config(), setup.decoder().lora(), micro);
+            }
+            double seconds = (System.nanoTime() - t0) / 1e9;
+            return new Result(steps / seconds, tokens / seconds, flops / seconds, rssMb("VmHWM"), rssMb("VmRSS") - rssBefore);
+        }
+    }
+
+    /**
+     * Matmul FLOPs of one LoRA training step: frozen projections and lm_head forward + input-gradient
+     * (4 per weight per position), LoRA forward + both gradients (6), attention scores and values over
+     * the padded length (forward 4·T·heads·dim, backward twice that).
+     */
+    static double stepFlops(ModelConfig c, LoraAdapter lora, List<List<EncodedExample>> microBatches) {
+        double frozen = (double) c.vocabSize() * c.hiddenSize();
+        for (String p : DecoderWeights.PROJECTIONS) {
+            int[] io = LoraAdapter.inOut(c, p);
+            frozen += (double) io[0] * io[1] * c.numLayers();
+        }
+        double loraParams = lora.parameterCount();
+        double flops = 0;
+        for (List<EncodedExample> batch : microBatches) {
+            int seq = batch.stream().mapToInt(e -> e.ids().length).max().orElse(0);
+            double positions = (double) batch.size() * seq;
+            flops += positions * (4 * frozen + 6 * loraParams);
+            flops += batch.size() * 12.0 * seq * seq * c.numHeads() * c.headDim() * c.numLayers();
+        }
+        return flops;
+    }
+
+    /** A line of /proc/self/status in MB (Linux); NaN elsewhere. */
+    static double rssMb(String field) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith(field + ":")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;
+            }
+        } catch (IOException | RuntimeException e) {
+            return Double.NaN;
+        }
+        return Double.NaN;
+    }
+}

@@ -1,0 +1,89 @@
+package dev.loraworkbench.trainer.train;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDManager;
+import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.model.Decoder;
+import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.model.TinyModels;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.Recipe;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * Everything a recipe's training needs, built in order: model directory (created from a preset if
+ * asked), tokenizer, data (validated and encoded before any weight loads), base weights, a fresh LoRA
+ * adapter, AdamW, the step plan and the LR schedule.
+ */
+public record TrainingSetup(
+        Path modelDir,
+        TokenizerFiles tokenizer,
+        HfCheckpoint checkpoint,
+        NDManager manager,
+        TrainingData data,
+        Decoder decoder,
+        Trainer trainer,
+        StepPlan plan,
+        LrSchedule schedule) implements AutoCloseable {
+
+    public static TrainingSetup open(LoadedRecipe loaded, PrintStream log) throws IOException {
+        Recipe r = loaded.recipe();
+        Recipe.TrainingSection t = r.training();
+        Path modelDir = TinyModels.ensure(loaded.modelDir(), r.model().initPreset(), log);
+        Engine.getEngine("PyTorch").setRandomSeed(t.seed());
+        TokenizerFiles tokenizer = TokenizerFiles.load(modelDir);
+        HfCheckpoint ckpt = null;
+        NDManager manager = null;
+        try {
+            TrainingData data = TrainingData.load(loaded, tokenizer);
+            ckpt = HfCheckpoint.open(modelDir);
+            manager = NDManager.newBaseManager("PyTorch");
+            DecoderWeights weights = DecoderWeights.load(ckpt, manager);
+            List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
+            var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(), targets, r.lora().useRslora());
+            LoraAdapter lora = LoraAdapter.init(ckpt.config(), settings, manager, t.seed());
+            Decoder decoder = new Decoder(ckpt.config(), weights, lora);
+            AdamW optimizer = new AdamW(lora.parameters(), t.weightDecay(), manager);
+            Trainer trainer = new Trainer(decoder, optimizer, manager, tokenizer.padId(), t.maxGradNorm());
+            int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), data.train().size(), t.microBatchSize(), t.gradAccum());
+            StepPlan plan = new StepPlan(data.train(), t.microBatchSize(), t.gradAccum(), t.seed(), total);
+            LrSchedule schedule = new LrSchedule(t.lr(), t.schedule(), LrSchedule.warmupSteps(t.warmupSteps(), t.warmupRatio(), total), total);
+            return new TrainingSetup(modelDir, tokenizer, ckpt, manager, data, decoder, trainer, plan, schedule);
+        } catch (RuntimeException e) {
+            if (manager != null) manager.close();
+            if (ckpt != null) ckpt.close();
+            tokenizer.close();
+            throw e;
+        }
+    }
+
+    /** The three lines a run starts with: model and adapter, data, plan. */
+    public void describe(LoadedRecipe loaded, PrintStream log) {
+        Recipe r = loaded.recipe();
+        Recipe.TrainingSection t = r.training();
+        var c = checkpoint.config();
+        var lora = decoder.lora();
+        long baseParams = decoder.weights().arrays().stream().mapToLong(a -> a.size()).sum();
+        log.printf("model    %s (%s, %d layers, hidden %d), %,d params; LoRA r=%d on %s: %,d trainable (%.2f%%)%n",
+                modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams, lora.settings().r(),
+                String.join(",", lora.settings().targetModules()), lora.parameterCount(), 100.0 * lora.parameterCount() / baseParams);
+        log.printf("data     %d train / %d eval examples, %,d tokens per epoch%s%n", data.train().size(), data.eval().size(), data.trainTokens(),
+                data.truncated() + data.dropped() > 0
+                        ? String.format(", %d truncated, %d dropped (max_seq_len %d)", data.truncated(), data.dropped(), r.dataset().maxSeqLen())
+                        : "");
+        log.printf("plan     %d steps (%d per epoch) of %d x %d examples, lr %.2e %s, warmup %d%n", plan.totalSteps(), plan.stepsPerEpoch(),
+                t.microBatchSize(), t.gradAccum(), t.lr(), t.schedule().name().toLowerCase(), schedule.warmupSteps());
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+        checkpoint.close();
+        tokenizer.close();
+    }
+}
