@@ -31,7 +31,7 @@ final class TrainCommand implements Callable<Integer> {
         Thread hook = new Thread(() -> {
             if (finished.getCount() == 0) return;
             stop.set(true);
-            System.err.println("\nstopping after the current step; saving the adapter (Ctrl-C again to abort)...");
+            System.err.println("\nstopping after the current step and saving the adapter...");
             try {
                 finished.await(120, TimeUnit.SECONDS);
             } catch (InterruptedException e) {

@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.train;
 
+import ai.djl.engine.Engine;
 import dev.loraworkbench.trainer.events.EventWriter;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
@@ -51,6 +52,8 @@ public final class TrainingRun {
                  ProgressBar bar = progressBar(total)) {
                 while (step < total && !stop.get()) {
                     step++;
+                    // dropout draws are a pure function of (seed, step): reruns and resumed runs see the same masks
+                    Engine.getEngine("PyTorch").setRandomSeed(t.seed() * 1_000_003 + step);
                     Trainer.StepResult s;
                     try {
                         s = trainer.step(plan.microBatches(step), schedule.lrForStep(step));
