@@ -9,12 +9,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.Comparator;
+import java.util.stream.Stream;
 
 /** Write-to-temporary, fsync, rename: a crash leaves either the old file or the complete new one, never half of it. */
 public final class AtomicFiles {
     private AtomicFiles() {}
 
-    public static void write(Path target, SafetensorsWriter.Body body) throws IOException {
+    /** What goes into a file. */
+    @FunctionalInterface
+    public interface FileContents {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    public static void write(Path target, FileContents body) throws IOException {
         Path dir = target.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         Path tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
@@ -37,5 +45,47 @@ public final class AtomicFiles {
 
     public static void writeString(Path target, String text) throws IOException {
         write(target, out -> out.write(text.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** What goes into a directory before it is published. */
+    @FunctionalInterface
+    public interface DirectoryContents {
+        void writeTo(Path dir) throws IOException;
+    }
+
+    /**
+     * Builds a directory under a temporary sibling name and renames it to {@code target} only when complete,
+     * replacing an older {@code target}: a crash leaves the previous directory or none, never a half-written one.
+     */
+    public static void publishDirectory(Path target, DirectoryContents contents) throws IOException {
+        Path parent = target.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path tmp = Files.createTempDirectory(parent, "." + target.getFileName() + ".tmp-");
+        try {
+            contents.writeTo(tmp);
+            deleteTree(target);
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target);
+            }
+        } finally {
+            deleteTree(tmp);
+        }
+    }
+
+    public static void deleteTree(Path p) throws IOException {
+        if (!Files.exists(p)) return;
+        try (Stream<Path> s = Files.walk(p)) {
+            for (Path x : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(x);
+        }
+    }
+
+    /** True for an existing directory with no entries. */
+    public static boolean isEmptyDirectory(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) return false;
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.findAny().isEmpty();
+        }
     }
 }

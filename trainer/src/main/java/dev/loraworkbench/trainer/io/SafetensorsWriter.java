@@ -3,10 +3,8 @@ package dev.loraworkbench.trainer.io;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -73,17 +71,5 @@ public final class SafetensorsWriter {
             out.write(headerBytes);
             for (Entry e : tensors.values()) out.write(e.data());
         });
-    }
-
-    /** Header JSON as UTF-8, for tests. */
-    static String headerText(byte[] file) {
-        long len = ByteBuffer.wrap(file, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
-        return new String(file, 8, (int) len, StandardCharsets.UTF_8);
-    }
-
-    /** Writer for {@link AtomicFiles}. */
-    @FunctionalInterface
-    public interface Body {
-        void writeTo(OutputStream out) throws IOException;
     }
 }

@@ -11,14 +11,10 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Random;
-import java.util.stream.Stream;
 
 /**
  * Embedded default models: a real HF-layout Qwen2 checkpoint (config.json, BF16 model.safetensors,
@@ -44,32 +40,10 @@ public final class TinyModels {
     /** Writes the preset into {@code dir} (built in a temporary sibling directory, then renamed). */
     public static void create(String preset, Path dir, long seed) throws IOException {
         if (!preset.equals(TINY_QWEN2)) throw new IllegalArgumentException("unknown preset '" + preset + "'; known: " + TINY_QWEN2);
-        if (Files.exists(dir) && !isEmpty(dir)) throw new IllegalStateException(dir + " already exists and is not empty; choose another --out");
-        Path parent = dir.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path tmp = Files.createTempDirectory(parent, "." + dir.getFileName() + ".tmp-");
-        try {
-            writeTinyQwen2(tmp, seed);
-            Files.deleteIfExists(dir); // an empty directory
-            try {
-                Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
-            } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, dir);
-            }
-        } finally {
-            if (Files.exists(tmp)) {
-                try (Stream<Path> s = Files.walk(tmp)) {
-                    for (Path p : s.sorted(Comparator.reverseOrder()).toList()) Files.delete(p);
-                }
-            }
+        if (Files.exists(dir) && !Files.isDirectory(dir) || Files.isDirectory(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
+            throw new IllegalStateException(dir + " already exists and is not empty; choose another --out");
         }
-    }
-
-    private static boolean isEmpty(Path dir) throws IOException {
-        if (!Files.isDirectory(dir)) return false;
-        try (Stream<Path> s = Files.list(dir)) {
-            return s.findAny().isEmpty();
-        }
+        AtomicFiles.publishDirectory(dir, tmp -> writeTinyQwen2(tmp, seed));
     }
 
     private static void writeTinyQwen2(Path dir, long seed) throws IOException {
