@@ -2,14 +2,13 @@ package dev.loraworkbench.trainer.cli;
 
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.runs.RunDirectory;
 import dev.loraworkbench.trainer.train.TrainingRun;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -22,28 +21,24 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "override a recipe field, e.g. --set training.max_steps=20")
     List<String> overrides = new ArrayList<>();
 
+    @Option(names = "--resume", description = "continue the run output.name from its newest checkpoint (a new run if it has none yet)")
+    boolean resume;
+
+    @Option(names = "--allow-recipe-change", description = "with --resume: continue even if the recipe differs from the checkpoint's")
+    boolean allowRecipeChange;
+
     @Override
     public Integer call() throws Exception {
         LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
-        AtomicBoolean stop = new AtomicBoolean();
-        CountDownLatch finished = new CountDownLatch(1);
-        // Ctrl-C: finish the current step, save the adapter, then let the JVM exit
-        Thread hook = new Thread(() -> {
-            if (finished.getCount() == 0) return;
-            stop.set(true);
-            System.err.println("\nstopping after the current step and saving the adapter...");
-            try {
-                finished.await(120, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        Runtime.getRuntime().addShutdownHook(hook);
-        try {
-            TrainingRun.Outcome outcome = TrainingRun.execute(loaded, stop, System.out);
-            return outcome.interrupted() ? 130 : 0;
-        } finally {
-            finished.countDown();
+        if (!resume) return GracefulStop.run(stop -> TrainingRun.execute(loaded, stop, System.out));
+        if (loaded.recipe().output().name() == null) {
+            throw new WorkbenchCli.UserInputException("--resume needs a fixed run name: set output.name in " + recipe
+                    + " (or --set output.name=NAME), or use ./workbench resume runs/<name>");
         }
+        Path runDir = RunDirectory.dirFor(loaded);
+        boolean hasRun = Files.isRegularFile(runDir.resolve(RunDirectory.RECIPE));
+        return GracefulStop.run(stop -> hasRun
+                ? TrainingRun.resume(loaded, runDir, allowRecipeChange, stop, System.out)
+                : TrainingRun.execute(loaded, stop, System.out));
     }
 }

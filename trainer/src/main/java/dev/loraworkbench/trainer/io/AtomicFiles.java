@@ -69,8 +69,18 @@ public final class AtomicFiles {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, target);
             }
+            syncDirectory(parent);
         } finally {
             deleteTree(tmp);
+        }
+    }
+
+    /** Makes a rename durable (Linux allows fsync on a directory opened for reading). */
+    private static void syncDirectory(Path dir) {
+        try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
+            ch.force(true);
+        } catch (IOException e) {
+            // not supported on this file system: the rename is still atomic, just not yet durable
         }
     }
 

@@ -53,7 +53,8 @@ public record Recipe(
             Integer seed,
             Integer logEvery,
             Integer evalEvery,
-            Integer saveEvery) {}
+            Integer saveEvery,
+            Integer keepCheckpoints) {}
 
     /** {@code runs_dir}: where run directories go; {@code name}: the run's directory name (default: recipe name + time). */
     public record OutputSection(String runsDir, String name) {}

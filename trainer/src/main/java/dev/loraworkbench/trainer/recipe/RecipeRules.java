@@ -61,6 +61,7 @@ final class RecipeRules {
         rule.range(t.logEvery() >= 1, "training.log_every", t.logEvery(), "a whole number >= 1");
         rule.range(t.evalEvery() >= 0, "training.eval_every", t.evalEvery(), "a whole number >= 0 (0: only at the end)");
         rule.range(t.saveEvery() >= 0, "training.save_every", t.saveEvery(), "a whole number >= 0 (0: only at the end)");
+        rule.range(t.keepCheckpoints() >= 1, "training.keep_checkpoints", t.keepCheckpoints(), "a whole number >= 1");
 
         String name = r.output().name();
         if (name != null) {

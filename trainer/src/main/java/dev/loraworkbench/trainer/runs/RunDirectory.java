@@ -7,34 +7,79 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.Predicate;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
-/** runs/&lt;name&gt;/: the resolved recipe, TensorBoard events, checkpoints and the final adapter. */
+/**
+ * runs/&lt;name&gt;/: the resolved recipe, TensorBoard events, checkpoints/step-N/ and the final adapter.
+ * A checkpoint directory only ever appears complete (built under a temporary name, then renamed).
+ */
 public record RunDirectory(Path dir) {
+    public static final String RECIPE = "recipe.yaml";
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
+    private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
 
     /** Creates a fresh run directory; refuses to mix a new run into an existing one. */
     public static RunDirectory create(LoadedRecipe loaded) throws IOException {
+        Path dir = dirFor(loaded);
+        if (Files.exists(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
+            throw new IllegalStateException(dir + " already exists and is not empty; resume it with ./workbench resume " + dir
+                    + ", or choose another output.name (--set output.name=...)");
+        }
+        Files.createDirectories(dir);
+        AtomicFiles.writeString(dir.resolve(RECIPE), loaded.resolvedYaml());
+        return new RunDirectory(dir);
+    }
+
+    /** Where a recipe's run goes: runs_dir/name, or runs_dir/&lt;recipe file name&gt;-&lt;time&gt; without a name. */
+    public static Path dirFor(LoadedRecipe loaded) {
         String name = loaded.recipe().output().name();
         if (name == null) {
             String base = loaded.file().getFileName().toString().replaceFirst("\\.ya?ml$", "");
             name = base + "-" + LocalDateTime.now().format(STAMP);
         }
-        Path dir = loaded.runsDir().resolve(name);
-        if (Files.exists(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
-            throw new IllegalStateException(dir + " already exists and is not empty; choose another output.name (or --set output.name=...) or remove it");
-        }
-        Files.createDirectories(dir);
-        AtomicFiles.writeString(dir.resolve("recipe.yaml"), loaded.resolvedYaml());
-        return new RunDirectory(dir);
+        return loaded.runsDir().resolve(name);
     }
 
-    /**
-     * checkpoints/step-N/, written under a temporary name and renamed when complete, so a crash
-     * never leaves a half-written directory that looks like a checkpoint.
-     */
-    public Path saveCheckpoint(int step, AtomicFiles.DirectoryContents contents) throws IOException {
-        Path target = dir.resolve("checkpoints").resolve("step-" + step);
+    public Path checkpointsDir() { return dir.resolve("checkpoints"); }
+
+    /** Writes checkpoints/step-N atomically, then keeps only the newest {@code keep} checkpoints. */
+    public Path saveCheckpoint(int step, int keep, AtomicFiles.DirectoryContents contents) throws IOException {
+        Path target = checkpointsDir().resolve("step-" + step);
         AtomicFiles.publishDirectory(target, contents);
+        List<Path> all = checkpoints(p -> true);
+        for (int i = keep; i < all.size(); i++) AtomicFiles.deleteTree(all.get(i));
         return target;
+    }
+
+    /** The newest checkpoint that {@code valid} accepts; leftovers of interrupted writes are removed on the way. */
+    public Optional<Path> latestCheckpoint(Predicate<Path> valid) throws IOException {
+        if (!Files.isDirectory(checkpointsDir())) return Optional.empty();
+        try (Stream<Path> s = Files.list(checkpointsDir())) {
+            for (Path leftover : s.filter(p -> p.getFileName().toString().startsWith(".")).toList()) AtomicFiles.deleteTree(leftover);
+        }
+        return checkpoints(valid).stream().findFirst();
+    }
+
+    /** step-N directories, newest first. */
+    private List<Path> checkpoints(Predicate<Path> valid) throws IOException {
+        if (!Files.isDirectory(checkpointsDir())) return List.of();
+        try (Stream<Path> s = Files.list(checkpointsDir())) {
+            return s.filter(p -> STEP_DIR.matcher(p.getFileName().toString()).matches() && Files.isDirectory(p))
+                    .filter(valid)
+                    .sorted(Comparator.comparingInt(RunDirectory::stepOf).reversed())
+                    .toList();
+        }
+    }
+
+    public static int stepOf(Path checkpoint) {
+        Matcher m = STEP_DIR.matcher(checkpoint.getFileName().toString());
+        if (!m.matches()) throw new IllegalArgumentException(checkpoint + " is not a step-N checkpoint directory");
+        return Integer.parseInt(m.group(1));
     }
 }

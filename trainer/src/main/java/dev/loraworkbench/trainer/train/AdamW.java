@@ -5,6 +5,12 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import dev.loraworkbench.trainer.io.CheckpointFormatException;
+import dev.loraworkbench.trainer.io.SafetensorsFile;
+import dev.loraworkbench.trainer.io.SafetensorsWriter;
+import dev.loraworkbench.trainer.model.Tensors;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -64,4 +70,39 @@ public final class AdamW {
     }
 
     public int stepsTaken() { return t; }
+
+    /** Moments and step count, exactly (fp32), for checkpoints. */
+    public void writeState(Path file) throws IOException {
+        SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(t));
+        for (int i = 0; i < params.size(); i++) {
+            String name = params.get(i).getName();
+            w.putF32("exp_avg." + i + "." + name, m.get(i).getShape().getShape(), m.get(i).toFloatArray());
+            w.putF32("exp_avg_sq." + i + "." + name, v.get(i).getShape().getShape(), v.get(i).toFloatArray());
+        }
+        w.write(file);
+    }
+
+    /** Restores what {@link #writeState} wrote; the parameters must be the same, in the same order. */
+    public void readState(Path file) {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+            String step = f.metadata().get("step");
+            if (step == null) throw new CheckpointFormatException(file + ": no 'step' in the metadata; not an optimizer state file");
+            for (int i = 0; i < params.size(); i++) {
+                String name = params.get(i).getName();
+                m.set(i, restore(f, "exp_avg." + i + "." + name, m.get(i)));
+                v.set(i, restore(f, "exp_avg_sq." + i + "." + name, v.get(i)));
+            }
+            if (f.tensors().size() != 2 * params.size()) {
+                throw new CheckpointFormatException(file + ": holds " + f.tensors().size() / 2 + " parameters' moments, the adapter has " + params.size());
+            }
+            t = Integer.parseInt(step);
+        }
+    }
+
+    private static NDArray restore(SafetensorsFile f, String name, NDArray current) {
+        if (!f.tensors().containsKey(name)) throw new CheckpointFormatException(f.path() + ": missing '" + name + "'; the checkpoint is for another adapter layout");
+        NDArray restored = Tensors.of(current.getManager(), f.floats(name), current.getShape());
+        current.close();
+        return restored;
+    }
 }

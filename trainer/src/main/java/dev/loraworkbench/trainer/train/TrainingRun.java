@@ -2,14 +2,21 @@ package dev.loraworkbench.trainer.train;
 
 import ai.djl.engine.Engine;
 import dev.loraworkbench.trainer.events.EventWriter;
-import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
+import dev.loraworkbench.trainer.recipe.RecipeDiff;
+import dev.loraworkbench.trainer.recipe.RecipeException;
 import dev.loraworkbench.trainer.runs.RunDirectory;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.DelegatingProgressBarConsumer;
@@ -19,8 +26,12 @@ import me.tongfei.progressbar.ProgressBarStyle;
 
 /**
  * A whole training run from a recipe: prepare the model and data, loop over optimizer steps, write
- * TensorBoard events, evaluate and save the adapter. {@code stop} (set on Ctrl-C) ends the loop after
- * the current step; the adapter is saved either way.
+ * TensorBoard events, evaluate, checkpoint (every save_every steps, at the end and on a stop request)
+ * and save the adapter. {@code stop} (set on Ctrl-C) ends the loop after the current step.
+ *
+ * <p>Resume is exact: a checkpoint holds the adapter, the AdamW moments and step count, and the step;
+ * everything else a step depends on (data order, learning rate, dropout masks) is a function of
+ * (seed, step).
  */
 public final class TrainingRun {
     /** How the run ended and where its outputs are. */
@@ -28,86 +39,143 @@ public final class TrainingRun {
 
     private TrainingRun() {}
 
+    /** A new run in a new run directory. */
     public static Outcome execute(LoadedRecipe loaded, AtomicBoolean stop, PrintStream log) throws IOException {
-        Recipe.TrainingSection t = loaded.recipe().training();
         try (TrainingSetup setup = TrainingSetup.open(loaded, log)) {
-            TrainingData data = setup.data();
-            Trainer trainer = setup.trainer();
-            StepPlan plan = setup.plan();
-            LrSchedule schedule = setup.schedule();
-            LoraAdapter lora = setup.decoder().lora();
-            String baseModel = setup.modelDir().toString();
-            int total = plan.totalSteps();
             RunDirectory run = RunDirectory.create(loaded);
             log.printf("run      %s%n", run.dir());
             setup.describe(loaded, log);
+            return loop(loaded, setup, run, 0, 0, stop, log);
+        }
+    }
 
-            double first = Double.NaN;
-            double last = Double.NaN;
-            int step = 0;
-            long tokensSeen = 0;
-            Window window = new Window();
-            long started = System.nanoTime();
-            try (EventWriter events = EventWriter.create(run.dir());
-                 ProgressBar bar = progressBar(total)) {
-                while (step < total && !stop.get()) {
-                    step++;
-                    // dropout draws are a pure function of (seed, step): reruns and resumed runs see the same masks
-                    Engine.getEngine("PyTorch").setRandomSeed(t.seed() * 1_000_003 + step);
-                    Trainer.StepResult s;
-                    try {
-                        s = trainer.step(plan.microBatches(step), schedule.lrForStep(step));
-                    } catch (Trainer.NonFiniteException e) {
-                        throw new TrainingFailedException("step " + step + ": " + e.getMessage()
-                                + " is not finite; lower training.lr or check the data. Checkpoints saved so far are kept in " + run.dir());
-                    }
-                    tokensSeen += s.inputTokens();
-                    if (Double.isNaN(first)) first = s.loss();
-                    last = s.loss();
-                    window.add(s);
-                    double seconds = (System.nanoTime() - started) / 1e9;
-                    bar.stepTo(step);
-                    bar.setExtraMessage(String.format("loss %.4f  %.0f tok/s", s.loss(), tokensSeen / seconds));
-                    if (step % t.logEvery() == 0 || step == total) {
-                        events.scalar("train/loss", step, window.loss());
-                        events.scalar("train/grad_norm", step, window.gradNorm());
-                        events.scalar("train/learning_rate", step, s.lr());
-                        events.scalar("train/mean_token_accuracy", step, window.accuracy());
-                        events.scalar("train/epoch", step, plan.epochAt(step));
-                        events.scalar("train/num_tokens", step, tokensSeen);
-                        window = new Window();
-                    }
-                    boolean evalNow = !data.eval().isEmpty() && ((t.evalEvery() > 0 && step % t.evalEvery() == 0) || step == total);
-                    if (evalNow) {
-                        Trainer.EvalResult e = trainer.evaluate(data.eval(), t.microBatchSize());
-                        events.scalar("eval/loss", step, e.loss());
-                        events.scalar("eval/mean_token_accuracy", step, e.accuracy());
-                    }
-                    if (t.saveEvery() > 0 && step % t.saveEvery() == 0 && step < total) {
-                        run.saveCheckpoint(step, dir -> PeftFormat.write(lora, dir, baseModel));
-                    }
+    /**
+     * Continues the run in {@code runDir} from its newest complete checkpoint. The recipe must be the one
+     * the checkpoint was trained with unless {@code allowRecipeChange}.
+     */
+    public static Outcome resume(LoadedRecipe loaded, Path runDir, boolean allowRecipeChange, AtomicBoolean stop, PrintStream log) throws IOException {
+        RunDirectory run = new RunDirectory(runDir);
+        Optional<Path> latest = run.latestCheckpoint(TrainingRun::isComplete);
+        if (latest.isEmpty()) {
+            throw new RecipeException(List.of(runDir + ": no complete checkpoint to resume from (checkpoints are written every "
+                    + "training.save_every steps, at the end and on Ctrl-C)"));
+        }
+        Path checkpoint = latest.get();
+        TrainerState state = TrainerState.read(checkpoint);
+        List<String> changes = RecipeDiff.between(Files.readString(checkpoint.resolve(RunDirectory.RECIPE)), loaded.resolvedYaml());
+        if (!changes.isEmpty() && !allowRecipeChange) {
+            List<String> problems = new ArrayList<>();
+            problems.add(loaded.file() + ": the recipe differs from the one " + checkpoint + " was trained with:");
+            changes.forEach(c -> problems.add("  " + c));
+            problems.add("resume with the same recipe, or pass --allow-recipe-change to continue anyway");
+            throw new RecipeException(problems);
+        }
+        try (TrainingSetup setup = TrainingSetup.open(loaded, log, checkpoint)) {
+            if (state.globalStep() >= setup.plan().totalSteps()) {
+                log.printf("nothing to do: %s already finished at step %d of %d%n", runDir, state.globalStep(), setup.plan().totalSteps());
+                return new Outcome(runDir, state.globalStep(), setup.plan().totalSteps(), Double.NaN, state.trainLoss(), false);
+            }
+            log.printf("resume   %s from step %d%s%n", checkpoint, state.globalStep(), changes.isEmpty() ? "" : " (recipe changed: " + changes + ")");
+            setup.describe(loaded, log);
+            return loop(loaded, setup, run, state.globalStep(), state.tokensSeen(), stop, log);
+        }
+    }
+
+    private static boolean isComplete(Path checkpoint) {
+        try {
+            return Files.isRegularFile(checkpoint.resolve(PeftFormat.WEIGHTS)) && Files.isRegularFile(checkpoint.resolve(TrainingSetup.OPTIMIZER))
+                    && TrainerState.read(checkpoint).globalStep() == RunDirectory.stepOf(checkpoint);
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+
+    private static Outcome loop(LoadedRecipe loaded, TrainingSetup setup, RunDirectory run, int startStep, long startTokens,
+                                AtomicBoolean stop, PrintStream log) throws IOException {
+        Recipe.TrainingSection t = loaded.recipe().training();
+        TrainingData data = setup.data();
+        Trainer trainer = setup.trainer();
+        StepPlan plan = setup.plan();
+        int total = plan.totalSteps();
+        String recipeYaml = loaded.resolvedYaml();
+        double first = Double.NaN;
+        double last = Double.NaN;
+        int step = startStep;
+        long tokensSeen = startTokens;
+        Window window = new Window();
+        long started = System.nanoTime();
+        try (EventWriter events = EventWriter.create(run.dir());
+             ProgressBar bar = progressBar(startStep, total)) {
+            if (startStep > 0) events.sessionLog(startStep, EventWriter.SessionStatus.START); // TensorBoard drops the old tail
+            while (step < total) {
+                step++;
+                // dropout draws are a pure function of (seed, step): reruns and resumed runs see the same masks
+                Engine.getEngine("PyTorch").setRandomSeed(t.seed() * 1_000_003 + step);
+                Trainer.StepResult s;
+                try {
+                    s = trainer.step(plan.microBatches(step), setup.schedule().lrForStep(step));
+                } catch (Trainer.NonFiniteException e) {
+                    throw new TrainingFailedException("step " + step + ": " + e.getMessage()
+                            + " is not finite; lower training.lr or check the data. Checkpoints saved so far are kept in " + run.checkpointsDir());
                 }
-                if (stop.get() && step < total && !data.eval().isEmpty()) {
+                tokensSeen += s.inputTokens();
+                if (Double.isNaN(first)) first = s.loss();
+                last = s.loss();
+                window.add(s);
+                double seconds = (System.nanoTime() - started) / 1e9;
+                bar.stepTo(step);
+                bar.setExtraMessage(String.format("loss %.4f  %.0f tok/s", s.loss(), (tokensSeen - startTokens) / seconds));
+                if (step % t.logEvery() == 0 || step == total) {
+                    events.scalar("train/loss", step, window.loss());
+                    events.scalar("train/grad_norm", step, window.gradNorm());
+                    events.scalar("train/learning_rate", step, s.lr());
+                    events.scalar("train/mean_token_accuracy", step, window.accuracy());
+                    events.scalar("train/epoch", step, plan.epochAt(step));
+                    events.scalar("train/num_tokens", step, tokensSeen);
+                    window = new Window();
+                }
+                boolean interrupted = stop.get() && step < total;
+                if (!data.eval().isEmpty() && ((t.evalEvery() > 0 && step % t.evalEvery() == 0) || step == total || interrupted)) {
                     Trainer.EvalResult e = trainer.evaluate(data.eval(), t.microBatchSize());
                     events.scalar("eval/loss", step, e.loss());
                     events.scalar("eval/mean_token_accuracy", step, e.accuracy());
                 }
+                if ((t.saveEvery() > 0 && step % t.saveEvery() == 0) || step == total || interrupted) {
+                    String reason = step == total ? "end" : interrupted ? "interrupted" : "save_every";
+                    TrainerState state = new TrainerState(step, total, tokensSeen, t.seed(), RecipeDiff.sha256(recipeYaml), reason, last,
+                            Instant.now().toString());
+                    run.saveCheckpoint(step, t.keepCheckpoints(), dir -> writeCheckpoint(setup, state, recipeYaml, dir));
+                }
+                if (interrupted) break; // a stop request ends the run after the step it arrived in
             }
-            PeftFormat.write(lora, run.dir(), baseModel);
-            double seconds = (System.nanoTime() - started) / 1e9;
-            log.printf("%s after %d/%d steps in %.1f s (%.2f steps/s, %.0f tok/s); loss %.4f -> %.4f%n",
-                    stop.get() && step < total ? "interrupted" : "finished", step, total, seconds, step / seconds, tokensSeen / seconds, first, last);
-            log.printf("adapter  %s%n", run.dir().resolve(PeftFormat.WEIGHTS));
-            log.printf("events   tensorboard --logdir %s%n", run.dir().getParent());
-            return new Outcome(run.dir(), step, total, first, last, stop.get() && step < total);
         }
+        PeftFormat.write(setup.decoder().lora(), run.dir(), setup.modelDir().toString());
+        double seconds = (System.nanoTime() - started) / 1e9;
+        int done = step - startStep;
+        boolean interrupted = step < total;
+        log.printf("%s after %d/%d steps in %.1f s (%.2f steps/s, %.0f tok/s); loss %.4f -> %.4f%n", interrupted ? "interrupted" : "finished",
+                step, total, seconds, done / seconds, (tokensSeen - startTokens) / seconds, first, last);
+        log.printf("adapter  %s%n", run.dir().resolve(PeftFormat.WEIGHTS));
+        if (interrupted) log.printf("resume   ./workbench resume %s%n", run.dir());
+        log.printf("events   tensorboard --logdir %s%n", run.dir().getParent());
+        return new Outcome(run.dir(), step, total, first, last, interrupted);
     }
 
-    private static ProgressBar progressBar(int total) {
+    /** Adapter, optimizer moments, recipe, and trainer_state.json last. */
+    private static void writeCheckpoint(TrainingSetup setup, TrainerState state, String recipeYaml, Path dir) throws IOException {
+        PeftFormat.write(setup.decoder().lora(), dir, setup.modelDir().toString());
+        setup.optimizer().writeState(dir.resolve(TrainingSetup.OPTIMIZER));
+        dev.loraworkbench.trainer.io.AtomicFiles.writeString(dir.resolve(RunDirectory.RECIPE), recipeYaml);
+        CrashTesting.maybeHalt(state.globalStep());
+        state.write(dir);
+    }
+
+    private static ProgressBar progressBar(int start, int total) {
         boolean terminal = System.console() != null;
         return new ProgressBarBuilder()
                 .setTaskName("train")
                 .setInitialMax(total)
+                .startsFrom(start, Duration.ZERO)
                 .setUnit(" steps", 1)
                 .setStyle(ProgressBarStyle.ASCII)
                 .setUpdateIntervalMillis(terminal ? 250 : 10_000)
@@ -143,4 +211,15 @@ public final class TrainingRun {
         public TrainingFailedException(String message) { super(message); }
     }
 
+    /**
+     * Fault injection for the crash tests: with -Dworkbench.crash-test.halt-in-checkpoint=N the JVM halts
+     * (like kill -9) half-way through writing checkpoint N.
+     */
+    static final class CrashTesting {
+        static void maybeHalt(int step) {
+            if (Integer.toString(step).equals(System.getProperty("workbench.crash-test.halt-in-checkpoint"))) {
+                Runtime.getRuntime().halt(137);
+            }
+        }
+    }
 }

@@ -4,6 +4,7 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDManager;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
@@ -28,10 +29,19 @@ public record TrainingSetup(
         TrainingData data,
         Decoder decoder,
         Trainer trainer,
+        AdamW optimizer,
         StepPlan plan,
         LrSchedule schedule) implements AutoCloseable {
 
     public static TrainingSetup open(LoadedRecipe loaded, PrintStream log) throws IOException {
+        return open(loaded, log, null);
+    }
+
+    /** Optimizer state file inside a checkpoint directory. */
+    public static final String OPTIMIZER = "optimizer.safetensors";
+
+    /** @param checkpoint a checkpoints/step-N directory to continue from, or null for a fresh adapter */
+    public static TrainingSetup open(LoadedRecipe loaded, PrintStream log, Path checkpoint) throws IOException {
         Recipe r = loaded.recipe();
         Recipe.TrainingSection t = r.training();
         Path modelDir = TinyModels.ensure(loaded.modelDir(), r.model().initPreset(), log);
@@ -46,14 +56,18 @@ public record TrainingSetup(
             DecoderWeights weights = DecoderWeights.load(ckpt, manager);
             List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
             var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(), targets, r.lora().useRslora());
-            LoraAdapter lora = LoraAdapter.init(ckpt.config(), settings, manager, t.seed());
+            LoraAdapter lora = checkpoint == null
+                    ? LoraAdapter.init(ckpt.config(), settings, manager, t.seed())
+                    : PeftFormat.read(checkpoint, ckpt.config(), manager);
+            lora.parameters().forEach(p -> p.setRequiresGradient(true));
             Decoder decoder = new Decoder(ckpt.config(), weights, lora);
             AdamW optimizer = new AdamW(lora.parameters(), t.weightDecay(), manager);
+            if (checkpoint != null) optimizer.readState(checkpoint.resolve(OPTIMIZER));
             Trainer trainer = new Trainer(decoder, optimizer, manager, tokenizer.padId(), t.maxGradNorm());
             int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), data.train().size(), t.microBatchSize(), t.gradAccum());
             StepPlan plan = new StepPlan(data.train(), t.microBatchSize(), t.gradAccum(), t.seed(), total);
             LrSchedule schedule = new LrSchedule(t.lr(), t.schedule(), LrSchedule.warmupSteps(t.warmupSteps(), t.warmupRatio(), total), total);
-            return new TrainingSetup(modelDir, tokenizer, ckpt, manager, data, decoder, trainer, plan, schedule);
+            return new TrainingSetup(modelDir, tokenizer, ckpt, manager, data, decoder, trainer, optimizer, plan, schedule);
         } catch (RuntimeException e) {
             if (manager != null) manager.close();
             if (ckpt != null) ckpt.close();

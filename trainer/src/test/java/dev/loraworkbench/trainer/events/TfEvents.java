@@ -15,17 +15,37 @@ public final class TfEvents {
 
     private TfEvents() {}
 
+    /**
+     * As TensorBoard shows them: files in the order they were started; a SessionLog START at step s (written
+     * on resume) drops the points after s that an earlier session had written.
+     */
     public static Map<String, List<Point>> scalars(Path runDir) throws IOException {
         Map<String, List<Point>> out = new TreeMap<>();
-        List<Path> files;
+        List<List<TfEventReader.Event>> files = new ArrayList<>();
         try (Stream<Path> s = Files.list(runDir)) {
-            files = s.filter(p -> p.getFileName().toString().startsWith("events.out.tfevents.")).sorted().toList();
+            for (Path f : s.filter(p -> p.getFileName().toString().startsWith("events.out.tfevents.")).toList()) files.add(TfEventReader.read(f));
         }
-        for (Path f : files) {
-            for (TfEventReader.Event e : TfEventReader.read(f)) {
+        files.sort(java.util.Comparator.comparingDouble(events -> events.get(0).wallTime()));
+        for (List<TfEventReader.Event> events : files) {
+            for (TfEventReader.Event e : events) {
+                if (Integer.valueOf(1).equals(e.sessionStatus())) {
+                    out.values().forEach(points -> points.removeIf(p -> p.step() > e.step()));
+                }
                 for (TfEventReader.Scalar s : e.scalars()) out.computeIfAbsent(s.tag(), k -> new ArrayList<>()).add(new Point(e.step(), s.value()));
             }
         }
         return out;
+    }
+
+    /** True if some event file of the run has a SessionLog START at {@code step}. */
+    public static boolean hasSessionStart(Path runDir, long step) throws IOException {
+        try (Stream<Path> s = Files.list(runDir)) {
+            for (Path f : s.filter(p -> p.getFileName().toString().startsWith("events.out.tfevents.")).toList()) {
+                for (TfEventReader.Event e : TfEventReader.read(f)) {
+                    if (Integer.valueOf(1).equals(e.sessionStatus()) && e.step() == step) return true;
+                }
+            }
+        }
+        return false;
     }
 }

@@ -94,7 +94,9 @@ class TrainingRunTest {
         AtomicBoolean stop = new AtomicBoolean(true); // as if Ctrl-C came during the first step
         TrainingRun.Outcome out = TrainingRun.execute(recipe("stopped", 50), stop, new PrintStream(new ByteArrayOutputStream()));
         assertTrue(out.interrupted());
+        assertEquals(1, out.steps(), "the step in progress completes");
         assertTrue(Files.isRegularFile(out.runDir().resolve(PeftFormat.WEIGHTS)));
+        assertTrue(Files.isRegularFile(out.runDir().resolve("checkpoints/step-1/trainer_state.json")));
     }
 
     private static double maxAbs(float[] v) {

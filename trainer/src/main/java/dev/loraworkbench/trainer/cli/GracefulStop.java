@@ -1,0 +1,37 @@
+package dev.loraworkbench.trainer.cli;
+
+import dev.loraworkbench.trainer.train.TrainingRun;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/** Ctrl-C during training: finish the current step, checkpoint and save the adapter, then let the JVM exit. */
+final class GracefulStop {
+    interface Training {
+        TrainingRun.Outcome run(AtomicBoolean stop) throws Exception;
+    }
+
+    private GracefulStop() {}
+
+    /** Runs the training; exit code 0 when it finished, 130 when a stop request ended it early. */
+    static int run(Training training) throws Exception {
+        AtomicBoolean stop = new AtomicBoolean();
+        CountDownLatch finished = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            if (finished.getCount() == 0) return;
+            stop.set(true);
+            System.err.println("\nstopping after the current step; saving a checkpoint and the adapter...");
+            try {
+                finished.await(120, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        Runtime.getRuntime().addShutdownHook(hook);
+        try {
+            return training.run(stop).interrupted() ? 130 : 0;
+        } finally {
+            finished.countDown();
+        }
+    }
+}

@@ -1,0 +1,116 @@
+package dev.loraworkbench.trainer.train;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loraworkbench.trainer.events.TfEvents;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.RecipeException;
+import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.testing.TinyModelFixture;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Exact resume: a straight run and an interrupted-then-resumed run log bitwise-identical losses at every step. */
+class ResumeTest {
+    static final int STEPS = 12;
+    @TempDir Path dir;
+
+    private Path recipeFile(String name, String extra) throws Exception {
+        String yaml = """
+                model: {path: %s}
+                lora: {r: 4, alpha: 8, dropout: 0.1}
+                dataset: {path: %s, max_seq_len: 160, eval_fraction: 0.1}
+                training: {max_steps: %d, micro_batch_size: 4, grad_accum: 2, lr: 3.0e-3, warmup_steps: 2, save_every: 4, eval_every: 6%s}
+                output: {runs_dir: runs, name: %s}
+                """.formatted(TinyModelFixture.dir(), TinyModelFixture.sampleData(), STEPS, extra, name);
+        return Files.writeString(dir.resolve(name + ".yaml"), yaml);
+    }
+
+    private static PrintStream quiet() { return new PrintStream(new ByteArrayOutputStream()); }
+
+    private Map<String, List<TfEvents.Point>> straightRun() throws Exception {
+        TrainingRun.execute(RecipeLoader.load(recipeFile("straight", ""), List.of()), new AtomicBoolean(), quiet());
+        return TfEvents.scalars(dir.resolve("runs/straight"));
+    }
+
+    @Test
+    void interruptedAndResumedEqualsStraight() throws Exception {
+        Map<String, List<TfEvents.Point>> straight = straightRun();
+        Path recipe = recipeFile("stopped", "");
+        LoadedRecipe loaded = RecipeLoader.load(recipe, List.of());
+        TrainingRun.Outcome first = TrainingRun.execute(loaded, new AtomicBoolean(true), quiet()); // Ctrl-C during step 1
+        assertTrue(first.interrupted());
+        assertEquals(1, first.steps());
+        TrainingRun.Outcome rest = TrainingRun.resume(loaded, dir.resolve("runs/stopped"), false, new AtomicBoolean(), quiet());
+        assertEquals(STEPS, rest.steps());
+        assertFalse(rest.interrupted());
+        Map<String, List<TfEvents.Point>> resumed = TfEvents.scalars(dir.resolve("runs/stopped"));
+        assertEquals(straight.get("train/loss"), resumed.get("train/loss"));
+        assertEquals(straight.get("train/grad_norm"), resumed.get("train/grad_norm"));
+        assertEquals(straight.get("train/num_tokens"), resumed.get("train/num_tokens"));
+        // the interrupted session also evaluated at step 1, where it stopped
+        assertEquals(straight.get("eval/loss"), resumed.get("eval/loss").stream().filter(p -> p.step() != 1).toList());
+        assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/stopped"), 1));
+        // keep_checkpoints (3) keeps the newest: 4, 8, 12 (the interrupted one at 1 is gone)
+        try (Stream<Path> s = Files.list(dir.resolve("runs/stopped/checkpoints"))) {
+            assertEquals(List.of("step-12", "step-4", "step-8"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        assertEquals(STEPS, TrainingRun.resume(loaded, dir.resolve("runs/stopped"), false, new AtomicBoolean(), quiet()).steps(),
+                "resuming a finished run does nothing");
+    }
+
+    /** The JVM halts (like kill -9) half-way through writing checkpoint 8: resume continues from 4, exactly. */
+    @Test
+    void crashDuringACheckpointWriteResumesFromThePreviousOneExactly() throws Exception {
+        Map<String, List<TfEvents.Point>> straight = straightRun();
+        Path recipe = recipeFile("crashed", "");
+        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true", "-Dworkbench.crash-test.halt-in-checkpoint=8",
+                "dev.loraworkbench.trainer.cli.WorkbenchCli", "train", recipe.toString())
+                .redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
+        assertTrue(child.waitFor(120, TimeUnit.SECONDS), "child finished");
+        assertEquals(137, child.exitValue(), Files.readString(dir.resolve("child.log")));
+        Path checkpoints = dir.resolve("runs/crashed/checkpoints");
+        try (Stream<Path> s = Files.list(checkpoints)) {
+            List<String> names = s.map(p -> p.getFileName().toString()).sorted().toList();
+            assertEquals(2, names.size(), names.toString());
+            assertTrue(names.get(0).startsWith(".step-8.tmp-"), "half-written checkpoint under its temporary name: " + names);
+            assertEquals("step-4", names.get(1));
+        }
+        LoadedRecipe loaded = RecipeLoader.load(recipe, List.of());
+        TrainingRun.resume(loaded, dir.resolve("runs/crashed"), false, new AtomicBoolean(), quiet());
+        try (Stream<Path> s = Files.list(checkpoints)) {
+            assertEquals(List.of("step-12", "step-4", "step-8"), s.map(p -> p.getFileName().toString()).sorted().toList());
+        }
+        Map<String, List<TfEvents.Point>> resumed = TfEvents.scalars(dir.resolve("runs/crashed"));
+        assertEquals(straight.get("train/loss"), resumed.get("train/loss"));
+        assertEquals(straight.get("eval/loss"), resumed.get("eval/loss"));
+        assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/crashed"), 4));
+    }
+
+    @Test
+    void aChangedRecipeIsRefusedWithTheDifferences() throws Exception {
+        Path recipe = recipeFile("changed", "");
+        TrainingRun.execute(RecipeLoader.load(recipe, List.of()), new AtomicBoolean(true), quiet());
+        LoadedRecipe changed = RecipeLoader.load(recipe, List.of("training.lr=0.001", "lora.dropout=0.2"));
+        RecipeException e = assertThrows(RecipeException.class,
+                () -> TrainingRun.resume(changed, dir.resolve("runs/changed"), false, new AtomicBoolean(), quiet()));
+        assertTrue(e.problems().contains("  lora.dropout: 0.1 -> 0.2"), e.problems().toString());
+        assertTrue(e.problems().contains("  training.lr: 0.003 -> 0.001"), e.problems().toString());
+        assertTrue(e.getMessage().contains("--allow-recipe-change"));
+        TrainingRun.Outcome allowed = TrainingRun.resume(changed, dir.resolve("runs/changed"), true, new AtomicBoolean(), quiet());
+        assertEquals(STEPS, allowed.steps());
+    }
+}
