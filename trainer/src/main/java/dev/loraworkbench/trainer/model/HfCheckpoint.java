@@ -75,6 +75,11 @@ public final class HfCheckpoint implements AutoCloseable {
 
     public boolean has(String name) { return fileOf.containsKey(name); }
 
+    /** Every tensor, in the order of the index (or of the single file's header). */
+    public java.util.List<TensorInfo> tensorsInOrder() {
+        return fileOf.entrySet().stream().map(e -> e.getValue().info(e.getKey())).toList();
+    }
+
     public TensorInfo info(String name) {
         return file(name).info(name);
     }

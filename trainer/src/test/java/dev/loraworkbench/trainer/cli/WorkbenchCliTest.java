@@ -67,6 +67,43 @@ class WorkbenchCliTest {
     }
 
     @Test
+    void trainExportAndCompareLogits() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("r.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n"
+                + "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 128}\n"
+                + "lora: {r: 4, target_modules: [q_proj, v_proj, down_proj]}\n"
+                + "training: {max_steps: 3, lr: 1.0e-2}\noutput: {runs_dir: " + dir.resolve("runs") + ", name: run}\n");
+        assertEquals(0, run("train", recipe.toString()).code());
+        Path runDir = dir.resolve("runs/run");
+
+        Result adapter = run("export", "adapter", runDir.toString(), "--out", dir.resolve("adapter").toString());
+        assertEquals(0, adapter.code(), adapter.err());
+        Result again = run("export", "adapter", runDir.resolve("checkpoints/step-3").toString(), "--out", dir.resolve("adapter").toString());
+        assertEquals(2, again.code());
+        assertTrue(again.err().contains("exists and is not empty; pass --force"), again.err());
+        assertEquals(0, run("export", "merged", runDir.toString(), "--out", dir.resolve("merged").toString(), "--dtype", "fp32").code());
+
+        String ids = "5,17,99,250,3,42";
+        assertEquals(0, run("logits", "--model", TinyModelFixture.dir().toString(), "--adapter", dir.resolve("adapter").toString(),
+                "--ids", ids, "--out", dir.resolve("a.safetensors").toString()).code());
+        assertEquals(0, run("logits", "--model", dir.resolve("merged").toString(), "--ids", ids, "--out", dir.resolve("m.safetensors").toString()).code());
+        assertEquals(0, run("logits", "--model", TinyModelFixture.dir().toString(), "--ids", ids, "--out", dir.resolve("b.safetensors").toString()).code());
+        float[] withAdapter, merged, base;
+        try (var a = SafetensorsFile.open(dir.resolve("a.safetensors")); var m = SafetensorsFile.open(dir.resolve("m.safetensors"));
+             var b = SafetensorsFile.open(dir.resolve("b.safetensors"))) {
+            withAdapter = a.floats("logits");
+            merged = m.floats("logits");
+            base = b.floats("logits");
+        }
+        double worst = 0, moved = 0;
+        for (int i = 0; i < merged.length; i++) {
+            worst = Math.max(worst, Math.abs(merged[i] - withAdapter[i]));
+            moved = Math.max(moved, Math.abs(base[i] - withAdapter[i]));
+        }
+        assertTrue(moved > 1e-3, "the trained adapter changes the logits: " + moved);
+        assertTrue(worst < 1e-4, "merged == base + adapter: " + worst);
+    }
+
+    @Test
     void logitsCommandWritesFloatLogits() throws Exception {
         Path out = dir.resolve("logits.safetensors");
         Result r = run("logits", "--model", TinyModelFixture.dir().toString(), "--ids", "1,2,3", "--out", out.toString());

@@ -54,6 +54,17 @@ class SafetensorsTest {
         assertEquals(65504f, Floats.f16ToFloat((short) 0x7BFF));
         assertEquals(0x1p-24f, Floats.f16ToFloat((short) 0x0001));
         assertEquals(Float.POSITIVE_INFINITY, Floats.f16ToFloat((short) 0x7C00));
+        // float -> half -> float is exact for every half value, and rounds to nearest even in between
+        for (int h = 0; h < 0x10000; h++) {
+            float f = Floats.f16ToFloat((short) h);
+            if (Float.isNaN(f)) continue;
+            assertEquals((short) h == (short) 0x8000 ? (short) 0x8000 : (short) h, Floats.floatToF16(f), "half " + Integer.toHexString(h));
+        }
+        assertEquals((short) 0x3C00, Floats.floatToF16(1.0f + 0x1p-11f)); // tie -> even
+        assertEquals((short) 0x3C01, Floats.floatToF16(1.0f + 0x1p-11f + 0x1p-20f));
+        assertEquals((short) 0x7C00, Floats.floatToF16(70000f));
+        assertEquals((short) 0x0001, Floats.floatToF16(0x1p-24f));
+        assertEquals((short) 0x0000, Floats.floatToF16(0x1p-26f));
     }
 
     private String openError(Path p) {

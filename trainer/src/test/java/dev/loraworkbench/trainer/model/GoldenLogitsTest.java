@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
+import dev.loraworkbench.trainer.testing.Fixtures;
 import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -17,14 +18,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** Logits against transformers + PEFT goldens (computed in float64 by an independent implementation). */
 class GoldenLogitsTest {
 
-    static Path fixture(String name) throws Exception {
-        return Path.of(GoldenLogitsTest.class.getResource("/fixtures/" + name).toURI());
-    }
-
     @ParameterizedTest
     @CsvSource({"qwen2-golden,false", "qwen2-golden,true", "llama-golden,false", "llama-golden,true"})
     void logitsMatchTransformers(String fixture, boolean withAdapter) throws Exception {
-        Path dir = fixture(fixture);
+        Path dir = Fixtures.golden(fixture);
         var json = new ObjectMapper().readTree(dir.resolve("expected.json").toFile());
         long[] ids = new long[json.get("ids").size()];
         for (int i = 0; i < ids.length; i++) ids[i] = json.get("ids").get(i).asLong();

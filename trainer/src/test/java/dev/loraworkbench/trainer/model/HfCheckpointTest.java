@@ -9,6 +9,7 @@ import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
 import dev.loraworkbench.trainer.io.TensorInfo;
+import dev.loraworkbench.trainer.testing.Fixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -22,7 +23,7 @@ class HfCheckpointTest {
     /** Copies the golden qwen2 model, split over two shards with an index, and checks the logits are unchanged. */
     @Test
     void shardedCheckpointGivesTheSameLogits() throws Exception {
-        Path golden = GoldenLogitsTest.fixture("qwen2-golden").resolve("model");
+        Path golden = Fixtures.golden("qwen2-golden").resolve("model");
         Path sharded = Files.createDirectories(dir.resolve("sharded"));
         for (String f : List.of("config.json", "tokenizer.json", "tokenizer_config.json")) Files.copy(golden.resolve(f), sharded.resolve(f));
         StringBuilder index = new StringBuilder("{\"metadata\": {}, \"weight_map\": {");
@@ -50,7 +51,7 @@ class HfCheckpointTest {
 
     @Test
     void missingAndUnexpectedTensorsAreNamed() throws Exception {
-        Path golden = GoldenLogitsTest.fixture("llama-golden").resolve("model");
+        Path golden = Fixtures.golden("llama-golden").resolve("model");
         Path broken = Files.createDirectories(dir.resolve("broken"));
         Files.copy(golden.resolve("config.json"), broken.resolve("config.json"));
         SafetensorsWriter w = new SafetensorsWriter();

@@ -1,0 +1,97 @@
+package dev.loraworkbench.trainer.cli;
+
+import ai.djl.ndarray.NDManager;
+import dev.loraworkbench.trainer.export.MergedExport;
+import dev.loraworkbench.trainer.io.AtomicFiles;
+import dev.loraworkbench.trainer.io.DType;
+import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.lora.PeftFormat;
+import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.runs.RunDirectory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+@Command(name = "export", mixinStandardHelpOptions = true, description = "Export a run's adapter, or the base model with the adapter merged in.",
+        subcommands = {ExportCommand.Adapter.class, ExportCommand.Merged.class})
+final class ExportCommand {
+
+    /** A run directory or one of its checkpoints: holds the adapter and the recipe that names the base model. */
+    record Source(Path adapterDir, Path baseModel) {
+        static Source of(Path dir) {
+            if (!Files.isRegularFile(dir.resolve(PeftFormat.WEIGHTS)) || !Files.isRegularFile(dir.resolve(RunDirectory.RECIPE))) {
+                throw new WorkbenchCli.UserInputException(dir + ": expected a run directory (runs/<name>) or a checkpoint "
+                        + "(runs/<name>/checkpoints/step-N) with " + PeftFormat.WEIGHTS + " and " + RunDirectory.RECIPE);
+            }
+            var loaded = RecipeLoader.load(dir.resolve(RunDirectory.RECIPE), List.of());
+            return new Source(dir, loaded.modelDir());
+        }
+    }
+
+    static void checkOut(Path out, boolean force) throws java.io.IOException {
+        if (Files.exists(out) && !force && !AtomicFiles.isEmptyDirectory(out)) {
+            throw new WorkbenchCli.UserInputException(out + " exists and is not empty; pass --force to replace it");
+        }
+    }
+
+    @Command(name = "adapter", mixinStandardHelpOptions = true, description = "PEFT adapter directory (adapter_config.json + adapter_model.safetensors).")
+    static final class Adapter implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "RUN_OR_CHECKPOINT") Path source;
+        @Option(names = "--out", required = true, paramLabel = "DIR") Path out;
+        @Option(names = "--force", description = "replace a non-empty output directory") boolean force;
+
+        @Override
+        public Integer call() throws Exception {
+            Source src = Source.of(source);
+            checkOut(out, force);
+            try (HfCheckpoint base = HfCheckpoint.open(src.baseModel()); NDManager m = NDManager.newBaseManager("PyTorch")) {
+                LoraAdapter adapter = PeftFormat.read(src.adapterDir(), base.config(), m);
+                AtomicFiles.publishDirectory(out, dir -> PeftFormat.write(adapter, dir, src.baseModel().toString()));
+                System.out.printf("wrote PEFT adapter (%d modules, r=%d) to %s%n", adapter.pairs().size(), adapter.settings().r(), out);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "merged", mixinStandardHelpOptions = true,
+            description = "Base model with LoRA merged into its original weights: sharded safetensors + index, config, tokenizer files.")
+    static final class Merged implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "RUN_OR_CHECKPOINT") Path source;
+        @Option(names = "--out", required = true, paramLabel = "DIR") Path out;
+        @Option(names = "--dtype", defaultValue = "bf16", description = "bf16 | fp16 | fp32 (default ${DEFAULT-VALUE})") String dtype;
+        @Option(names = "--shard-size", defaultValue = "5GB", description = "largest shard, e.g. 5GB, 500MB (default ${DEFAULT-VALUE})") String shardSize;
+        @Option(names = "--force", description = "replace a non-empty output directory") boolean force;
+
+        @Override
+        public Integer call() throws Exception {
+            Source src = Source.of(source);
+            checkOut(out, force);
+            DType type = switch (dtype.toLowerCase(Locale.ROOT)) {
+                case "bf16", "bfloat16" -> DType.BF16;
+                case "fp16", "f16", "float16" -> DType.F16;
+                case "fp32", "f32", "float32" -> DType.F32;
+                default -> throw new WorkbenchCli.UserInputException("--dtype " + dtype + ": expected bf16, fp16 or fp32");
+            };
+            long t0 = System.nanoTime();
+            var result = MergedExport.export(src.baseModel(), src.adapterDir(), out, type, parseSize(shardSize), System.out);
+            System.out.printf("merged %d modules into %s: %d shard(s), %.1f MB, %.1f s%n", result.mergedModules(), out, result.shards(),
+                    result.bytes() / 1e6, (System.nanoTime() - t0) / 1e9);
+            return 0;
+        }
+
+        static long parseSize(String text) {
+            var m = java.util.regex.Pattern.compile("(?i)\\s*(\\d+(?:\\.\\d+)?)\\s*([KMG]?B?)\\s*").matcher(text);
+            if (!m.matches()) throw new WorkbenchCli.UserInputException("--shard-size " + text + ": expected a size such as 5GB or 500MB");
+            double n = Double.parseDouble(m.group(1));
+            String unit = m.group(2).toUpperCase(Locale.ROOT);
+            long mult = unit.startsWith("G") ? 1_000_000_000L : unit.startsWith("M") ? 1_000_000L : unit.startsWith("K") ? 1_000L : 1L;
+            return (long) (n * mult);
+        }
+    }
+}

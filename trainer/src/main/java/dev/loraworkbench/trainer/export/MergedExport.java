@@ -1,0 +1,113 @@
+package dev.loraworkbench.trainer.export;
+
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.loraworkbench.trainer.io.AtomicFiles;
+import dev.loraworkbench.trainer.io.DType;
+import dev.loraworkbench.trainer.io.StreamingSafetensorsWriter;
+import dev.loraworkbench.trainer.io.TensorInfo;
+import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.lora.PeftFormat;
+import dev.loraworkbench.trainer.model.HfCheckpoint;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Base model + LoRA merged into one Hugging Face checkpoint: W' = W + scale · B A on the base weights as
+ * stored in the source checkpoint (never a re-quantized copy), streamed tensor by tensor into size-limited
+ * shards with model.safetensors.index.json, plus config, generation config and tokenizer files.
+ */
+public final class MergedExport {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final List<String> COPIED = List.of("generation_config.json", "tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja");
+
+    private MergedExport() {}
+
+    /** What was written. */
+    public record Result(Path dir, int shards, long bytes, int mergedModules) {}
+
+    public static Result export(Path baseDir, Path adapterDir, Path out, DType dtype, long shardBytes, PrintStream log) throws IOException {
+        try (HfCheckpoint base = HfCheckpoint.open(baseDir); NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            LoraAdapter adapter = PeftFormat.read(adapterDir, base.config(), manager);
+            List<TensorInfo> tensors = base.tensorsInOrder();
+            List<List<StreamingSafetensorsWriter.Spec>> shards = planShards(tensors, dtype, shardBytes);
+            int[] merged = {0};
+            long[] total = {0};
+            AtomicFiles.publishDirectory(out, dir -> {
+                Map<String, String> weightMap = new LinkedHashMap<>();
+                for (int s = 0; s < shards.size(); s++) {
+                    String file = shards.size() == 1 ? "model.safetensors"
+                            : String.format("model-%05d-of-%05d.safetensors", s + 1, shards.size());
+                    try (var writer = new StreamingSafetensorsWriter(dir.resolve(file), shards.get(s), Map.of("format", "pt"))) {
+                        for (var spec : shards.get(s)) {
+                            float[] values = base.floats(spec.name());
+                            LoraAdapter.Pair pair = spec.name().endsWith(".weight")
+                                    ? adapter.get(spec.name().substring(0, spec.name().length() - ".weight".length())) : null;
+                            if (pair != null) {
+                                addScaledProduct(values, pair, adapter.scale());
+                                merged[0]++;
+                            }
+                            writer.write(spec.name(), values);
+                            weightMap.put(spec.name(), file);
+                            total[0] += (long) values.length * dtype.bytes;
+                        }
+                    }
+                    log.printf("wrote %s%n", file);
+                }
+                if (shards.size() > 1) {
+                    ObjectNode index = JSON.createObjectNode();
+                    index.putObject("metadata").put("total_size", total[0]);
+                    index.set("weight_map", JSON.valueToTree(weightMap));
+                    AtomicFiles.writeString(dir.resolve("model.safetensors.index.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(index));
+                }
+                ObjectNode config = (ObjectNode) JSON.readTree(Files.readString(baseDir.resolve("config.json")));
+                config.put("torch_dtype", switch (dtype) { case BF16 -> "bfloat16"; case F16 -> "float16"; default -> "float32"; });
+                AtomicFiles.writeString(dir.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config));
+                for (String name : COPIED) {
+                    if (Files.isRegularFile(baseDir.resolve(name))) Files.copy(baseDir.resolve(name), dir.resolve(name));
+                }
+            });
+            if (merged[0] != adapter.pairs().size()) {
+                throw new IllegalStateException("merged " + merged[0] + " of " + adapter.pairs().size() + " adapted modules");
+            }
+            return new Result(out, shards.size(), total[0], merged[0]);
+        }
+    }
+
+    /** values += scale · (B A), B [out, r], A [r, in], row-major like the weight. */
+    private static void addScaledProduct(float[] values, LoraAdapter.Pair pair, float scale) {
+        try (NDManager scope = pair.a().getManager().newSubManager()) {
+            scope.tempAttachAll(pair.a(), pair.b());
+            float[] delta = pair.b().matMul(pair.a()).toFloatArray(); // [out, in]
+            if (delta.length != values.length) throw new IllegalStateException("LoRA product does not match the weight's size");
+            for (int i = 0; i < values.length; i++) values[i] += scale * delta[i];
+        }
+    }
+
+    /** Consecutive tensors per shard, each shard at most {@code shardBytes} unless a single tensor is larger. */
+    static List<List<StreamingSafetensorsWriter.Spec>> planShards(List<TensorInfo> tensors, DType dtype, long shardBytes) {
+        List<List<StreamingSafetensorsWriter.Spec>> shards = new ArrayList<>();
+        List<StreamingSafetensorsWriter.Spec> current = new ArrayList<>();
+        long size = 0;
+        for (TensorInfo t : tensors) {
+            long bytes = t.numel() * dtype.bytes;
+            if (!current.isEmpty() && size + bytes > shardBytes) {
+                shards.add(current);
+                current = new ArrayList<>();
+                size = 0;
+            }
+            current.add(new StreamingSafetensorsWriter.Spec(t.name(), dtype, t.shape()));
+            size += bytes;
+        }
+        if (!current.isEmpty()) shards.add(current);
+        return shards;
+    }
+}

@@ -1,0 +1,101 @@
+package dev.loraworkbench.trainer.io;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes a safetensors file one tensor at a time, so a file of any size needs only one tensor in memory:
+ * the header is built up front from the tensors' names, dtypes and shapes, then data is appended in the
+ * same order. Goes to a temporary file that is synced and renamed on {@link #close()} once all tensors arrived.
+ */
+public final class StreamingSafetensorsWriter implements AutoCloseable {
+    /** Name, dtype and shape of one tensor to come. */
+    public record Spec(String name, DType dtype, long[] shape) {
+        long bytes() {
+            long n = dtype.bytes;
+            for (long d : shape) n *= d;
+            return n;
+        }
+    }
+
+    private final Path target;
+    private final Path tmp;
+    private final FileChannel channel;
+    private final OutputStream out;
+    private final List<Spec> specs;
+    private int next;
+
+    public StreamingSafetensorsWriter(Path target, List<Spec> specs, Map<String, String> metadata) throws IOException {
+        this.target = target;
+        this.specs = List.copyOf(specs);
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode header = json.createObjectNode();
+        header.set("__metadata__", json.valueToTree(metadata));
+        long offset = 0;
+        for (Spec s : specs) {
+            ObjectNode t = header.putObject(s.name());
+            t.put("dtype", s.dtype().name());
+            var shape = t.putArray("shape");
+            for (long d : s.shape()) shape.add(d);
+            t.putArray("data_offsets").add(offset).add(offset + s.bytes());
+            offset += s.bytes();
+        }
+        byte[] text = json.writeValueAsBytes(header);
+        byte[] padded = Arrays.copyOf(text, (text.length + 7) / 8 * 8);
+        Arrays.fill(padded, text.length, padded.length, (byte) ' ');
+        Files.createDirectories(target.toAbsolutePath().getParent());
+        this.tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName(), ".tmp");
+        this.channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        this.out = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 20);
+        out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded.length).array());
+        out.write(padded);
+    }
+
+    /** Appends the next tensor (in the order of the specs), converting fp32 values to its dtype. */
+    public void write(String name, float[] values) throws IOException {
+        Spec s = specs.get(next);
+        if (!s.name().equals(name)) throw new IllegalStateException("expected tensor " + s.name() + ", got " + name);
+        if (values.length * (long) s.dtype().bytes != s.bytes()) throw new IllegalArgumentException(name + ": " + values.length + " values do not fit " + s);
+        ByteBuffer b = ByteBuffer.allocate((int) s.bytes()).order(ByteOrder.LITTLE_ENDIAN);
+        switch (s.dtype()) {
+            case F32 -> b.asFloatBuffer().put(values);
+            case BF16 -> { for (float v : values) b.putShort(Floats.floatToBf16(v)); }
+            case F16 -> { for (float v : values) b.putShort(Floats.floatToF16(v)); }
+            default -> throw new IllegalArgumentException(name + ": cannot write " + s.dtype() + " from floats");
+        }
+        out.write(b.array());
+        next++;
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            out.flush();
+            channel.force(true);
+            out.close();
+            if (next != specs.size()) throw new IOException(target + ": only " + next + " of " + specs.size() + " tensors were written");
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+            }
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+}
