@@ -38,7 +38,8 @@ public final class RecipeDiff {
         }
     }
 
-    private static Map<String, String> flatten(String yaml) {
+    /** Every field of a recipe as "section.field" -> value text. */
+    public static Map<String, String> flatten(String yaml) {
         Map<String, String> out = new TreeMap<>();
         try {
             flatten(RecipeLoader.YAML.readTree(yaml), "", out);

@@ -8,6 +8,7 @@ import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.recipe.RecipeDiff;
 import dev.loraworkbench.trainer.recipe.RecipeException;
 import dev.loraworkbench.trainer.runs.RunDirectory;
+import dev.loraworkbench.trainer.runs.RunStatus;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -104,6 +105,8 @@ public final class TrainingRun {
         long tokensSeen = startTokens;
         Window window = new Window();
         long started = System.nanoTime();
+        RunStatus status = startStatus(loaded, run, setup, startStep);
+        Double bestEval = status.bestEvalLoss();
         try (EventWriter events = EventWriter.create(run.dir());
              ProgressBar bar = progressBar(startStep, total)) {
             if (startStep > 0) events.sessionLog(startStep, EventWriter.SessionStatus.START); // TensorBoard drops the old tail
@@ -115,8 +118,10 @@ public final class TrainingRun {
                 try {
                     s = trainer.step(plan.microBatches(step), setup.schedule().lrForStep(step));
                 } catch (Trainer.NonFiniteException e) {
-                    throw new TrainingFailedException("step " + step + ": " + e.getMessage()
-                            + " is not finite; lower training.lr or check the data. Checkpoints saved so far are kept in " + run.checkpointsDir());
+                    String why = "step " + step + ": " + e.getMessage()
+                            + " is not finite; lower training.lr or check the data. Checkpoints saved so far are kept in " + run.checkpointsDir();
+                    status.end(RunStatus.FAILED, why).write(run.dir());
+                    throw new TrainingFailedException(why);
                 }
                 tokensSeen += s.inputTokens();
                 if (Double.isNaN(first)) first = s.loss();
@@ -139,26 +144,46 @@ public final class TrainingRun {
                     Trainer.EvalResult e = trainer.evaluate(data.eval(), t.microBatchSize());
                     events.scalar("eval/loss", step, e.loss());
                     events.scalar("eval/mean_token_accuracy", step, e.accuracy());
+                    if (bestEval == null || e.loss() < bestEval) bestEval = e.loss();
                 }
                 if ((t.saveEvery() > 0 && step % t.saveEvery() == 0) || step == total || interrupted) {
                     String reason = step == total ? "end" : interrupted ? "interrupted" : "save_every";
                     TrainerState state = new TrainerState(step, total, tokensSeen, t.seed(), RecipeDiff.sha256(recipeYaml), reason, last,
                             Instant.now().toString());
                     run.saveCheckpoint(step, t.keepCheckpoints(), dir -> writeCheckpoint(setup, state, recipeYaml, dir));
+                    status = status.progress(step, last, bestEval);
+                    status.write(run.dir());
                 }
                 if (interrupted) break; // a stop request ends the run after the step it arrived in
             }
+        } catch (RuntimeException | IOException e) {
+            if (!(e instanceof TrainingFailedException)) status.progress(step, last, bestEval).end(RunStatus.FAILED, String.valueOf(e.getMessage())).write(run.dir());
+            throw e;
         }
         PeftFormat.write(setup.decoder().lora(), run.dir(), setup.modelDir().toString());
         double seconds = (System.nanoTime() - started) / 1e9;
         int done = step - startStep;
         boolean interrupted = step < total;
+        status.progress(step, last, bestEval).end(interrupted ? RunStatus.INTERRUPTED : RunStatus.FINISHED, null).write(run.dir());
         log.printf("%s after %d/%d steps in %.1f s (%.2f steps/s, %.0f tok/s); loss %.4f -> %.4f%n", interrupted ? "interrupted" : "finished",
                 step, total, seconds, done / seconds, (tokensSeen - startTokens) / seconds, first, last);
         log.printf("adapter  %s%n", run.dir().resolve(PeftFormat.WEIGHTS));
         if (interrupted) log.printf("resume   ./workbench resume %s%n", run.dir());
         log.printf("events   tensorboard --logdir %s%n", run.dir().getParent());
         return new Outcome(run.dir(), step, total, first, last, interrupted);
+    }
+
+    /** run.json of a new run, or of a resumed one set back to running under this process. */
+    private static RunStatus startStatus(LoadedRecipe loaded, RunDirectory run, TrainingSetup setup, int startStep) throws IOException {
+        Recipe r = loaded.recipe();
+        long pid = ProcessHandle.current().pid();
+        RunStatus status = RunStatus.read(run.dir())
+                .map(old -> new RunStatus(RunStatus.RUNNING, old.started(), null, startStep, setup.plan().totalSteps(), old.finalTrainLoss(),
+                        old.bestEvalLoss(), old.baseModel(), old.quantization(), old.r(), old.lr(), pid, null))
+                .orElseGet(() -> new RunStatus(RunStatus.RUNNING, Instant.now().toString(), null, startStep, setup.plan().totalSteps(), null,
+                        null, setup.modelDir().toString(), r.quantization().type().name().toLowerCase(), r.lora().r(), r.training().lr(), pid, null));
+        status.write(run.dir());
+        return status;
     }
 
     /** Adapter, optimizer moments, recipe, and trainer_state.json last. */

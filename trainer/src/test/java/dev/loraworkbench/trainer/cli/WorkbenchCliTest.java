@@ -104,6 +104,36 @@ class WorkbenchCliTest {
     }
 
     @Test
+    void runsListAndCompare() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("r.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n"
+                + "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 96, eval_fraction: 0.1}\n"
+                + "lora: {r: 4}\ntraining: {max_steps: 2}\noutput: {runs_dir: " + dir.resolve("runs") + "}\n");
+        assertEquals(0, run("train", recipe.toString(), "--set", "output.name=small").code());
+        assertEquals(0, run("train", recipe.toString(), "--set", "output.name=big", "--set", "lora.r=8", "--set", "training.lr=1e-3").code());
+        // a run whose process vanished (kill -9) still says running in run.json
+        Path ghost = Files.createDirectories(dir.resolve("runs/ghost"));
+        Files.copy(dir.resolve("runs/small/recipe.yaml"), ghost.resolve("recipe.yaml"));
+        Files.writeString(ghost.resolve("run.json"), Files.readString(dir.resolve("runs/small/run.json"))
+                .replace("\"finished\"", "\"running\"").replaceAll("\"pid\" : \\d+", "\"pid\" : 999999999"));
+
+        Result list = run("runs", "list", "--runs-dir", dir.resolve("runs").toString());
+        assertEquals(0, list.code(), list.err());
+        String[] lines = list.out().split("\n");
+        assertEquals(4, lines.length, list.out());
+        assertTrue(lines[0].startsWith("name") && lines[0].contains("best_eval_loss"), lines[0]);
+        assertTrue(lines[1].startsWith("big ") && lines[1].contains("finished") && lines[1].contains("2/2") && lines[1].contains("1.00e-03"), lines[1]);
+        assertTrue(lines[2].startsWith("ghost ") && lines[2].contains("interrupted"), lines[2]);
+
+        Result compare = run("runs", "compare", dir.resolve("runs/small").toString(), dir.resolve("runs/big").toString(), "--csv");
+        assertEquals(0, compare.code(), compare.err());
+        assertTrue(compare.out().startsWith("field,small,big"), compare.out());
+        assertTrue(compare.out().contains("lora.r,4,8"), compare.out());
+        assertTrue(compare.out().contains("training.lr,2.0E-4,0.001") || compare.out().contains("training.lr,0.0002,0.001"), compare.out());
+        assertTrue(compare.out().contains("status,finished,finished"), compare.out());
+        assertFalse(compare.out().contains("lora.alpha"), "only differences are listed");
+    }
+
+    @Test
     void logitsCommandWritesFloatLogits() throws Exception {
         Path out = dir.resolve("logits.safetensors");
         Result r = run("logits", "--model", TinyModelFixture.dir().toString(), "--ids", "1,2,3", "--out", out.toString());
