@@ -16,7 +16,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
@@ -109,7 +111,12 @@ public final class TrainingRun {
         Double bestEval = status.bestEvalLoss();
         try (EventWriter events = EventWriter.create(run.dir());
              ProgressBar bar = progressBar(startStep, total)) {
-            if (startStep > 0) events.sessionLog(startStep, EventWriter.SessionStatus.START); // TensorBoard drops the old tail
+            if (startStep > 0) {
+                events.sessionLog(startStep, EventWriter.SessionStatus.START); // TensorBoard drops the old tail
+            } else {
+                events.text("recipe", 0, "    " + recipeYaml.replace("\n", "\n    ")); // indented: a markdown code block
+                events.hparamsSessionStart(hparams(loaded, setup), System.currentTimeMillis() / 1000.0);
+            }
             while (step < total) {
                 step++;
                 // dropout draws are a pure function of (seed, step): reruns and resumed runs see the same masks
@@ -156,6 +163,7 @@ public final class TrainingRun {
                 }
                 if (interrupted) break; // a stop request ends the run after the step it arrived in
             }
+            events.hparamsSessionEnd(step < total ? 3 : 1, System.currentTimeMillis() / 1000.0, step); // running (resumable) or success
         } catch (RuntimeException | IOException e) {
             if (!(e instanceof TrainingFailedException)) status.progress(step, last, bestEval).end(RunStatus.FAILED, String.valueOf(e.getMessage())).write(run.dir());
             throw e;
@@ -171,6 +179,29 @@ public final class TrainingRun {
         if (interrupted) log.printf("resume   ./workbench resume %s%n", run.dir());
         log.printf("events   tensorboard --logdir %s%n", run.dir().getParent());
         return new Outcome(run.dir(), step, total, first, last, interrupted);
+    }
+
+    /** The hyper-parameters TensorBoard's HPARAMS tab lists for this run. */
+    private static Map<String, Object> hparams(LoadedRecipe loaded, TrainingSetup setup) {
+        Recipe r = loaded.recipe();
+        Map<String, Object> h = new LinkedHashMap<>();
+        h.put("model", setup.modelDir().getFileName().toString());
+        h.put("quantization", r.quantization().type().name().toLowerCase());
+        h.put("lora.r", r.lora().r());
+        h.put("lora.alpha", r.lora().alpha());
+        h.put("lora.dropout", r.lora().dropout());
+        h.put("lora.target_modules", String.join(",", setup.decoder().lora().settings().targetModules()));
+        h.put("lora.use_rslora", r.lora().useRslora());
+        h.put("dataset.max_seq_len", r.dataset().maxSeqLen());
+        h.put("training.lr", r.training().lr());
+        h.put("training.schedule", r.training().schedule().name().toLowerCase());
+        h.put("training.warmup_steps", setup.schedule().warmupSteps());
+        h.put("training.steps", setup.plan().totalSteps());
+        h.put("training.micro_batch_size", r.training().microBatchSize());
+        h.put("training.grad_accum", r.training().gradAccum());
+        h.put("training.weight_decay", r.training().weightDecay());
+        h.put("training.seed", r.training().seed());
+        return h;
     }
 
     /** run.json of a new run, or of a resumed one set back to running under this process. */

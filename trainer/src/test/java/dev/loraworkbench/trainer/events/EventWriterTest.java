@@ -44,6 +44,30 @@ class EventWriterTest {
     }
 
     @Test
+    void textAndHparamsSummaries() throws Exception {
+        Path file;
+        try (EventWriter w = EventWriter.create(dir)) {
+            file = w.file();
+            w.text("recipe", 0, "    lora:\n      r: 8");
+            w.hparamsSessionStart(new java.util.LinkedHashMap<>(java.util.Map.of("lora.r", 8, "training.schedule", "cosine", "lora.use_rslora", true)), 1.5e9);
+            w.hparamsSessionEnd(1, 1.6e9, 30);
+        }
+        List<TfEventReader.Event> events = TfEventReader.read(file);
+        TfEventReader.PluginValue text = events.get(1).plugins().get(0);
+        assertEquals("recipe", text.tag());
+        assertEquals("text", text.plugin());
+        assertEquals(List.of("    lora:\n      r: 8"), text.strings());
+        TfEventReader.PluginValue start = events.get(2).plugins().get(0);
+        assertEquals("_hparams_/session_start_info", start.tag());
+        assertEquals("hparams", start.plugin());
+        assertEquals(java.util.Map.of("lora.r", 8.0, "training.schedule", "cosine", "lora.use_rslora", true), TfEventReader.sessionStartHparams(start.content()));
+        TfEventReader.PluginValue end = events.get(3).plugins().get(0);
+        assertEquals("_hparams_/session_end_info", end.tag());
+        assertEquals(1, TfEventReader.sessionEndStatus(end.content()));
+        assertEquals(30, events.get(3).step());
+    }
+
+    @Test
     void aFlippedBitIsDetected() throws Exception {
         Path file;
         try (EventWriter w = EventWriter.create(dir)) {

@@ -17,7 +17,10 @@ import java.util.List;
 final class TfEventReader {
     record Scalar(String tag, long step, float value) {}
 
-    record Event(double wallTime, long step, String fileVersion, List<Scalar> scalars, Integer sessionStatus) {}
+    /** A summary value carrying plugin data (text, hparams): its tag, plugin name and content, and the tensor's strings. */
+    record PluginValue(String tag, String plugin, byte[] content, List<String> strings) {}
+
+    record Event(double wallTime, long step, String fileVersion, List<Scalar> scalars, List<PluginValue> plugins, Integer sessionStatus) {}
 
     static long crc32c(byte[] data, int off, int len) {
         int crc = 0xFFFFFFFF;
@@ -57,6 +60,7 @@ final class TfEventReader {
         long step = 0;
         String version = null;
         List<Scalar> scalars = new ArrayList<>();
+        List<PluginValue> plugins = new ArrayList<>();
         Integer status = null;
         while (w.more()) {
             long key = w.varint();
@@ -65,7 +69,7 @@ final class TfEventReader {
                 case 1 -> wall = Double.longBitsToDouble(w.fixed64());
                 case 2 -> step = w.varint();
                 case 3 -> version = new String(w.bytes(), StandardCharsets.UTF_8);
-                case 5 -> scalars.addAll(parseSummary(w.bytes(), -1));
+                case 5 -> parseSummary(w.bytes(), scalars, plugins);
                 case 7 -> {
                     Wire s = new Wire(w.bytes());
                     while (s.more()) {
@@ -77,29 +81,107 @@ final class TfEventReader {
             }
         }
         long finalStep = step;
-        return new Event(wall, step, version, scalars.stream().map(s -> new Scalar(s.tag(), finalStep, s.value())).toList(), status);
+        return new Event(wall, step, version, scalars.stream().map(s -> new Scalar(s.tag(), finalStep, s.value())).toList(), plugins, status);
     }
 
-    private static List<Scalar> parseSummary(byte[] data, long step) {
+    /** Summary { repeated Value value = 1 }; Value { tag 1, simple_value 2, tensor 8, metadata 9 }. */
+    private static void parseSummary(byte[] data, List<Scalar> scalars, List<PluginValue> plugins) {
         Wire w = new Wire(data);
-        List<Scalar> out = new ArrayList<>();
         while (w.more()) {
             long key = w.varint();
             if ((key >>> 3) != 1) { w.skip(key); continue; }
             Wire v = new Wire(w.bytes());
             String tag = null;
             Float value = null;
+            String plugin = null;
+            byte[] content = null;
+            List<String> strings = new ArrayList<>();
             while (v.more()) {
                 long k = v.varint();
                 switch ((int) (k >>> 3)) {
                     case 1 -> tag = new String(v.bytes(), StandardCharsets.UTF_8);
                     case 2 -> value = Float.intBitsToFloat(v.fixed32());
+                    case 8 -> { // TensorProto: string_val = 8
+                        Wire t = new Wire(v.bytes());
+                        while (t.more()) {
+                            long tk = t.varint();
+                            if ((tk >>> 3) == 8) strings.add(new String(t.bytes(), StandardCharsets.UTF_8)); else t.skip(tk);
+                        }
+                    }
+                    case 9 -> { // SummaryMetadata: plugin_data = 1 { plugin_name = 1, content = 2 }
+                        Wire meta = new Wire(v.bytes());
+                        while (meta.more()) {
+                            long mk = meta.varint();
+                            if ((mk >>> 3) != 1) { meta.skip(mk); continue; }
+                            Wire pd = new Wire(meta.bytes());
+                            while (pd.more()) {
+                                long pk = pd.varint();
+                                switch ((int) (pk >>> 3)) {
+                                    case 1 -> plugin = new String(pd.bytes(), StandardCharsets.UTF_8);
+                                    case 2 -> content = pd.bytes();
+                                    default -> pd.skip(pk);
+                                }
+                            }
+                        }
+                    }
                     default -> v.skip(k);
                 }
             }
-            out.add(new Scalar(tag, step, value));
+            if (plugin != null) plugins.add(new PluginValue(tag, plugin, content, strings));
+            else scalars.add(new Scalar(tag, -1, value));
+        }
+    }
+
+    /** HParamsPluginData.session_start_info (3) -> hparams map (1) of google.protobuf.Value (number 2, string 3, bool 4). */
+    static java.util.Map<String, Object> sessionStartHparams(byte[] pluginData) {
+        java.util.Map<String, Object> out = new java.util.TreeMap<>();
+        Wire w = new Wire(pluginData);
+        while (w.more()) {
+            long key = w.varint();
+            if ((key >>> 3) != 3) { w.skip(key); continue; }
+            Wire start = new Wire(w.bytes());
+            while (start.more()) {
+                long sk = start.varint();
+                if ((sk >>> 3) != 1) { start.skip(sk); continue; }
+                Wire entry = new Wire(start.bytes());
+                String name = null;
+                Object value = null;
+                while (entry.more()) {
+                    long ek = entry.varint();
+                    if ((ek >>> 3) == 1) name = new String(entry.bytes(), StandardCharsets.UTF_8);
+                    else if ((ek >>> 3) == 2) {
+                        Wire val = new Wire(entry.bytes());
+                        while (val.more()) {
+                            long vk = val.varint();
+                            switch ((int) (vk >>> 3)) {
+                                case 2 -> value = Double.longBitsToDouble(val.fixed64());
+                                case 3 -> value = new String(val.bytes(), StandardCharsets.UTF_8);
+                                case 4 -> value = val.varint() != 0;
+                                default -> val.skip(vk);
+                            }
+                        }
+                    } else entry.skip(ek);
+                }
+                out.put(name, value);
+            }
         }
         return out;
+    }
+
+    /** HParamsPluginData.session_end_info (4) -> status (1). */
+    static int sessionEndStatus(byte[] pluginData) {
+        Wire w = new Wire(pluginData);
+        while (w.more()) {
+            long key = w.varint();
+            if ((key >>> 3) != 4) { w.skip(key); continue; }
+            Wire end = new Wire(w.bytes());
+            while (end.more()) {
+                long ek = end.varint();
+                if ((ek >>> 3) == 1) return (int) end.varint();
+                end.skip(ek);
+            }
+        }
+        return -1;
     }
 
     /** Protobuf wire format, just enough for these messages. */

@@ -37,6 +37,31 @@ public final class TfEvents {
         return out;
     }
 
+    /** Text summaries by tag (the first string of each). */
+    public static Map<String, String> plugins(Path runDir) throws IOException {
+        Map<String, String> out = new TreeMap<>();
+        for (TfEventReader.Event e : allEvents(runDir)) {
+            for (var p : e.plugins()) if (p.plugin().equals("text")) out.put(p.tag(), p.strings().get(0));
+        }
+        return out;
+    }
+
+    /** The hparams of the run's session start record. */
+    public static Map<String, Object> hparams(Path runDir) throws IOException {
+        for (TfEventReader.Event e : allEvents(runDir)) {
+            for (var p : e.plugins()) if (p.tag().equals("_hparams_/session_start_info")) return TfEventReader.sessionStartHparams(p.content());
+        }
+        return Map.of();
+    }
+
+    private static List<TfEventReader.Event> allEvents(Path runDir) throws IOException {
+        List<TfEventReader.Event> all = new ArrayList<>();
+        try (Stream<Path> s = Files.list(runDir)) {
+            for (Path f : s.filter(p -> p.getFileName().toString().startsWith("events.out.tfevents.")).toList()) all.addAll(TfEventReader.read(f));
+        }
+        return all;
+    }
+
     /** True if some event file of the run has a SessionLog START at {@code step}. */
     public static boolean hasSessionStart(Path runDir, long step) throws IOException {
         try (Stream<Path> s = Files.list(runDir)) {

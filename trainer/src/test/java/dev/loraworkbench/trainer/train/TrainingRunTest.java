@@ -74,6 +74,10 @@ class TrainingRunTest {
             float[] b = adapter.get("model.layers.0.self_attn.q_proj").b().toFloatArray();
             assertTrue(maxAbs(b) > 0, "B was trained away from zero");
         }
+        var plugins = TfEvents.plugins(runDir);
+        assertTrue(plugins.get("recipe").contains("max_steps: 30"), "resolved recipe as a text summary");
+        assertEquals(8.0, TfEvents.hparams(runDir).get("lora.r"));
+        assertEquals(5.0e-3, TfEvents.hparams(runDir).get("training.lr"));
         String config = Files.readString(runDir.resolve("adapter_config.json"));
         assertTrue(config.contains("\"peft_type\" : \"LORA\"") && config.contains("\"lora_alpha\" : 16.0"), config);
     }
