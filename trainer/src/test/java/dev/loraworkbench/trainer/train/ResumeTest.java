@@ -100,6 +100,26 @@ class ResumeTest {
         assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/crashed"), 4));
     }
 
+    /** kill -9 at an arbitrary moment after checkpoint 4 is complete: resume continues from the newest complete one. */
+    @Test
+    void killMinus9ThenResumeEqualsStraight() throws Exception {
+        Map<String, List<TfEvents.Point>> straight = straightRun();
+        Path recipe = recipeFile("killed", "");
+        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true",
+                "dev.loraworkbench.trainer.cli.WorkbenchCli", "train", recipe.toString())
+                .redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
+        Path state = dir.resolve("runs/killed/checkpoints/step-4/trainer_state.json");
+        long deadline = System.currentTimeMillis() + 120_000;
+        while (!Files.exists(state) && child.isAlive() && System.currentTimeMillis() < deadline) Thread.sleep(20);
+        assertTrue(Files.exists(state), "checkpoint 4 appeared: " + Files.readString(dir.resolve("child.log")));
+        child.destroyForcibly(); // SIGKILL: no shutdown hook, no final save
+        assertTrue(child.waitFor(30, TimeUnit.SECONDS));
+        LoadedRecipe loaded = RecipeLoader.load(recipe, List.of());
+        TrainingRun.resume(loaded, dir.resolve("runs/killed"), false, new AtomicBoolean(), quiet());
+        assertEquals(straight.get("train/loss"), TfEvents.scalars(dir.resolve("runs/killed")).get("train/loss"));
+    }
+
     @Test
     void aChangedRecipeIsRefusedWithTheDifferences() throws Exception {
         Path recipe = recipeFile("changed", "");
