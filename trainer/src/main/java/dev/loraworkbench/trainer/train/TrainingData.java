@@ -5,16 +5,15 @@ import dev.loraworkbench.datasets.DatasetReader;
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.Example;
 import dev.loraworkbench.datasets.ExampleEncoder;
+import dev.loraworkbench.datasets.LeakageAwareSplit;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import java.util.ArrayList;
-import java.util.Collections;
 import java.util.List;
-import java.util.Random;
 
 /** The recipe's dataset read, split into train / eval and encoded through the model's chat template. */
-public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval, int dropped, int truncated) {
+public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval, int dropped, int truncated, LeakageAwareSplit.Result split) {
 
     public static TrainingData load(LoadedRecipe loaded, TokenizerFiles tokenizer) {
         Recipe.DatasetSection d = loaded.recipe().dataset();
@@ -22,15 +21,14 @@ public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval
         List<Example> all = DatasetReader.read(loaded.datasetPath(), d.format(), columns, d.system());
         List<Example> train = all;
         List<Example> eval = List.of();
+        LeakageAwareSplit.Result split = null;
         if (d.evalPath() != null) {
             eval = DatasetReader.read(loaded.resolve(d.evalPath()), d.format(), columns, d.system());
         } else if (d.evalFraction() != null && d.evalFraction() > 0) {
-            // a seeded random split; the leakage-aware split (near-duplicate groups) replaces this in the datasets work
-            List<Example> shuffled = new ArrayList<>(all);
-            Collections.shuffle(shuffled, new Random(loaded.recipe().training().seed()));
-            int evalCount = Math.max(1, (int) Math.round(all.size() * d.evalFraction()));
-            eval = shuffled.subList(0, evalCount);
-            train = shuffled.subList(evalCount, shuffled.size());
+            // whole groups of near-duplicate / same-topic questions go to one side, so eval metrics are not inflated by leaks
+            split = LeakageAwareSplit.split(all, d.evalFraction(), loaded.recipe().training().seed());
+            train = split.train();
+            eval = split.eval();
         }
         ExampleEncoder encoder = new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation());
         int[] dropped = {0};
@@ -41,7 +39,7 @@ public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval
             throw new dev.loraworkbench.datasets.DatasetException(loaded.datasetPath() + ": no training examples left after encoding"
                     + (dropped[0] > 0 ? " (" + dropped[0] + " dropped as longer than max_seq_len " + d.maxSeqLen() + ")" : ""));
         }
-        return new TrainingData(trainEnc, evalEnc, dropped[0], truncated[0]);
+        return new TrainingData(trainEnc, evalEnc, dropped[0], truncated[0], split);
     }
 
     private static List<EncodedExample> encode(List<Example> examples, ExampleEncoder encoder, int[] dropped, int[] truncated) {

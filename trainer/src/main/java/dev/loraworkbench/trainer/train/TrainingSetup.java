@@ -90,6 +90,11 @@ public record TrainingSetup(
                 data.truncated() + data.dropped() > 0
                         ? String.format(", %d truncated, %d dropped (max_seq_len %d)", data.truncated(), data.dropped(), r.dataset().maxSeqLen())
                         : "");
+        if (data.split() != null) {
+            var sp = data.split();
+            log.printf("split    leakage-aware: %d groups (largest %d) from %d near-duplicate pairs and %d topics; closest train/eval questions %.2f similar%n",
+                    sp.groups(), sp.largestGroup(), sp.nearDuplicatePairs(), sp.topics(), sp.closestCrossSimilarity());
+        }
         log.printf("plan     %d steps (%d per epoch) of %d x %d examples, lr %.2e %s, warmup %d%n", plan.totalSteps(), plan.stepsPerEpoch(),
                 t.microBatchSize(), t.gradAccum(), t.lr(), t.schedule().name().toLowerCase(), schedule.warmupSteps());
     }

@@ -134,6 +134,19 @@ class WorkbenchCliTest {
     }
 
     @Test
+    void dataSplitWritesTrainEvalAndAReport() throws Exception {
+        Result r = run("data", "split", "--in", TinyModelFixture.sampleData().toString(), "--eval-fraction", "0.1", "--out", dir.resolve("split").toString());
+        assertEquals(0, r.code(), r.err());
+        long train = Files.readAllLines(dir.resolve("split/train.jsonl")).size();
+        long eval = Files.readAllLines(dir.resolve("split/eval.jsonl")).size();
+        assertEquals(Files.readAllLines(TinyModelFixture.sampleData()).size(), train + eval);
+        assertTrue(eval > 0 && eval < train, eval + " eval");
+        assertTrue(Files.readString(dir.resolve("split/split-report.json")).contains("\"closest_train_eval_similarity\""));
+        Result bad = run("data", "split", "--in", TinyModelFixture.sampleData().toString(), "--eval-fraction", "1.5", "--out", dir.toString());
+        assertEquals(2, bad.code());
+    }
+
+    @Test
     void logitsCommandWritesFloatLogits() throws Exception {
         Path out = dir.resolve("logits.safetensors");
         Result r = run("logits", "--model", TinyModelFixture.dir().toString(), "--ids", "1,2,3", "--out", out.toString());
