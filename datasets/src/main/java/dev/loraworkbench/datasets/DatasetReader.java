@@ -1,98 +1,175 @@
 package dev.loraworkbench.datasets;
 
+import com.fasterxml.jackson.core.JsonParseException;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PushbackReader;
 import java.io.Reader;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.PathMatcher;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
+import java.util.stream.Stream;
 import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVParser;
 import org.apache.commons.csv.CSVRecord;
 
 /**
- * Reads Q&A data into {@link Example}s. JSONL: one object per line with question/answer,
- * prompt/completion or messages; CSV/TSV with a header row and the columns named in {@link CsvColumns}.
- * Every problem names the file and line (or CSV record) so it can be fixed.
+ * Reads Q&A data into {@link Example}s, streaming record by record (a 1 GB file needs no more memory than
+ * its largest record). JSONL or JSON arrays of question/answer, prompt/completion, alpaca, messages or
+ * ShareGPT records; CSV/TSV with a header and the columns named in {@link CsvColumns}. A path with a glob
+ * ({@code data/*.jsonl}) reads every match in name order. Every problem names the file and line (or CSV
+ * record) and the field.
  */
 public final class DatasetReader {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<String> ROLES = Set.of("system", "user", "assistant");
+    private static final Map<String, String> SHAREGPT_ROLES = Map.of("system", "system", "human", "user", "user", "user", "gpt", "assistant", "assistant", "assistant");
+
+    /** Receives each example or problem as the files are scanned. */
+    public interface Sink {
+        void example(Example example);
+
+        /** A record that cannot be used; {@code message} starts with "file:line: ". */
+        void problem(String message);
+    }
 
     private DatasetReader() {}
 
-    public static List<Example> read(Path file, DatasetFormat format, CsvColumns columns, String systemPrompt) {
-        if (!Files.isRegularFile(file)) {
-            throw new DatasetException(file + ": dataset file not found (check dataset.path in the recipe)");
-        }
-        DatasetFormat resolved = format == DatasetFormat.AUTO ? detectByExtension(file) : format;
-        List<Example> examples = resolved == DatasetFormat.CSV
-                ? readCsv(file, columns == null ? CsvColumns.DEFAULT : columns)
-                : readJsonl(file, resolved);
-        if (examples.isEmpty()) throw new DatasetException(file + ": no examples found");
-        if (systemPrompt == null || systemPrompt.isBlank()) return examples;
-        List<Example> withSystem = new ArrayList<>(examples.size());
-        for (Example e : examples) {
-            if (e.messages().get(0).role().equals("system")) { withSystem.add(e); continue; }
-            List<Message> m = new ArrayList<>();
-            m.add(Message.system(systemPrompt));
-            m.addAll(e.messages());
-            withSystem.add(new Example(m, e.source()));
-        }
-        return withSystem;
+    /** All examples; the first problem ends the read with a {@link DatasetException}. */
+    public static List<Example> read(Path path, DatasetFormat format, CsvColumns columns, String systemPrompt) {
+        List<Example> out = new ArrayList<>();
+        scan(path, format, columns, systemPrompt, new Sink() {
+            @Override public void example(Example e) { out.add(e); }
+
+            @Override public void problem(String message) { throw new DatasetException(message); }
+        });
+        if (out.isEmpty()) throw new DatasetException(path + ": no examples found");
+        return out;
     }
 
-    private static DatasetFormat detectByExtension(Path file) {
-        String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
-        return name.endsWith(".csv") || name.endsWith(".tsv") ? DatasetFormat.CSV : DatasetFormat.AUTO;
+    /** Every example and every problem, in file order, without stopping at problems (for data check). */
+    public static void scan(Path path, DatasetFormat format, CsvColumns columns, String systemPrompt, Sink sink) {
+        Sink withSystem = systemPrompt == null || systemPrompt.isBlank() ? sink : new Sink() {
+            @Override public void example(Example e) {
+                if (e.messages().get(0).role().equals("system")) { sink.example(e); return; }
+                List<Message> m = new ArrayList<>();
+                m.add(Message.system(systemPrompt));
+                m.addAll(e.messages());
+                sink.example(new Example(m, e.source()));
+            }
+
+            @Override public void problem(String message) { sink.problem(message); }
+        };
+        for (Path file : expand(path)) {
+            String name = file.getFileName().toString().toLowerCase(Locale.ROOT);
+            boolean csv = format == DatasetFormat.CSV || (format == DatasetFormat.AUTO && (name.endsWith(".csv") || name.endsWith(".tsv")));
+            if (csv) readCsv(file, columns == null ? CsvColumns.DEFAULT : columns, withSystem);
+            else readJson(file, format, withSystem);
+        }
     }
 
-    private static BufferedReader strictUtf8(Path file) throws IOException {
+    /** The file itself, or the files a glob in its last part matches (sorted); none is an error. */
+    static List<Path> expand(Path path) {
+        String last = path.getFileName() == null ? "" : path.getFileName().toString();
+        if (!last.matches(".*[*?\\[{].*")) {
+            if (!Files.isRegularFile(path)) throw new DatasetException(path + ": dataset file not found (check dataset.path in the recipe)");
+            return List.of(path);
+        }
+        Path dir = path.toAbsolutePath().getParent();
+        PathMatcher matcher = FileSystems.getDefault().getPathMatcher("glob:" + last);
+        List<Path> files;
+        try (Stream<Path> s = Files.isDirectory(dir) ? Files.list(dir) : Stream.empty()) {
+            files = s.filter(p -> Files.isRegularFile(p) && matcher.matches(p.getFileName())).sorted().toList();
+        } catch (IOException e) {
+            throw new DatasetException(dir + ": cannot list (" + e.getMessage() + ")");
+        }
+        if (files.isEmpty()) throw new DatasetException(path + ": no file matches this pattern");
+        return files;
+    }
+
+    private static Reader strictUtf8(Path file) throws IOException {
         var decoder = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT)
                 .onUnmappableCharacter(CodingErrorAction.REPORT);
-        return new BufferedReader(new java.io.InputStreamReader(Files.newInputStream(file), decoder));
+        return new BufferedReader(new InputStreamReader(Files.newInputStream(file), decoder), 1 << 16);
     }
 
-    private static List<Example> readJsonl(Path file, DatasetFormat format) {
-        List<Example> out = new ArrayList<>();
-        int lineNo = 0;
-        try (BufferedReader reader = strictUtf8(file)) {
-            String line;
-            while ((line = reader.readLine()) != null) {
-                lineNo++;
-                if (line.isBlank()) continue;
-                String where = file + ":" + lineNo;
-                JsonNode node;
-                try {
-                    node = JSON.readTree(line);
-                } catch (JsonProcessingException e) {
-                    throw new DatasetException(where + ": malformed JSON (" + e.getOriginalMessage()
-                            + "); each line must be one JSON object");
-                }
-                if (node == null || !node.isObject()) {
-                    throw new DatasetException(where + ": expected a JSON object, found " + (node == null ? "nothing" : node.getNodeType()));
-                }
-                out.add(new Example(toMessages(node, format, where), where));
-            }
+    /** JSONL, or a JSON array of records (the first non-blank character decides). */
+    private static void readJson(Path file, DatasetFormat format, Sink sink) {
+        int[] line = {0};
+        try (PushbackReader in = new PushbackReader(strictUtf8(file), 1)) {
+            int c;
+            do { c = in.read(); } while (c != -1 && Character.isWhitespace(c));
+            if (c == -1) return;
+            in.unread(c);
+            if (c == '[') readJsonArray(file, format, in, sink);
+            else readJsonLines(file, format, new BufferedReader(in), sink, line);
         } catch (CharacterCodingException e) {
-            throw new DatasetException(file + ":" + (lineNo + 1) + ": not valid UTF-8; re-encode the file as UTF-8");
-        } catch (NoSuchFileException e) {
-            throw new DatasetException(file + ": dataset file not found");
+            sink.problem(file + ":" + (line[0] + 1) + ": not valid UTF-8; re-encode the file as UTF-8");
         } catch (IOException e) {
-            throw new DatasetException(file + ": cannot read (" + e.getMessage() + ")");
+            sink.problem(file + ": cannot read (" + e.getMessage() + ")");
         }
-        return out;
+    }
+
+    private static void readJsonLines(Path file, DatasetFormat format, BufferedReader reader, Sink sink, int[] lineNo) throws IOException {
+        String line;
+        while ((line = reader.readLine()) != null) {
+            lineNo[0]++;
+            if (line.isBlank()) continue;
+            String where = file + ":" + lineNo[0];
+            JsonNode node;
+            try {
+                node = JSON.readTree(line);
+            } catch (JsonProcessingException e) {
+                sink.problem(where + ": malformed JSON (" + e.getOriginalMessage() + "); each line must be one JSON object");
+                continue;
+            }
+            record(node, format, where, sink);
+        }
+    }
+
+    private static void readJsonArray(Path file, DatasetFormat format, Reader in, Sink sink) throws IOException {
+        try (JsonParser p = JSON.getFactory().createParser(in)) {
+            p.nextToken(); // [
+            JsonToken t;
+            while ((t = p.nextToken()) != JsonToken.END_ARRAY) {
+                if (t == null) {
+                    sink.problem(file + ": the JSON array is not closed (truncated file?)");
+                    return;
+                }
+                String where = file + ":" + p.currentTokenLocation().getLineNr();
+                record(JSON.readTree(p), format, where, sink);
+            }
+        } catch (JsonParseException e) {
+            sink.problem(file + ":" + e.getLocation().getLineNr() + ": malformed JSON (" + e.getOriginalMessage() + ")");
+        }
+    }
+
+    private static void record(JsonNode node, DatasetFormat format, String where, Sink sink) {
+        if (node == null || !node.isObject()) {
+            sink.problem(where + ": expected a JSON object, found " + (node == null ? "nothing" : node.getNodeType()));
+            return;
+        }
+        try {
+            sink.example(new Example(toMessages(node, format, where), where));
+        } catch (DatasetException e) {
+            sink.problem(e.getMessage());
+        }
     }
 
     static List<Message> toMessages(JsonNode node, DatasetFormat format, String where) {
@@ -100,19 +177,23 @@ public final class DatasetReader {
         return switch (f) {
             case QA -> List.of(Message.user(text(node, "question", where)), Message.assistant(text(node, "answer", where)));
             case PROMPT_COMPLETION -> List.of(Message.user(text(node, "prompt", where)), Message.assistant(text(node, "completion", where)));
-            case MESSAGES -> messages(node, where);
+            case ALPACA -> alpaca(node, where);
+            case MESSAGES -> conversation(node, "messages", "role", "content", Map.of("system", "system", "user", "user", "assistant", "assistant"), where);
+            case SHAREGPT -> conversation(node, "conversations", "from", "value", SHAREGPT_ROLES, where);
             case AUTO, CSV -> throw new DatasetException(where + ": format " + f + " is not a JSON format");
         };
     }
 
     private static DatasetFormat detect(JsonNode node, String where) {
         if (node.has("messages")) return DatasetFormat.MESSAGES;
+        if (node.has("conversations")) return DatasetFormat.SHAREGPT;
+        if (node.has("instruction") || node.has("output")) return DatasetFormat.ALPACA;
         if (node.has("question") || node.has("answer")) return DatasetFormat.QA;
         if (node.has("prompt") || node.has("completion")) return DatasetFormat.PROMPT_COMPLETION;
         List<String> names = new ArrayList<>();
         node.fieldNames().forEachRemaining(names::add);
         throw new DatasetException(where + ": cannot tell the format from fields " + names
-                + "; expected question/answer, prompt/completion or messages");
+                + "; expected question/answer, prompt/completion, instruction/input/output, messages or conversations");
     }
 
     private static String text(JsonNode node, String field, String where) {
@@ -123,66 +204,77 @@ public final class DatasetReader {
         return v.asText();
     }
 
-    private static List<Message> messages(JsonNode node, String where) {
-        JsonNode arr = node.get("messages");
+    /** Alpaca: the instruction, then the optional input after a blank line, as the user turn. */
+    private static List<Message> alpaca(JsonNode node, String where) {
+        String instruction = text(node, "instruction", where);
+        JsonNode input = node.get("input");
+        if (input != null && !input.isNull() && !input.isTextual()) throw new DatasetException(where + ": field 'input' must be a string");
+        String user = input == null || input.isNull() || input.asText().isBlank() ? instruction : instruction + "\n\n" + input.asText();
+        return List.of(Message.user(user), Message.assistant(text(node, "output", where)));
+    }
+
+    private static List<Message> conversation(JsonNode node, String field, String roleKey, String contentKey, Map<String, String> roles, String where) {
+        JsonNode arr = node.get(field);
         if (arr == null || !arr.isArray() || arr.isEmpty()) {
-            throw new DatasetException(where + ": field 'messages' must be a non-empty array of {role, content}");
+            throw new DatasetException(where + ": field '" + field + "' must be a non-empty array of {" + roleKey + ", " + contentKey + "}");
         }
         List<Message> out = new ArrayList<>();
         for (int i = 0; i < arr.size(); i++) {
-            String at = where + ": messages[" + i + "]";
+            String at = where + ": " + field + "[" + i + "]";
             JsonNode m = arr.get(i);
-            if (!m.isObject()) throw new DatasetException(at + ": expected an object with role and content");
-            String role = text(m, "role", at);
-            if (!ROLES.contains(role)) throw new DatasetException(at + ": unknown role '" + role + "', expected one of system, user, assistant");
+            if (!m.isObject()) throw new DatasetException(at + ": expected an object with " + roleKey + " and " + contentKey);
+            String role = roles.get(text(m, roleKey, at));
+            if (role == null) throw new DatasetException(at + ": unknown " + roleKey + " '" + m.get(roleKey).asText() + "', expected one of " + roles.keySet());
             if (role.equals("system") && i != 0) throw new DatasetException(at + ": a system message may only come first");
-            out.add(new Message(role, text(m, "content", at)));
+            out.add(new Message(role, text(m, contentKey, at)));
         }
         if (!out.get(out.size() - 1).role().equals("assistant")) {
-            throw new DatasetException(where + ": the last message must be from the assistant (it is what the model learns)");
+            throw new DatasetException(where + ": the last turn must be the assistant's (it is what the model learns)");
         }
         String previous = "";
         for (int i = 0; i < out.size(); i++) {
             String role = out.get(i).role();
-            if (role.equals(previous) && !role.equals("system")) {
-                throw new DatasetException(where + ": messages[" + i + "]: two '" + role + "' turns in a row; user and assistant must alternate");
+            if (role.equals(previous)) {
+                throw new DatasetException(where + ": " + field + "[" + i + "]: two '" + role + "' turns in a row; user and assistant must alternate");
             }
             if (role.equals("assistant") && !previous.equals("user")) {
-                throw new DatasetException(where + ": messages[" + i + "]: an assistant turn must follow a user turn");
+                throw new DatasetException(where + ": " + field + "[" + i + "]: an assistant turn must follow a user turn");
             }
             previous = role;
         }
         return out;
     }
 
-    private static List<Example> readCsv(Path file, CsvColumns columns) {
+    private static void readCsv(Path file, CsvColumns columns, Sink sink) {
         boolean tsv = file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".tsv");
         CSVFormat fmt = (tsv ? CSVFormat.TDF : CSVFormat.RFC4180).builder()
                 .setHeader().setSkipHeaderRecord(true).setIgnoreEmptyLines(true).get();
-        List<Example> out = new ArrayList<>();
         try (Reader reader = strictUtf8(file); CSVParser parser = CSVParser.parse(reader, fmt)) {
             for (String col : List.of(columns.prompt(), columns.completion())) {
                 if (!parser.getHeaderMap().containsKey(col)) {
-                    throw new DatasetException(file + ":1: CSV header has no column '" + col + "' (columns: "
+                    sink.problem(file + ":1: CSV header has no column '" + col + "' (columns: "
                             + parser.getHeaderNames() + "); set dataset.prompt_column / dataset.completion_column");
+                    return;
                 }
             }
             for (CSVRecord record : parser) {
                 String where = file + ": record " + record.getRecordNumber() + " (line " + record.getParser().getCurrentLineNumber() + ")";
-                if (!record.isConsistent()) throw new DatasetException(where + ": expected " + parser.getHeaderNames().size() + " fields, found " + record.size());
+                if (!record.isConsistent()) {
+                    sink.problem(where + ": expected " + parser.getHeaderNames().size() + " fields, found " + record.size());
+                    continue;
+                }
                 String q = record.get(columns.prompt());
                 String a = record.get(columns.completion());
-                if (q.isBlank()) throw new DatasetException(where + ": column '" + columns.prompt() + "' is empty");
-                if (a.isBlank()) throw new DatasetException(where + ": column '" + columns.completion() + "' is empty");
-                out.add(new Example(List.of(Message.user(q), Message.assistant(a)), where));
+                if (q.isBlank()) sink.problem(where + ": column '" + columns.prompt() + "' is empty");
+                else if (a.isBlank()) sink.problem(where + ": column '" + columns.completion() + "' is empty");
+                else sink.example(new Example(List.of(Message.user(q), Message.assistant(a)), where));
             }
         } catch (java.io.UncheckedIOException e) {
-            throw new DatasetException(file + ": cannot parse CSV (" + e.getCause().getMessage() + ")");
+            sink.problem(file + ": cannot parse CSV (" + e.getCause().getMessage() + ")");
         } catch (CharacterCodingException e) {
-            throw new DatasetException(file + ": not valid UTF-8; re-encode the file as UTF-8");
+            sink.problem(file + ": not valid UTF-8; re-encode the file as UTF-8");
         } catch (IOException e) {
-            throw new DatasetException(file + ": cannot read CSV (" + e.getMessage() + ")");
+            sink.problem(file + ": cannot read CSV (" + e.getMessage() + ")");
         }
-        return out;
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,6 +36,69 @@ class DatasetReaderTest {
         assertEquals(List.of(Message.user("q2"), Message.assistant("a2")), ex.get(1).messages());
         assertEquals(Message.system("s"), ex.get(2).messages().get(0));
         assertEquals(p + ":4", ex.get(2).source());
+    }
+
+    @Test
+    void alpacaShareGptAndJsonArrays() throws Exception {
+        Path alpaca = file("alpaca.jsonl", """
+                {"instruction": "Summarise", "input": "LoRA adds low-rank updates.", "output": "Low-rank updates."}
+                {"instruction": "Say hi", "input": "", "output": "Hi"}
+                """);
+        List<Example> a = DatasetReader.read(alpaca, DatasetFormat.AUTO, null, null);
+        assertEquals(List.of(Message.user("Summarise\n\nLoRA adds low-rank updates."), Message.assistant("Low-rank updates.")), a.get(0).messages());
+        assertEquals(Message.user("Say hi"), a.get(1).messages().get(0));
+
+        Path share = file("share.jsonl", "{\"conversations\": [{\"from\": \"system\", \"value\": \"s\"}, {\"from\": \"human\", \"value\": \"q\"}, "
+                + "{\"from\": \"gpt\", \"value\": \"a\"}]}\n");
+        assertEquals(List.of(Message.system("s"), Message.user("q"), Message.assistant("a")),
+                DatasetReader.read(share, DatasetFormat.AUTO, null, null).get(0).messages());
+
+        Path array = file("array.json", """
+                [
+                  {"question": "q1", "answer": "a1"},
+                  {"prompt": "q2",
+                   "completion": "a2"},
+                  {"question": "q3"}
+                ]
+                """);
+        List<String> problems = new ArrayList<>();
+        List<Example> got = new ArrayList<>();
+        DatasetReader.scan(array, DatasetFormat.AUTO, null, null, sink(got, problems));
+        assertEquals(2, got.size());
+        assertEquals(array + ":3", got.get(1).source());
+        assertEquals(List.of(array + ":5: field 'answer' is missing"), problems);
+    }
+
+    @Test
+    void globReadsEveryMatchingFileInOrder() throws Exception {
+        file("part-2.jsonl", "{\"question\": \"q2\", \"answer\": \"a2\"}\n");
+        file("part-1.jsonl", "{\"question\": \"q1\", \"answer\": \"a1\"}\n");
+        file("other.txt", "not data");
+        List<Example> ex = DatasetReader.read(dir.resolve("part-*.jsonl"), DatasetFormat.AUTO, null, null);
+        assertEquals(List.of("q1", "q2"), ex.stream().map(e -> e.messages().get(0).content()).toList());
+        assertTrue(error(dir.resolve("none-*.jsonl"), DatasetFormat.AUTO).contains("no file matches"));
+    }
+
+    @Test
+    void scanReportsEveryProblemAndKeepsGoing() throws Exception {
+        Path p = file("mixed.jsonl", "{\"question\": \"q\", \"answer\": \"a\"}\n{broken\n{\"question\": \"\", \"answer\": \"a\"}\n"
+                + "{\"messages\": [{\"role\": \"assistant\", \"content\": \"a\"}]}\n{\"question\": \"q4\", \"answer\": \"a4\"}\n");
+        List<String> problems = new ArrayList<>();
+        List<Example> got = new ArrayList<>();
+        DatasetReader.scan(p, DatasetFormat.AUTO, null, null, sink(got, problems));
+        assertEquals(2, got.size());
+        assertEquals(3, problems.size(), problems.toString());
+        assertTrue(problems.get(0).startsWith(p + ":2: malformed JSON"), problems.get(0));
+        assertEquals(p + ":3: field 'question' is empty", problems.get(1));
+        assertTrue(problems.get(2).startsWith(p + ":4: messages[0]: an assistant turn must follow a user turn"), problems.get(2));
+    }
+
+    private static DatasetReader.Sink sink(List<Example> examples, List<String> problems) {
+        return new DatasetReader.Sink() {
+            @Override public void example(Example e) { examples.add(e); }
+
+            @Override public void problem(String message) { problems.add(message); }
+        };
     }
 
     @Test
