@@ -2,20 +2,87 @@ package dev.loraworkbench.trainer.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.loraworkbench.datasets.CsvColumns;
+import dev.loraworkbench.datasets.DatasetCheck;
 import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.DatasetReader;
 import dev.loraworkbench.datasets.DatasetWriter;
 import dev.loraworkbench.datasets.Example;
+import dev.loraworkbench.datasets.ExampleEncoder;
 import dev.loraworkbench.datasets.LeakageAwareSplit;
+import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
 
-@Command(name = "data", mixinStandardHelpOptions = true, description = "Work with Q&A datasets.", subcommands = DataCommand.Split.class)
+@Command(name = "data", mixinStandardHelpOptions = true, description = "Work with Q&A datasets.", subcommands = {DataCommand.Check.class, DataCommand.Split.class})
 final class DataCommand {
+
+    @Command(name = "check", mixinStandardHelpOptions = true,
+            description = "List every problem in a dataset (file:line: field: what is wrong); exit code 2 when there are errors. "
+                    + "Given a recipe, also checks lengths after the model's chat template against dataset.max_seq_len.")
+    static final class Check implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "RECIPE_OR_FILE") Path target;
+        @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "override a recipe field") List<String> overrides = new ArrayList<>();
+        @Option(names = "--max-listed", defaultValue = "50", description = "problems listed per kind (default ${DEFAULT-VALUE})") int maxListed;
+
+        @Override
+        public Integer call() throws Exception {
+            String name = target.getFileName().toString().toLowerCase(Locale.ROOT);
+            DatasetCheck.Report report;
+            List<Path> checked = new ArrayList<>();
+            if (name.endsWith(".yaml") || name.endsWith(".yml")) {
+                LoadedRecipe loaded = RecipeLoader.load(target, overrides);
+                var d = loaded.recipe().dataset();
+                CsvColumns columns = new CsvColumns(d.promptColumn(), d.completionColumn());
+                Path modelDir = loaded.modelDir();
+                TokenizerFiles tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.json")) ? TokenizerFiles.load(modelDir) : null;
+                if (tokenizer == null) System.out.println("note: " + modelDir + " has no tokenizer yet; lengths after the chat template are not checked");
+                try {
+                    ExampleEncoder encoder = tokenizer == null ? null : new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation());
+                    report = DatasetCheck.run(loaded.datasetPath(), d.format(), columns, d.system(), encoder);
+                    checked.add(loaded.datasetPath());
+                    if (d.evalPath() != null) {
+                        DatasetCheck.Report eval = DatasetCheck.run(loaded.resolve(d.evalPath()), d.format(), columns, d.system(), encoder);
+                        checked.add(loaded.resolve(d.evalPath()));
+                        report = merge(report, eval);
+                    }
+                } finally {
+                    if (tokenizer != null) tokenizer.close();
+                }
+            } else {
+                report = DatasetCheck.run(target, DatasetFormat.AUTO, null, null, null);
+                checked.add(target);
+            }
+            print("error", report.errors());
+            print("warning", report.warnings());
+            System.out.printf("%s: %d examples, %d error(s), %d warning(s)%n", checked.size() == 1 ? checked.get(0) : checked,
+                    report.examples(), report.errors().size(), report.warnings().size());
+            return report.ok() ? 0 : WorkbenchCli.USER_ERROR;
+        }
+
+        private void print(String kind, List<String> lines) {
+            lines.stream().limit(maxListed).forEach(l -> System.out.println(kind + ": " + l));
+            if (lines.size() > maxListed) System.out.println(kind + ": ... and " + (lines.size() - maxListed) + " more");
+        }
+
+        private static DatasetCheck.Report merge(DatasetCheck.Report a, DatasetCheck.Report b) {
+            List<String> errors = new ArrayList<>(a.errors());
+            errors.addAll(b.errors());
+            List<String> warnings = new ArrayList<>(a.warnings());
+            warnings.addAll(b.warnings());
+            return new DatasetCheck.Report(a.examples() + b.examples(), errors, warnings, a.duplicates() + b.duplicates(),
+                    a.truncated() + b.truncated(), a.dropped() + b.dropped());
+        }
+    }
 
     @Command(name = "split", mixinStandardHelpOptions = true,
             description = "Leakage-aware train/eval split: near-duplicate and same-topic questions stay on one side.")

@@ -134,6 +134,27 @@ class WorkbenchCliTest {
     }
 
     @Test
+    void dataCheckListsEveryProblemWithItsLine() throws Exception {
+        Path data = Files.writeString(dir.resolve("qa.jsonl"), "{\"question\": \"What is LoRA?\", \"answer\": \"Low-rank adapters.\"}\n"
+                + "{\"question\": \"q\"}\n"
+                + "{\"question\": \"What is LoRA?\", \"answer\": \"Low-rank adapters.\"}\n"
+                + "{\"question\": \"" + "Explain the training loop in detail please. ".repeat(20) + "\", \"answer\": \"It loops.\"}\n");
+        Path recipe = Files.writeString(dir.resolve("r.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n"
+                + "dataset: {path: qa.jsonl, max_seq_len: 64, truncation: error}\n");
+        Result r = run("data", "check", recipe.toString());
+        assertEquals(2, r.code(), r.out() + r.err());
+        assertNoStackTrace(r);
+        assertTrue(r.out().contains("error: " + data + ":2: field 'answer' is missing"), r.out());
+        assertTrue(r.out().contains("warning: " + data + ":3: exact duplicate of " + data + ":1"), r.out());
+        assertTrue(r.out().contains("error: " + data + ":4: ") && r.out().contains("more than max_seq_len 64"), r.out());
+        assertTrue(r.out().contains("3 examples, 2 error(s), 1 warning(s)"), r.out());
+
+        Result clean = run("data", "check", TinyModelFixture.sampleData().toString());
+        assertEquals(0, clean.code(), clean.out());
+        assertTrue(clean.out().contains("0 error(s), 0 warning(s)"), clean.out());
+    }
+
+    @Test
     void dataSplitWritesTrainEvalAndAReport() throws Exception {
         Result r = run("data", "split", "--in", TinyModelFixture.sampleData().toString(), "--eval-fraction", "0.1", "--out", dir.resolve("split").toString());
         assertEquals(0, r.code(), r.err());

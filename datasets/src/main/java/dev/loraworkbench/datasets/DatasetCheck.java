@@ -1,0 +1,57 @@
+package dev.loraworkbench.datasets;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Everything wrong with a dataset, in one pass: unreadable records (errors), exact duplicates (warnings) and,
+ * given an encoder, examples longer than max_seq_len after the chat template (errors under the {@code error}
+ * policy, counted warnings under {@code truncate} / {@code drop}).
+ */
+public final class DatasetCheck {
+    /** Problems found: errors stop training, warnings do not. */
+    public record Report(int examples, List<String> errors, List<String> warnings, int duplicates, int truncated, int dropped) {
+        public boolean ok() { return errors.isEmpty(); }
+    }
+
+    private DatasetCheck() {}
+
+    /** @param encoder null to skip the length check (no tokenizer at hand) */
+    public static Report run(Path path, DatasetFormat format, CsvColumns columns, String system, ExampleEncoder encoder) {
+        List<String> errors = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
+        Map<List<Message>, String> seen = new HashMap<>();
+        int[] counts = new int[4]; // examples, duplicates, truncated, dropped
+        DatasetReader.scan(path, format, columns, system, new DatasetReader.Sink() {
+            @Override
+            public void example(Example e) {
+                counts[0]++;
+                String first = seen.putIfAbsent(e.messages(), e.source());
+                if (first != null) {
+                    counts[1]++;
+                    warnings.add(e.source() + ": exact duplicate of " + first);
+                }
+                if (encoder == null) return;
+                try {
+                    var encoded = encoder.encode(e);
+                    if (encoded.isEmpty()) counts[3]++;
+                    else if (encoded.get().truncated()) counts[2]++;
+                } catch (DatasetException tooLong) {
+                    errors.add(tooLong.getMessage());
+                }
+            }
+
+            @Override
+            public void problem(String message) {
+                errors.add(message);
+            }
+        });
+        if (counts[2] > 0) warnings.add(counts[2] + " example(s) longer than max_seq_len are truncated (dataset.truncation: truncate)");
+        if (counts[3] > 0) warnings.add(counts[3] + " example(s) are dropped: too long, or nothing left to train after truncation");
+        if (counts[0] == 0 && errors.isEmpty()) errors.add(path + ": no examples found");
+        return new Report(counts[0], errors, warnings, counts[1], counts[2], counts[3]);
+    }
+}
