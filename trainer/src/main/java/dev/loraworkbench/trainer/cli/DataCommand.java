@@ -6,11 +6,13 @@ import dev.loraworkbench.datasets.CsvColumns;
 import dev.loraworkbench.datasets.DatasetCheck;
 import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.DatasetReader;
+import dev.loraworkbench.datasets.DatasetStats;
 import dev.loraworkbench.datasets.DatasetWriter;
 import dev.loraworkbench.datasets.Example;
 import dev.loraworkbench.datasets.ExampleEncoder;
 import dev.loraworkbench.datasets.LeakageAwareSplit;
 import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.model.TinyModels;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import java.nio.file.Files;
@@ -23,7 +25,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "data", mixinStandardHelpOptions = true, description = "Work with Q&A datasets.", subcommands = {DataCommand.Check.class, DataCommand.Split.class})
+@Command(name = "data", mixinStandardHelpOptions = true, description = "Work with Q&A datasets.", subcommands = {DataCommand.Check.class, DataCommand.Stats.class, DataCommand.Split.class})
 final class DataCommand {
 
     @Command(name = "check", mixinStandardHelpOptions = true,
@@ -81,6 +83,37 @@ final class DataCommand {
             warnings.addAll(b.warnings());
             return new DatasetCheck.Report(a.examples() + b.examples(), errors, warnings, a.duplicates() + b.duplicates(),
                     a.truncated() + b.truncated(), a.dropped() + b.dropped());
+        }
+    }
+
+    @Command(name = "stats", mixinStandardHelpOptions = true,
+            description = "Token counts with the model's tokenizer and chat template: prompt / completion / total lengths, histogram, "
+                    + "truncation, duplicates, tokens per epoch.")
+    static final class Stats implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "RECIPE") Path recipe;
+        @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "override a recipe field") List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() throws Exception {
+            LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
+            var d = loaded.recipe().dataset();
+            Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), System.out);
+            List<Example> examples = DatasetReader.read(loaded.datasetPath(), d.format(), new CsvColumns(d.promptColumn(), d.completionColumn()), d.system());
+            try (TokenizerFiles tokenizer = TokenizerFiles.load(modelDir)) {
+                DatasetStats s = DatasetStats.of(examples, new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation()));
+                System.out.printf("%s: %d examples, %d exact duplicates; %d truncated, %d dropped at max_seq_len %d (%s)%n",
+                        loaded.datasetPath(), s.examples(), s.duplicates(), s.truncated(), s.dropped(), d.maxSeqLen(), d.truncation().name().toLowerCase(Locale.ROOT));
+                System.out.println("tokens        min  median     p95     max    mean");
+                for (var row : List.of(java.util.Map.entry("prompt", s.prompt()), java.util.Map.entry("completion", s.completion()),
+                        java.util.Map.entry("total", s.total()))) {
+                    var x = row.getValue();
+                    System.out.printf("%-10s %6d %7d %7d %7d %7.1f%n", row.getKey(), x.min(), x.median(), x.p95(), x.max(), x.mean());
+                }
+                System.out.println("\ntotal tokens per example:");
+                System.out.print(s.total().histogram(10, 40));
+                System.out.printf("%ntokens per epoch: %,d (%,d trained completion tokens)%n", s.tokensPerEpoch(), s.trainedTokensPerEpoch());
+            }
+            return 0;
         }
     }
 
