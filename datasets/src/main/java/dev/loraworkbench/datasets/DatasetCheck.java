@@ -23,13 +23,13 @@ public final class DatasetCheck {
     public static Report run(Path path, DatasetFormat format, CsvColumns columns, String system, ExampleEncoder encoder) {
         List<String> errors = new ArrayList<>();
         List<String> warnings = new ArrayList<>();
-        Map<List<Message>, String> seen = new HashMap<>();
+        Map<Long, String> seen = new HashMap<>(); // hash -> first source: memory per example, not per character
         int[] counts = new int[4]; // examples, duplicates, truncated, dropped
         DatasetReader.scan(path, format, columns, system, new DatasetReader.Sink() {
             @Override
             public void example(Example e) {
                 counts[0]++;
-                String first = seen.putIfAbsent(e.messages(), e.source());
+                String first = seen.putIfAbsent(e.contentHash(), e.source());
                 if (first != null) {
                     counts[1]++;
                     warnings.add(e.source() + ": exact duplicate of " + first);

@@ -50,14 +50,20 @@ public final class DatasetReader {
 
     private DatasetReader() {}
 
-    /** All examples; the first problem ends the read with a {@link DatasetException}. */
+    /** All examples; any problem ends the read with a {@link DatasetException} listing them (the first 20). */
     public static List<Example> read(Path path, DatasetFormat format, CsvColumns columns, String systemPrompt) {
         List<Example> out = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
         scan(path, format, columns, systemPrompt, new Sink() {
             @Override public void example(Example e) { out.add(e); }
 
-            @Override public void problem(String message) { throw new DatasetException(message); }
+            @Override public void problem(String message) { problems.add(message); }
         });
+        if (!problems.isEmpty()) {
+            String listed = String.join("\n", problems.subList(0, Math.min(20, problems.size())));
+            throw new DatasetException(problems.size() <= 20 ? listed
+                    : listed + "\n... and " + (problems.size() - 20) + " more problems (./workbench data check lists them all)");
+        }
         if (out.isEmpty()) throw new DatasetException(path + ": no examples found");
         return out;
     }
@@ -247,10 +253,21 @@ public final class DatasetReader {
 
     private static void readCsv(Path file, CsvColumns columns, Sink sink) {
         boolean tsv = file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".tsv");
-        CSVFormat fmt = (tsv ? CSVFormat.TDF : CSVFormat.RFC4180).builder()
-                .setHeader().setSkipHeaderRecord(true).setIgnoreEmptyLines(true).get();
-        try (Reader reader = strictUtf8(file); CSVParser parser = CSVParser.parse(reader, fmt)) {
-            for (String col : List.of(columns.prompt(), columns.completion())) {
+        CSVFormat.Builder builder = (tsv ? CSVFormat.TDF : CSVFormat.RFC4180).builder().setIgnoreEmptyLines(true);
+        if (columns.header()) builder.setHeader().setSkipHeaderRecord(true);
+        int promptIndex = -1, completionIndex = -1;
+        if (!columns.header()) {
+            try {
+                promptIndex = Integer.parseInt(columns.prompt());
+                completionIndex = Integer.parseInt(columns.completion());
+            } catch (NumberFormatException e) {
+                sink.problem(file + ": without a header row, dataset.prompt_column and dataset.completion_column must be "
+                        + "0-based column numbers, found '" + columns.prompt() + "' and '" + columns.completion() + "'");
+                return;
+            }
+        }
+        try (Reader reader = strictUtf8(file); CSVParser parser = CSVParser.parse(reader, builder.get())) {
+            for (String col : columns.header() ? List.of(columns.prompt(), columns.completion()) : List.<String>of()) {
                 if (!parser.getHeaderMap().containsKey(col)) {
                     sink.problem(file + ":1: CSV header has no column '" + col + "' (columns: "
                             + parser.getHeaderNames() + "); set dataset.prompt_column / dataset.completion_column");
@@ -259,12 +276,16 @@ public final class DatasetReader {
             }
             for (CSVRecord record : parser) {
                 String where = file + ": record " + record.getRecordNumber() + " (line " + record.getParser().getCurrentLineNumber() + ")";
-                if (!record.isConsistent()) {
+                if (columns.header() && !record.isConsistent()) {
                     sink.problem(where + ": expected " + parser.getHeaderNames().size() + " fields, found " + record.size());
                     continue;
                 }
-                String q = record.get(columns.prompt());
-                String a = record.get(columns.completion());
+                if (!columns.header() && record.size() <= Math.max(promptIndex, completionIndex)) {
+                    sink.problem(where + ": has " + record.size() + " fields, needs column " + Math.max(promptIndex, completionIndex));
+                    continue;
+                }
+                String q = columns.header() ? record.get(columns.prompt()) : record.get(promptIndex);
+                String a = columns.header() ? record.get(columns.completion()) : record.get(completionIndex);
                 if (q.isBlank()) sink.problem(where + ": column '" + columns.prompt() + "' is empty");
                 else if (a.isBlank()) sink.problem(where + ": column '" + columns.completion() + "' is empty");
                 else sink.example(new Example(List.of(Message.user(q), Message.assistant(a)), where));

@@ -42,9 +42,9 @@ public record DatasetStats(int examples, int duplicates, int truncated, int drop
         int[] prompt = new int[n], completion = new int[n], total = new int[n];
         int kept = 0, truncated = 0, dropped = 0, duplicates = 0;
         long tokens = 0, trained = 0;
-        Set<List<Message>> seen = new HashSet<>();
+        Set<Long> seen = new HashSet<>();
         for (Example e : examples) {
-            if (!seen.add(e.messages())) duplicates++;
+            if (!seen.add(e.contentHash())) duplicates++;
             var encoded = encoder.encode(e);
             if (encoded.isEmpty()) { dropped++; continue; }
             EncodedExample x = encoded.get();

@@ -102,6 +102,21 @@ class DatasetReaderTest {
     }
 
     @Test
+    void csvWithoutAHeaderUsesColumnNumbers() throws Exception {
+        Path p = file("nohead.tsv", "1\tWhat is r?\tThe LoRA rank.\n2\tWhat is alpha?\tThe LoRA scale numerator.\n");
+        List<Example> ex = DatasetReader.read(p, DatasetFormat.AUTO, new CsvColumns("1", "2", false), null);
+        assertEquals(List.of(Message.user("What is alpha?"), Message.assistant("The LoRA scale numerator.")), ex.get(1).messages());
+        String err = assertThrows(DatasetException.class, () -> DatasetReader.read(p, DatasetFormat.CSV, new CsvColumns("q", "a", false), null)).getMessage();
+        assertTrue(err.contains("must be 0-based column numbers"), err);
+    }
+
+    @Test
+    void readListsEveryProblemAtOnce() throws Exception {
+        Path p = file("two.jsonl", "{\"question\": \"q\"}\n{\"question\": \"q\", \"answer\": \"a\"}\n{\"answer\": \"a\"}\n");
+        assertEquals(p + ":1: field 'answer' is missing\n" + p + ":3: field 'question' is missing", error(p, DatasetFormat.QA));
+    }
+
+    @Test
     void systemPromptIsAddedToExamplesWithoutOne() throws Exception {
         Path p = file("qa.jsonl", "{\"question\": \"q\", \"answer\": \"a\"}\n");
         assertEquals(Message.system("Be brief."), DatasetReader.read(p, DatasetFormat.QA, null, "Be brief.").get(0).messages().get(0));

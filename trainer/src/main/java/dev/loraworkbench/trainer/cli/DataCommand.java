@@ -44,7 +44,7 @@ final class DataCommand {
             if (name.endsWith(".yaml") || name.endsWith(".yml")) {
                 LoadedRecipe loaded = RecipeLoader.load(target, overrides);
                 var d = loaded.recipe().dataset();
-                CsvColumns columns = new CsvColumns(d.promptColumn(), d.completionColumn());
+                CsvColumns columns = d.csvColumns();
                 Path modelDir = loaded.modelDir();
                 TokenizerFiles tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.json")) ? TokenizerFiles.load(modelDir) : null;
                 if (tokenizer == null) System.out.println("note: " + modelDir + " has no tokenizer yet; lengths after the chat template are not checked");
@@ -98,7 +98,7 @@ final class DataCommand {
             LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
             var d = loaded.recipe().dataset();
             Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), System.out);
-            List<Example> examples = DatasetReader.read(loaded.datasetPath(), d.format(), new CsvColumns(d.promptColumn(), d.completionColumn()), d.system());
+            List<Example> examples = DatasetReader.read(loaded.datasetPath(), d.format(), d.csvColumns(), d.system());
             try (TokenizerFiles tokenizer = TokenizerFiles.load(modelDir)) {
                 DatasetStats s = DatasetStats.of(examples, new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation()));
                 System.out.printf("%s: %d examples, %d exact duplicates; %d truncated, %d dropped at max_seq_len %d (%s)%n",

@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.recipe;
 
+import dev.loraworkbench.datasets.CsvColumns;
 import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.TruncationPolicy;
 import java.util.List;
@@ -35,7 +36,12 @@ public record Recipe(
             String evalPath,
             String system,
             String promptColumn,
-            String completionColumn) {}
+            String completionColumn,
+            Boolean csvHeader) {
+        public CsvColumns csvColumns() {
+            return new CsvColumns(promptColumn, completionColumn, csvHeader);
+        }
+    }
 
     public enum Schedule { COSINE, LINEAR, CONSTANT }
 

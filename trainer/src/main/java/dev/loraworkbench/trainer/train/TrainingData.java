@@ -17,7 +17,7 @@ public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval
 
     public static TrainingData load(LoadedRecipe loaded, TokenizerFiles tokenizer) {
         Recipe.DatasetSection d = loaded.recipe().dataset();
-        CsvColumns columns = new CsvColumns(d.promptColumn(), d.completionColumn());
+        CsvColumns columns = d.csvColumns();
         List<Example> all = DatasetReader.read(loaded.datasetPath(), d.format(), columns, d.system());
         List<Example> train = all;
         List<Example> eval = List.of();
