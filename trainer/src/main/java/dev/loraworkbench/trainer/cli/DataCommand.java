@@ -7,6 +7,7 @@ import dev.loraworkbench.datasets.DatasetCheck;
 import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.DatasetReader;
 import dev.loraworkbench.datasets.DatasetStats;
+import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.DatasetWriter;
 import dev.loraworkbench.datasets.Example;
 import dev.loraworkbench.datasets.ExampleEncoder;
@@ -15,6 +16,7 @@ import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.model.TinyModels;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.train.TrainingData;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -25,7 +27,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "data", mixinStandardHelpOptions = true, description = "Work with Q&A datasets.", subcommands = {DataCommand.Check.class, DataCommand.Stats.class, DataCommand.Split.class})
+@Command(name = "data", mixinStandardHelpOptions = true, description = "Work with Q&A datasets.", subcommands = {DataCommand.Check.class, DataCommand.Stats.class, DataCommand.Show.class, DataCommand.Split.class})
 final class DataCommand {
 
     @Command(name = "check", mixinStandardHelpOptions = true,
@@ -114,6 +116,67 @@ final class DataCommand {
                 System.out.printf("%ntokens per epoch: %,d (%,d trained completion tokens)%n", s.tokensPerEpoch(), s.trainedTokensPerEpoch());
             }
             return 0;
+        }
+    }
+
+    @Command(name = "show", mixinStandardHelpOptions = true,
+            description = "Examples exactly as the trainer sees them: rendered text with the trained tokens marked, or ids and labels as JSON.")
+    static final class Show implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "RECIPE") Path recipe;
+        @Option(names = "--n", defaultValue = "3", description = "how many examples (default ${DEFAULT-VALUE})") int n;
+        @Option(names = "--index", description = "show only this example (0-based, in the split)") Integer index;
+        @Option(names = "--split", defaultValue = "train", description = "train | eval (default ${DEFAULT-VALUE})") String split;
+        @Option(names = "--json", description = "one JSON object per line: index, text, ids, labels (-100 where no loss)") boolean json;
+        @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "override a recipe field") List<String> overrides = new ArrayList<>();
+
+        @Override
+        public Integer call() throws Exception {
+            if (!split.equals("train") && !split.equals("eval")) throw new WorkbenchCli.UserInputException("--split " + split + ": expected train or eval");
+            LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
+            Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), System.err);
+            try (TokenizerFiles tokenizer = TokenizerFiles.load(modelDir)) {
+                TrainingData data = TrainingData.load(loaded, tokenizer); // the trainer's own code path
+                List<EncodedExample> examples = split.equals("train") ? data.train() : data.eval();
+                if (index != null && (index < 0 || index >= examples.size())) {
+                    throw new WorkbenchCli.UserInputException("--index " + index + ": the " + split + " split has " + examples.size()
+                            + " examples (0.." + (examples.size() - 1) + ")");
+                }
+                int from = index == null ? 0 : index;
+                int to = index == null ? Math.min(n, examples.size()) : index + 1;
+                boolean colour = !json && System.console() != null && !"dumb".equals(System.getenv("TERM"));
+                ObjectMapper mapper = new ObjectMapper();
+                for (int i = from; i < to; i++) {
+                    EncodedExample e = examples.get(i);
+                    if (json) {
+                        ObjectNode o = mapper.createObjectNode().put("index", i).put("text", tokenizer.decode(e.ids()));
+                        var ids = o.putArray("ids");
+                        for (int id : e.ids()) ids.add(id);
+                        var labels = o.putArray("labels");
+                        for (int l : e.labels()) labels.add(l);
+                        System.out.println(mapper.writeValueAsString(o));
+                    } else {
+                        System.out.println("--- " + split + " example " + i + (colour ? " (trained tokens in green)" : " (trained tokens in [[...]])") + " ---");
+                        System.out.println(marked(tokenizer, e, colour));
+                        System.out.printf("tokens: %d, trained: %d, truncated: %s%n", e.ids().length, e.trainedTokens(), e.truncated() ? "yes" : "no");
+                    }
+                }
+            }
+            return 0;
+        }
+
+        /** The rendered text, trained spans wrapped in [[ ]] or coloured; spans are decoded whole so multi-byte characters survive. */
+        static String marked(TokenizerFiles tokenizer, EncodedExample e, boolean colour) {
+            StringBuilder sb = new StringBuilder();
+            int start = 0;
+            for (int t = 1; t <= e.ids().length; t++) {
+                boolean trained = e.labels()[start] != EncodedExample.IGNORE;
+                if (t < e.ids().length && (e.labels()[t] != EncodedExample.IGNORE) == trained) continue;
+                String text = tokenizer.decode(java.util.Arrays.copyOfRange(e.ids(), start, t));
+                if (!trained) sb.append(text);
+                else sb.append(colour ? "\u001b[32m" : "[[").append(text).append(colour ? "\u001b[0m" : "]]");
+                start = t;
+            }
+            return sb.toString();
         }
     }
 

@@ -155,6 +155,35 @@ class WorkbenchCliTest {
     }
 
     @Test
+    void dataShowJsonIsWhatTheTrainerFeeds() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("r.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n"
+                + "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 64, eval_fraction: 0.1}\n");
+        Result r = run("data", "show", recipe.toString(), "--n", "4", "--json");
+        assertEquals(0, r.code(), r.err());
+        var loaded = dev.loraworkbench.trainer.recipe.RecipeLoader.load(recipe, java.util.List.of());
+        try (var tokenizer = dev.loraworkbench.datasets.TokenizerFiles.load(TinyModelFixture.dir())) {
+            var train = dev.loraworkbench.trainer.train.TrainingData.load(loaded, tokenizer).train();
+            var lines = r.out().lines().toList();
+            assertEquals(4, lines.size());
+            var mapper = new com.fasterxml.jackson.databind.ObjectMapper();
+            for (int i = 0; i < 4; i++) {
+                var o = mapper.readTree(lines.get(i));
+                assertEquals(i, o.get("index").asInt());
+                assertEquals(java.util.Arrays.toString(train.get(i).ids()), o.get("ids").toString().replace(",", ", "));
+                assertEquals(java.util.Arrays.toString(train.get(i).labels()), o.get("labels").toString().replace(",", ", "));
+                assertTrue(o.get("text").asText().startsWith("<|im_start|>user\n"), o.get("text").asText());
+            }
+        }
+        Result text = run("data", "show", recipe.toString(), "--split", "eval", "--index", "0");
+        assertEquals(0, text.code(), text.err());
+        assertTrue(text.out().contains("<|im_start|>assistant\n[[") && text.out().contains("<|im_end|>\n]]"), text.out());
+        assertTrue(text.out().contains("tokens: ") && text.out().contains("truncated: "), text.out());
+        Result bad = run("data", "show", recipe.toString(), "--index", "100000");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--index 100000: the train split has"), bad.err());
+    }
+
+    @Test
     void dataSplitWritesTrainEvalAndAReport() throws Exception {
         Result r = run("data", "split", "--in", TinyModelFixture.sampleData().toString(), "--eval-fraction", "0.1", "--out", dir.resolve("split").toString());
         assertEquals(0, r.code(), r.err());
