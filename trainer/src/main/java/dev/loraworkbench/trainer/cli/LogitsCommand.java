@@ -1,6 +1,7 @@
 package dev.loraworkbench.trainer.cli;
 
 import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.quant.Codebook;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -30,6 +31,15 @@ final class LogitsCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "output .safetensors file")
     Path out;
 
+    @Option(names = "--quantization", defaultValue = "none", description = "none | nf4 | fp4: quantize the decoder projections on load (default ${DEFAULT-VALUE})")
+    String quantization;
+
+    @Option(names = "--double-quant", description = "with nf4/fp4: also quantize the block scales (8-bit, blocks of 256)")
+    boolean doubleQuant;
+
+    @Option(names = "--block-size", defaultValue = "64", description = "elements per 4-bit block (default ${DEFAULT-VALUE})")
+    int blockSize;
+
     @Override
     public Integer call() throws Exception {
         try (HfCheckpoint ckpt = HfCheckpoint.open(model); NDManager manager = NDManager.newBaseManager("PyTorch")) {
@@ -37,7 +47,13 @@ final class LogitsCommand implements Callable<Integer> {
             for (long id : ids) {
                 if (id < 0 || id >= vocab) throw new WorkbenchCli.UserInputException("--ids: token id " + id + " is outside the vocabulary [0, " + vocab + ")");
             }
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager);
+            DecoderWeights.Quantization q = switch (quantization.toLowerCase(java.util.Locale.ROOT)) {
+                case "none" -> null;
+                case "nf4" -> new DecoderWeights.Quantization(Codebook.NF4, blockSize, doubleQuant);
+                case "fp4" -> new DecoderWeights.Quantization(Codebook.FP4, blockSize, doubleQuant);
+                default -> throw new WorkbenchCli.UserInputException("--quantization " + quantization + ": expected none, nf4 or fp4");
+            };
+            DecoderWeights weights = DecoderWeights.load(ckpt, manager, q);
             LoraAdapter lora = adapter == null ? null : PeftFormat.read(adapter, ckpt.config(), manager);
             Decoder decoder = new Decoder(ckpt.config(), weights, lora);
             NDArray logits = decoder.logits(Tensors.of(manager, ids, new Shape(1, ids.length)), new int[] {ids.length}, false);

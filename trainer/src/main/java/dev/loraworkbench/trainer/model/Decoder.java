@@ -107,9 +107,14 @@ public final class Decoder {
 
     private NDArray project(NDArray x, int layer, String name, boolean training) {
         DecoderWeights.Linear base = weights.layers().get(layer).projection(name);
-        if (lora == null) return LoraLinear.apply(x, base.weight(), base.bias(), null, 0f, 0, false);
-        LoraAdapter.Pair pair = lora.get(DecoderWeights.modulePath(layer, name));
-        return LoraLinear.apply(x, base.weight(), base.bias(), pair, lora.scale(), lora.settings().dropout(), training);
+        LoraAdapter.Pair pair = lora == null ? null : lora.get(DecoderWeights.modulePath(layer, name));
+        float scale = lora == null ? 0f : lora.scale();
+        double dropout = lora == null ? 0 : lora.settings().dropout();
+        if (base.quantized() == null) return LoraLinear.apply(x, base.weight(), base.bias(), pair, scale, dropout, training);
+        // 4-bit weight: dequantize into a scratch scope that dies with this projection (autograd keeps what backward needs)
+        try (NDManager scratch = x.getManager().newSubManager()) {
+            return LoraLinear.apply(x, base.quantized().dequantize(scratch), base.bias(), pair, scale, dropout, training);
+        }
     }
 
     /** x / sqrt(mean(x²) + eps) · w, in fp32. */

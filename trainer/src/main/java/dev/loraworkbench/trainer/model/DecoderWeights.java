@@ -5,6 +5,10 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.io.TensorInfo;
+import dev.loraworkbench.trainer.quant.Codebook;
+import dev.loraworkbench.trainer.quant.DeviceQuantized;
+import dev.loraworkbench.trainer.quant.QuantizedTensor;
+import dev.loraworkbench.trainer.quant.Quantizer;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -13,8 +17,18 @@ import java.util.Set;
 /** Frozen base weights of a decoder-only model, fp32 NDArrays in HF layout (linear weight [out, in]). */
 public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray finalNorm, NDArray lmHead) {
 
-    /** A linear projection; {@code bias} is null when the model has none. */
-    public record Linear(NDArray weight, NDArray bias) {}
+    /**
+     * A linear projection: a fp32 {@code weight}, or a 4-bit {@code quantized} one (then weight is null);
+     * {@code bias} is null when the model has none.
+     */
+    public record Linear(NDArray weight, NDArray bias, DeviceQuantized quantized) {
+        public long parameters() {
+            return (quantized != null ? quantized.shape().size() : weight.size()) + (bias == null ? 0 : bias.size());
+        }
+    }
+
+    /** How decoder projections are stored: 4-bit with this codebook and block size, or null for fp32. */
+    public record Quantization(Codebook codebook, int blockSize, boolean doubleQuant) {}
 
     public record Layer(NDArray inputNorm, Linear q, Linear k, Linear v, Linear o, NDArray postNorm, Linear gate, Linear up, Linear down) {
         public Linear projection(String module) {
@@ -58,6 +72,14 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
 
     /** Loads every tensor into {@code manager}, widened to fp32, checking names and shapes against the config. */
     public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager) {
+        return load(ckpt, manager, null);
+    }
+
+    /**
+     * As {@link #load(HfCheckpoint, NDManager)}, with the decoder projections quantized while loading, one
+     * tensor at a time (embeddings, norms, biases and lm_head stay fp32, as bitsandbytes leaves them).
+     */
+    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, Quantization quantization) {
         ModelConfig c = ckpt.config();
         // transformers zero-initialises a Qwen2 q/k/v bias the checkpoint lacks; accept a checkpoint with none at all
         boolean qkvBias = c.qkvBias() && ckpt.has("model.layers.0.self_attn.q_proj.bias");
@@ -65,7 +87,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             System.err.println("note: " + ckpt.dir() + " has no q/k/v bias tensors; using zero biases as transformers does");
         }
         ckpt.checkNames(expectedNames(c, qkvBias));
-        Loader l = new Loader(ckpt, manager);
+        Loader l = new Loader(ckpt, manager, quantization);
         int h = c.hiddenSize();
         int q = c.numHeads() * c.headDim();
         int kv = c.numKvHeads() * c.headDim();
@@ -99,27 +121,47 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             all.add(layer.postNorm());
             for (String p : PROJECTIONS) {
                 Linear lin = layer.projection(p);
-                all.add(lin.weight());
+                if (lin.weight() != null) all.add(lin.weight());
+                if (lin.quantized() != null) all.addAll(lin.quantized().arrays());
                 if (lin.bias() != null) all.add(lin.bias());
             }
         }
         return all;
     }
 
-    private record Loader(HfCheckpoint ckpt, NDManager manager) {
+    private record Loader(HfCheckpoint ckpt, NDManager manager, Quantization quantization) {
         NDArray tensor(String name, long... shape) {
+            NDArray a = Tensors.of(manager, checkedFloats(name, shape), new Shape(shape));
+            a.setName(name);
+            return a;
+        }
+
+        float[] checkedFloats(String name, long... shape) {
             TensorInfo info = ckpt.info(name);
             if (!java.util.Arrays.equals(info.shape(), shape)) {
                 throw new dev.loraworkbench.trainer.io.CheckpointFormatException(ckpt.dir() + ": tensor '" + name + "' has shape "
                         + java.util.Arrays.toString(info.shape()) + " but config.json implies " + java.util.Arrays.toString(shape));
             }
-            NDArray a = Tensors.of(manager, ckpt.floats(name), new Shape(shape));
-            a.setName(name);
-            return a;
+            return ckpt.floats(name);
         }
 
         Linear linear(String module, int out, int in, boolean bias) {
-            return new Linear(tensor(module + ".weight", out, in), bias ? tensor(module + ".bias", out) : null);
+            NDArray b = bias ? tensor(module + ".bias", out) : null;
+            if (quantization == null) return new Linear(tensor(module + ".weight", out, in), b, null);
+            long[] shape = {out, in};
+            QuantizedTensor q = Quantizer.quantize(checkedFloats(module + ".weight", shape), shape, quantization.codebook(),
+                    quantization.blockSize(), quantization.doubleQuant());
+            return new Linear(null, b, DeviceQuantized.upload(q, manager));
         }
+    }
+
+    /** Parameters of the base model (quantized ones counted as the weights they stand for). */
+    public long parameterCount() {
+        long n = embedTokens.size() + finalNorm.size() + (lmHead != embedTokens ? lmHead.size() : 0);
+        for (Layer layer : layers) {
+            n += layer.inputNorm().size() + layer.postNorm().size();
+            for (String p : PROJECTIONS) n += layer.projection(p).parameters();
+        }
+        return n;
     }
 }

@@ -31,6 +31,15 @@ public final class Tensors {
         }
     }
 
+    /** Raw bytes as a UINT8 array (DJL's create(byte[]) would make INT8). */
+    public static NDArray bytes(NDManager m, byte[] data) {
+        java.nio.ByteBuffer buf = java.nio.ByteBuffer.allocateDirect(data.length);
+        buf.put(data).rewind();
+        try (NDArray blob = m.create(buf, new Shape(data.length), ai.djl.ndarray.types.DataType.UINT8)) {
+            return blob.duplicate();
+        }
+    }
+
     public static NDArray of(NDManager m, long[] data, Shape shape) {
         try (NDArray blob = m.create(data, shape)) {
             return blob.duplicate();

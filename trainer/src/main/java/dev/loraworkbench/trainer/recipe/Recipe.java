@@ -3,6 +3,8 @@ package dev.loraworkbench.trainer.recipe;
 import dev.loraworkbench.datasets.CsvColumns;
 import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.TruncationPolicy;
+import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.quant.Codebook;
 import java.util.List;
 
 /**
@@ -22,7 +24,16 @@ public record Recipe(
 
     public enum QuantType { NONE, NF4, FP4 }
 
-    public record QuantizationSection(QuantType type, Boolean doubleQuant, Integer blockSize) {}
+    public record QuantizationSection(QuantType type, Boolean doubleQuant, Integer blockSize) {
+        /** The load-time quantization of the decoder projections, or null for none. */
+        public DecoderWeights.Quantization forLoading() {
+            return switch (type) {
+                case NONE -> null;
+                case NF4 -> new DecoderWeights.Quantization(Codebook.NF4, blockSize, doubleQuant);
+                case FP4 -> new DecoderWeights.Quantization(Codebook.FP4, blockSize, doubleQuant);
+            };
+        }
+    }
 
     /** {@code target_modules}: module names (q_proj, ..., down_proj) or the single word {@code all-linear}. */
     public record LoraSection(Integer r, Double alpha, Double dropout, List<String> targetModules, Boolean useRslora) {}

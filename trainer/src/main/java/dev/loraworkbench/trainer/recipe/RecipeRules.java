@@ -1,6 +1,5 @@
 package dev.loraworkbench.trainer.recipe;
 
-import dev.loraworkbench.trainer.recipe.Recipe.QuantType;
 import java.util.List;
 import java.util.Set;
 
@@ -16,10 +15,6 @@ final class RecipeRules {
         rule.require(r.model().path() != null, "model.path", "is required: a Hugging Face checkpoint directory (config.json, *.safetensors, tokenizer.json)");
         if (r.model().initPreset() != null) {
             rule.require(PRESETS.contains(r.model().initPreset()), "model.init_preset", "'" + r.model().initPreset() + "' is not a known preset; expected one of " + PRESETS);
-        }
-        if (r.quantization().type() != QuantType.NONE) {
-            problems.add(at.at("quantization.type", r.quantization().type().name().toLowerCase()
-                    + " quantization is not yet supported; use 'none' (QLoRA support is tracked separately)"));
         }
         rule.require(r.quantization().blockSize() > 0 && Integer.bitCount(r.quantization().blockSize()) == 1,
                 "quantization.block_size", r.quantization().blockSize() + " is not valid; expected a power of two such as 64");

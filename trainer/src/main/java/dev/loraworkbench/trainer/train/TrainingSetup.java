@@ -53,7 +53,7 @@ public record TrainingSetup(
             TrainingData data = TrainingData.load(loaded, tokenizer);
             ckpt = HfCheckpoint.open(modelDir);
             manager = NDManager.newBaseManager("PyTorch");
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager);
+            DecoderWeights weights = DecoderWeights.load(ckpt, manager, r.quantization().forLoading());
             List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
             var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(), targets, r.lora().useRslora());
             LoraAdapter lora = checkpoint == null
@@ -82,9 +82,11 @@ public record TrainingSetup(
         Recipe.TrainingSection t = r.training();
         var c = checkpoint.config();
         var lora = decoder.lora();
-        long baseParams = decoder.weights().arrays().stream().mapToLong(a -> a.size()).sum();
-        log.printf("model    %s (%s, %d layers, hidden %d), %,d params; LoRA r=%d on %s: %,d trainable (%.2f%%)%n",
-                modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams, lora.settings().r(),
+        long baseParams = decoder.weights().parameterCount();
+        var q = r.quantization();
+        String storage = q.forLoading() == null ? "fp32" : q.type().name().toLowerCase() + (q.doubleQuant() ? " + double quant" : "") + ", blocks of " + q.blockSize();
+        log.printf("model    %s (%s, %d layers, hidden %d), %,d params in %s; LoRA r=%d on %s: %,d trainable (%.2f%%)%n",
+                modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams, storage, lora.settings().r(),
                 String.join(",", lora.settings().targetModules()), lora.parameterCount(), 100.0 * lora.parameterCount() / baseParams);
         log.printf("data     %d train / %d eval examples, %,d tokens per epoch%s%n", data.train().size(), data.eval().size(), data.trainTokens(),
                 data.truncated() + data.dropped() > 0

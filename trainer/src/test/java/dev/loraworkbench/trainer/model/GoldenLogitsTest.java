@@ -19,8 +19,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 class GoldenLogitsTest {
 
     @ParameterizedTest
-    @CsvSource({"qwen2-golden,false", "qwen2-golden,true", "llama-golden,false", "llama-golden,true"})
-    void logitsMatchTransformers(String fixture, boolean withAdapter) throws Exception {
+    @CsvSource({"qwen2-golden,false,false", "qwen2-golden,true,false", "llama-golden,false,false", "llama-golden,true,false",
+            "qwen2-golden,false,true", "qwen2-golden,true,true"})
+    void logitsMatchTransformers(String fixture, boolean withAdapter, boolean nf4) throws Exception {
         Path dir = Fixtures.golden(fixture);
         var json = new ObjectMapper().readTree(dir.resolve("expected.json").toFile());
         long[] ids = new long[json.get("ids").size()];
@@ -28,11 +29,12 @@ class GoldenLogitsTest {
 
         float[] expected;
         try (SafetensorsFile f = SafetensorsFile.open(dir.resolve("expected.safetensors"))) {
-            expected = f.floats(withAdapter ? "logits_adapter" : "logits_base");
+            expected = f.floats((nf4 ? "logits_nf4" : "logits") + (withAdapter ? "_adapter" : nf4 ? "" : "_base"));
         }
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
              HfCheckpoint ckpt = HfCheckpoint.open(dir.resolve("model"))) {
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager);
+            DecoderWeights weights = DecoderWeights.load(ckpt, manager,
+                    nf4 ? new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false) : null);
             LoraAdapter lora = withAdapter ? PeftFormat.read(dir.resolve("adapter"), ckpt.config(), manager) : null;
             Decoder decoder = new Decoder(ckpt.config(), weights, lora);
             NDArray input = manager.create(ids, new Shape(1, ids.length));
@@ -45,7 +47,7 @@ class GoldenLogitsTest {
                 worst = Math.max(worst, Math.abs(got[i] - expected[i]));
             }
             float tolerance = 1e-4f * (max - min);
-            assertTrue(worst <= tolerance, fixture + (withAdapter ? "+adapter" : "") + ": max |diff| " + worst + " > " + tolerance);
+            assertTrue(worst <= tolerance, fixture + (nf4 ? " nf4" : "") + (withAdapter ? "+adapter" : "") + ": max |diff| " + worst + " > " + tolerance);
             assertArrayEquals(new long[] {ids.length, ckpt.config().vocabSize()}, new long[] {ids.length, got.length / ids.length});
         }
     }

@@ -66,10 +66,11 @@ class RecipeLoaderTest {
     }
 
     @Test
-    void quantizationOtherThanNoneIsNotYetSupported() {
-        List<String> p = problems(VALID + "quantization: nf4\n");
-        assertEquals(1, p.size());
-        assertTrue(p.get(0).contains("quantization.type: nf4 quantization is not yet supported"), p.get(0));
+    void quantizationShorthandAndBlockSize() {
+        assertEquals(Recipe.QuantType.NF4, RecipeLoader.parse(VALID + "quantization: nf4\n", FILE, List.of()).recipe().quantization().type());
+        List<String> p = problems(VALID + "quantization: {type: nf4, block_size: 48}\n");
+        assertTrue(p.get(0).contains("quantization.block_size: 48 is not valid; expected a power of two"), p.get(0));
+        assertTrue(problems(VALID + "quantization: int8\n").get(0).contains("expected one of none | nf4 | fp4"));
     }
 
     @Test

@@ -83,6 +83,16 @@ class TrainingRunTest {
     }
 
     @Test
+    void qloraOnANf4BaseTrains() throws Exception {
+        TrainingRun.Outcome out = run(recipe("qlora", 16, "quantization.type=nf4", "quantization.double_quant=true"));
+        List<Double> loss = TfEvents.scalars(dir.resolve("runs/qlora")).get("train/loss").stream().map(TfEvents.Point::value).toList();
+        double first = loss.subList(0, 4).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        double last = loss.subList(12, 16).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
+        assertTrue(last < first - 0.3, first + " -> " + last);
+        assertTrue(Files.readString(out.runDir().resolve("recipe.yaml")).contains("type: nf4"));
+    }
+
+    @Test
     void sameSeedSameLosses() throws Exception {
         run(recipe("a", 4));
         run(recipe("b", 4));

@@ -1,0 +1,68 @@
+package dev.loraworkbench.trainer.quant;
+
+/** Blockwise 4-bit quantization and dequantization, bit-compatible with bitsandbytes' layout. */
+public final class Quantizer {
+    private Quantizer() {}
+
+    public static QuantizedTensor quantize(float[] w, long[] shape, Codebook codebook, int blockSize, boolean doubleQuant) {
+        if (w.length % 2 != 0) throw new IllegalArgumentException("4-bit packing needs an even number of elements, got " + w.length);
+        int blocks = (w.length + blockSize - 1) / blockSize;
+        float[] absmax = new float[blocks];
+        byte[] codes = new byte[w.length / 2];
+        for (int b = 0; b < blocks; b++) {
+            int from = b * blockSize, to = Math.min(from + blockSize, w.length);
+            float m = 0;
+            for (int i = from; i < to; i++) m = Math.max(m, Math.abs(w[i]));
+            absmax[b] = m;
+            float inv = m == 0 ? 0 : 1 / m;
+            for (int i = from; i < to; i++) {
+                int code = codebook.nearest(w[i] * inv);
+                if ((i & 1) == 0) codes[i >> 1] = (byte) (code << 4); // first element: high nibble
+                else codes[i >> 1] |= (byte) code;
+            }
+        }
+        if (!doubleQuant) return new QuantizedTensor(codebook, shape.clone(), blockSize, codes, absmax, null, null, 0f);
+        return doubleQuantize(codebook, shape, blockSize, codes, absmax);
+    }
+
+    /** Scales minus their mean, quantized to the signed dynamic map in blocks of 256 (bitsandbytes' compress_statistics). */
+    private static QuantizedTensor doubleQuantize(Codebook codebook, long[] shape, int blockSize, byte[] codes, float[] absmax) {
+        double sum = 0;
+        for (float a : absmax) sum += a;
+        float offset = (float) (sum / absmax.length);
+        int blocks = (absmax.length + QuantizedTensor.SCALE_BLOCK - 1) / QuantizedTensor.SCALE_BLOCK;
+        float[] absmax2 = new float[blocks];
+        byte[] absmaxCodes = new byte[absmax.length];
+        for (int b = 0; b < blocks; b++) {
+            int from = b * QuantizedTensor.SCALE_BLOCK, to = Math.min(from + QuantizedTensor.SCALE_BLOCK, absmax.length);
+            float m = 0;
+            for (int i = from; i < to; i++) m = Math.max(m, Math.abs(absmax[i] - offset));
+            absmax2[b] = m;
+            float inv = m == 0 ? 0 : 1 / m;
+            for (int i = from; i < to; i++) absmaxCodes[i] = (byte) DynamicMap.nearest((absmax[i] - offset) * inv);
+        }
+        return new QuantizedTensor(codebook, shape.clone(), blockSize, codes, null, absmaxCodes, absmax2, offset);
+    }
+
+    /** Reference dequantization in Java (the device path gathers from a 256-entry byte table instead). */
+    public static float[] dequantize(QuantizedTensor q) {
+        float[] scales = q.scales();
+        float[] out = new float[Math.toIntExact(q.numel())];
+        for (int i = 0; i < out.length; i++) {
+            int b = q.codes()[i >> 1] & 0xFF;
+            int code = (i & 1) == 0 ? b >>> 4 : b & 15;
+            out[i] = q.codebook().value(code) * scales[i / q.blockSize()];
+        }
+        return out;
+    }
+
+    /** Row b holds the two values of byte b: (codebook[b >> 4], codebook[b & 15]). */
+    public static float[] byteTable(Codebook codebook) {
+        float[] t = new float[512];
+        for (int b = 0; b < 256; b++) {
+            t[2 * b] = codebook.value(b >>> 4);
+            t[2 * b + 1] = codebook.value(b & 15);
+        }
+        return t;
+    }
+}
