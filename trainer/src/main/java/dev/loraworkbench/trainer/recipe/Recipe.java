@@ -19,8 +19,11 @@ public record Recipe(
         TrainingSection training,
         OutputSection output) {
 
-    /** {@code path}: a Hugging Face checkpoint directory; {@code init_preset}: create it with that preset if it does not exist yet. */
-    public record ModelSection(String path, String initPreset) {}
+    /**
+     * {@code path}: a Hugging Face checkpoint directory; {@code init_preset}: create it with that preset if it does not
+     * exist yet; {@code config}: a config.json for {@code plan} when the checkpoint is not on this machine.
+     */
+    public record ModelSection(String path, String initPreset, String config) {}
 
     public enum QuantType { NONE, NF4, FP4 }
 

@@ -1,0 +1,32 @@
+package dev.loraworkbench.trainer.plan;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loraworkbench.trainer.model.ModelConfig;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The shipped flagship recipe and the model's real config.json. */
+class MemoryPlanTest {
+    static final Path RECIPE = Path.of("../recipes/deepseek-r1-distill-qwen-32b-qlora.yaml");
+
+    @Test
+    void flagshipQloraFitsOnASparkWithRecomputation() {
+        LoadedRecipe loaded = RecipeLoader.load(RECIPE, List.of());
+        ModelConfig c = ModelConfig.load(loaded.resolve(loaded.recipe().model().config()));
+        assertEquals(64, c.numLayers());
+        MemoryPlan plan = MemoryPlan.of(c, loaded.recipe());
+        MemoryPlan.Item lora = plan.items().stream().filter(i -> i.name().startsWith("LoRA")).findFirst().orElseThrow();
+        assertEquals(134_217_728L * 16, lora.bytes(), "r=16 on all 7 projections of 64 layers: 134,217,728 params x (w, g, m, v)");
+        MemoryPlan.Item base = plan.items().get(0);
+        long projections = 64L * (5120L * 5120 * 2 + 2L * 5120 * 1024 + 3L * 5120 * 27648);
+        assertTrue(base.detail().startsWith(String.format("%,d params", projections)), base.detail());
+        assertTrue(base.bytes() > projections / 2 && base.bytes() < projections / 2 * 1.05, "4 bits + double-quantized scales: " + base.bytes());
+        assertTrue(plan.withRecomputation() < 50_000_000_000L, "with recomputation: " + MemoryPlan.gb(plan.withRecomputation()));
+        assertTrue(plan.withoutRecomputation() > 100_000_000_000L, "without: " + MemoryPlan.gb(plan.withoutRecomputation()));
+    }
+}
