@@ -49,7 +49,9 @@ final class PlanCommand implements Callable<Integer> {
         System.out.println();
         verdict("with layer-wise recomputation", plan.withRecomputation(), budget);
         verdict("without recomputation        ", plan.withoutRecomputation(), budget);
-        System.out.println("note: this build does not recompute layers yet, so a run needs the 'without' figure.");
+        var r = loaded.recipe();
+        System.out.println("this recipe trains " + (r.training().recomputeLayers(r.quantization().type()) ? "with" : "without")
+                + " recomputation (training.gradient_checkpointing; default: on for nf4/fp4)");
         return 0;
     }
 

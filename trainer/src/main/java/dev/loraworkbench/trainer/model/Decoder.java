@@ -51,13 +51,33 @@ public final class Decoder {
 
     /** Final-normed hidden states [B, T, hidden]. */
     public NDArray hidden(NDArray ids, int[] lengths, boolean training) {
-        NDManager m = ids.getManager();
-        int seq = (int) ids.getShape().get(1);
-        NDArray x = Embedding.embedding(ids, weights.embedTokens(), SparseFormat.DENSE).singletonOrThrow(); // [B, T, H]
-        NDArray[] rope = ropeTables(m, seq);
-        NDArray mask = attentionMask(m, lengths, seq);
-        for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, rope, mask, training);
+        Context ctx = context(ids, lengths);
+        NDArray x = embed(ids);
+        for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, ctx, training);
         return rmsNorm(x, weights.finalNorm());
+    }
+
+    /** What every layer of one batch shares: RoPE tables and the attention mask. */
+    public record Context(NDArray[] rope, NDArray mask) {}
+
+    public Context context(NDArray ids, int[] lengths) {
+        int seq = (int) ids.getShape().get(1);
+        return new Context(ropeTables(ids.getManager(), seq), attentionMask(ids.getManager(), lengths, seq));
+    }
+
+    /** Token embeddings [B, T, H]. */
+    public NDArray embed(NDArray ids) {
+        return Embedding.embedding(ids, weights.embedTokens(), SparseFormat.DENSE).singletonOrThrow();
+    }
+
+    /** Final norm and lm_head: logits [B, T, V] from the last layer's output. */
+    public NDArray head(NDArray x) {
+        return Linear.linear(rmsNorm(x, weights.finalNorm()), weights.lmHead()).singletonOrThrow();
+    }
+
+    /** One decoder layer: x + attention(norm(x)), then + mlp(norm(.)). */
+    public NDArray layer(NDArray x, int i, Context ctx, boolean training) {
+        return layer(x, i, ctx.rope(), ctx.mask(), training);
     }
 
     private NDArray layer(NDArray x, int i, NDArray[] rope, NDArray mask, boolean training) {

@@ -74,7 +74,13 @@ public record Recipe(
             Integer logEvery,
             Integer evalEvery,
             Integer saveEvery,
-            Integer keepCheckpoints) {}
+            Integer keepCheckpoints,
+            Boolean gradientCheckpointing) {
+        /** Layer-wise recomputation: as set, or on by default for a quantized base (where memory is the point). */
+        public boolean recomputeLayers(QuantType quantization) {
+            return gradientCheckpointing != null ? gradientCheckpointing : quantization != QuantType.NONE;
+        }
+    }
 
     /** {@code runs_dir}: where run directories go; {@code name}: the run's directory name (default: recipe name + time). */
     public record OutputSection(String runsDir, String name) {}

@@ -5,7 +5,11 @@ import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.pytorch.engine.PtNDArray;
+import ai.djl.pytorch.jni.JniUtils;
+import java.util.ArrayList;
 import ai.djl.training.GradientCollector;
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.trainer.model.Decoder;
@@ -22,6 +26,7 @@ public final class Trainer {
     private final NDManager manager;
     private final int padId;
     private final double maxGradNorm;
+    private final boolean recompute;
 
     /** What one optimizer step measured; {@code loss} is the mean over its completion tokens. */
     public record StepResult(double loss, double gradNorm, double lr, long targetTokens, long correct, long inputTokens) {
@@ -31,12 +36,14 @@ public final class Trainer {
     /** Mean loss and token accuracy over an evaluation set. */
     public record EvalResult(double loss, double accuracy, long tokens) {}
 
-    public Trainer(Decoder decoder, AdamW optimizer, NDManager manager, int padId, double maxGradNorm) {
+    /** @param recompute layer-wise recomputation: keep only each layer's input in the forward, rebuild the layer in backward */
+    public Trainer(Decoder decoder, AdamW optimizer, NDManager manager, int padId, double maxGradNorm, boolean recompute) {
         this.decoder = decoder;
         this.optimizer = optimizer;
         this.manager = manager;
         this.padId = padId;
         this.maxGradNorm = maxGradNorm;
+        this.recompute = recompute;
     }
 
     public StepResult step(List<List<EncodedExample>> microBatches, double lr) {
@@ -71,6 +78,14 @@ public final class Trainer {
         double nllSum = 0;
         long correct = 0;
         for (Batch b : batches) {
+            if (recompute) {
+                try (NDManager micro = scope.newSubManager()) {
+                    double[] sums = backwardWithRecomputation(b, micro, targets);
+                    nllSum += sums[0];
+                    correct += (long) sums[1];
+                }
+                continue;
+            }
             try (NDManager micro = scope.newSubManager();
                  GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                 NDArray ids = Tensors.of(micro, b.ids(), new Shape(b.rows(), b.seqLen()));
@@ -81,6 +96,67 @@ public final class Trainer {
             }
         }
         return new Accumulated(nllSum, targets, correct, inputs);
+    }
+
+    /**
+     * Layer-wise recomputation (gradient checkpointing): a forward without a graph keeps only each layer's
+     * input; the head's backward gives dL/d(last hidden); then, last layer first, each layer is run again with a
+     * graph from its saved input and back-propagated with the upstream gradient. Peak memory is the saved
+     * inputs plus one layer. Dropout draws are reseeded per layer so the recomputed layer sees the same masks.
+     *
+     * @return {summed loss, correct predictions}
+     */
+    private double[] backwardWithRecomputation(Batch b, NDManager micro, long targets) {
+        Engine engine = Engine.getEngine("PyTorch");
+        NDArray ids = Tensors.of(micro, b.ids(), new Shape(b.rows(), b.seqLen()));
+        Decoder.Context ctx = decoder.context(ids, b.lengths());
+        int layers = decoder.config().numLayers();
+        int seed = micro.randomInteger(0, Integer.MAX_VALUE, new Shape(1), DataType.INT32).getInt(); // from the step's RNG state
+        List<NDArray> inputs = new ArrayList<>();
+        NDArray x = decoder.embed(ids);
+        for (int i = 0; i < layers; i++) {
+            inputs.add(x);
+            try (NDManager layer = micro.newSubManager()) {
+                x.tempAttach(layer); // the layer's temporaries land in its own scope
+                engine.setRandomSeed(seed + 7919 * i);
+                NDArray next = decoder.layer(x, i, ctx, true);
+                next.attach(micro);
+                x = next;
+            }
+        }
+        double nll;
+        long correct;
+        NDArray upstream;
+        try (NDManager head = micro.newSubManager(); GradientCollector collector = engine.newGradientCollector()) {
+            x.tempAttach(head);
+            NDArray leaf = x.duplicate();
+            leaf.setRequiresGradient(true);
+            TokenLoss.Result r = TokenLoss.of(decoder.head(leaf), b.targets());
+            collector.backward(r.nllSum().div(Tensors.scalar(head, Math.max(1, targets))));
+            nll = r.nllSum().getFloat();
+            correct = r.correct();
+            upstream = leaf.getGradient().duplicate();
+            upstream.attach(micro);
+        }
+        for (int i = layers - 1; i >= 0; i--) {
+            try (NDManager layer = micro.newSubManager(); GradientCollector collector = engine.newGradientCollector()) {
+                NDArray input = inputs.get(i);
+                input.tempAttach(layer);
+                NDArray leaf = input.duplicate();
+                leaf.setRequiresGradient(true);
+                engine.setRandomSeed(seed + 7919 * i);
+                NDArray y = decoder.layer(leaf, i, ctx, true);
+                JniUtils.backward((PtNDArray) y, (PtNDArray) upstream, false, false);
+                NDArray below = null;
+                if (i > 0) {
+                    below = leaf.getGradient().duplicate();
+                    below.attach(micro);
+                }
+                upstream.close();
+                upstream = below;
+            }
+        }
+        return new double[] {nll, correct};
     }
 
     public EvalResult evaluate(List<EncodedExample> examples, int batchSize) {

@@ -63,7 +63,7 @@ public record TrainingSetup(
             Decoder decoder = new Decoder(ckpt.config(), weights, lora);
             AdamW optimizer = new AdamW(lora.parameters(), t.weightDecay(), manager);
             if (checkpoint != null) optimizer.readState(checkpoint.resolve(OPTIMIZER));
-            Trainer trainer = new Trainer(decoder, optimizer, manager, tokenizer.padId(), t.maxGradNorm());
+            Trainer trainer = new Trainer(decoder, optimizer, manager, tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()));
             int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), data.train().size(), t.microBatchSize(), t.gradAccum());
             StepPlan plan = new StepPlan(data.train(), t.microBatchSize(), t.gradAccum(), t.seed(), total);
             LrSchedule schedule = new LrSchedule(t.lr(), t.schedule(), LrSchedule.warmupSteps(t.warmupSteps(), t.warmupRatio(), total), total);
@@ -97,8 +97,9 @@ public record TrainingSetup(
             log.printf("split    leakage-aware: %d groups (largest %d) from %d near-duplicate pairs and %d topics; closest train/eval questions %.2f similar%n",
                     sp.groups(), sp.largestGroup(), sp.nearDuplicatePairs(), sp.topics(), sp.closestCrossSimilarity());
         }
-        log.printf("plan     %d steps (%d per epoch) of %d x %d examples, lr %.2e %s, warmup %d%n", plan.totalSteps(), plan.stepsPerEpoch(),
-                t.microBatchSize(), t.gradAccum(), t.lr(), t.schedule().name().toLowerCase(), schedule.warmupSteps());
+        log.printf("plan     %d steps (%d per epoch) of %d x %d examples, lr %.2e %s, warmup %d%s%n", plan.totalSteps(), plan.stepsPerEpoch(),
+                t.microBatchSize(), t.gradAccum(), t.lr(), t.schedule().name().toLowerCase(), schedule.warmupSteps(),
+                t.recomputeLayers(r.quantization().type()) ? ", layer-wise recomputation" : "");
     }
 
     @Override

@@ -40,7 +40,7 @@ class GradAccumulationTest {
             var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
             LoraAdapter lora = randomAdapter(ckpt, settings, manager);
             Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager), lora);
-            Trainer trainer = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0);
+            Trainer trainer = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, false);
 
             List<float[]> bigGrads;
             Trainer.Accumulated big;
@@ -66,6 +66,47 @@ class GradAccumulationTest {
             }
             assertTrue(maxAbs > 1e-4, "gradients are not trivially zero: " + maxAbs);
             assertTrue(maxDiff <= 1e-4 * maxAbs, "max gradient difference " + maxDiff + " vs max gradient " + maxAbs);
+        }
+    }
+
+    /** Layer-wise recomputation gives the gradients of a plain backward (fp32 base and nf4 base). */
+    @Test
+    void recomputationGivesTheSameGradients() {
+        try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
+             HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
+             NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            var encoder = new ExampleEncoder(tok, 256, TruncationPolicy.TRUNCATE);
+            List<EncodedExample> batch = DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(4, 8)
+                    .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
+            for (var quantization : new DecoderWeights.Quantization[] {null,
+                    new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true)}) {
+                LoraAdapter lora = randomAdapter(ckpt, settings, manager);
+                Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager, quantization), lora);
+                List<float[]> plain, recomputed;
+                Trainer.Accumulated a, b;
+                try (NDManager scope = manager.newSubManager()) {
+                    a = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, false)
+                            .accumulateGradients(List.of(batch.subList(0, 2), batch.subList(2, 4)), scope);
+                    plain = gradientsAndZero(lora);
+                }
+                try (NDManager scope = manager.newSubManager()) {
+                    b = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, true)
+                            .accumulateGradients(List.of(batch.subList(0, 2), batch.subList(2, 4)), scope);
+                    recomputed = gradientsAndZero(lora);
+                }
+                assertEquals(a.nllSum(), b.nllSum(), 1e-6 * Math.abs(a.nllSum()));
+                assertEquals(a.correct(), b.correct());
+                double maxAbs = 0, maxDiff = 0;
+                for (int i = 0; i < plain.size(); i++) {
+                    for (int j = 0; j < plain.get(i).length; j++) {
+                        maxAbs = Math.max(maxAbs, Math.abs(plain.get(i)[j]));
+                        maxDiff = Math.max(maxDiff, Math.abs(plain.get(i)[j] - recomputed.get(i)[j]));
+                    }
+                }
+                assertTrue(maxAbs > 1e-4, "non-trivial gradients");
+                assertTrue(maxDiff <= 1e-6 * maxAbs, (quantization == null ? "fp32" : "nf4") + ": max difference " + maxDiff + " of " + maxAbs);
+            }
         }
     }
 
