@@ -22,8 +22,14 @@ import picocli.CommandLine.Parameters;
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure the GEMM ceiling and training throughput of a recipe (steps/s, tokens/s, % of GEMM FLOP/s).")
 final class BenchCommand implements Callable<Integer> {
-    @Parameters(index = "0", paramLabel = "RECIPE")
+    @Parameters(index = "0", paramLabel = "RECIPE", arity = "0..1", description = "recipe to time (optional with --quantize-shape)")
     Path recipe;
+
+    @Option(names = "--quantize-shape", paramLabel = "OUTxIN", description = "time NF4 quantize / dequantize / dequantize+linear on one weight of this shape, e.g. 27648x5120")
+    String quantizeShape;
+
+    @Option(names = "--tokens", defaultValue = "2048", description = "rows of the activation for --quantize-shape (default ${DEFAULT-VALUE})")
+    int tokens;
 
     @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "override a recipe field")
     List<String> overrides = new ArrayList<>();
@@ -39,8 +45,14 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
         double ceiling = gemmCeiling(gemm);
+        if (quantizeShape != null) {
+            System.out.printf("gemm     fp32 %dx%dx%d: %.1f GFLOP/s%n", gemm, gemm, gemm, ceiling / 1e9);
+            QuantBench.run(quantizeShape, tokens, System.out);
+            if (recipe == null) return 0;
+        }
+        if (recipe == null) throw new WorkbenchCli.UserInputException("give a RECIPE to time, or --quantize-shape");
+        LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
         System.out.printf("gemm     fp32 %dx%dx%d: %.1f GFLOP/s (libtorch intra-op threads: %s)%n", gemm, gemm, gemm, ceiling / 1e9,
                 ai.djl.pytorch.jni.JniUtils.getNumThreads());
         TrainingBench.Result r = TrainingBench.run(loaded, warmup, steps, System.out);

@@ -11,24 +11,40 @@ public enum Codebook {
     FP4(fp4());
 
     private final float[] values;
+    private final float[] sortedValues;
+    private final int[] sortedCodes;
+    private final float[] midpoints;
 
     Codebook(float[] values) {
         this.values = values;
+        Integer[] order = new Integer[16];
+        for (int i = 0; i < 16; i++) order[i] = i;
+        // +0 and -0 (FP4) compare equal, and the stable sort keeps +0 (code 0) first, so zero quantizes to code 0
+        java.util.Arrays.sort(order, (a, b) -> Double.compare(values[a] + 0.0, values[b] + 0.0));
+        sortedValues = new float[16];
+        sortedCodes = new int[16];
+        for (int i = 0; i < 16; i++) {
+            sortedCodes[i] = order[i];
+            sortedValues[i] = values[order[i]];
+        }
+        midpoints = new float[15];
+        for (int i = 0; i < 15; i++) midpoints[i] = (sortedValues[i] + sortedValues[i + 1]) / 2f;
     }
 
     public float value(int code) { return values[code]; }
 
     public float[] table() { return values.clone(); }
 
-    /** Code of the entry nearest to {@code x} (x already divided by the block's absmax); ties go to the lower code. */
+    /**
+     * Code of the entry nearest to {@code x} (x already divided by the block's absmax): four comparisons against
+     * the midpoints of the sorted values, as bitsandbytes' threshold tree; a value exactly on a midpoint goes down.
+     */
     public int nearest(float x) {
-        int best = 0;
-        float bestDistance = Float.MAX_VALUE;
-        for (int c = 0; c < 16; c++) {
-            float d = Math.abs(values[c] - x);
-            if (d < bestDistance) { bestDistance = d; best = c; }
+        int lo = 0;
+        for (int step = 8; step > 0; step >>= 1) {
+            if (x > midpoints[lo + step - 1]) lo += step;
         }
-        return best;
+        return sortedCodes[lo];
     }
 
     private static float[] fp4() {

@@ -9,7 +9,9 @@ public final class Quantizer {
         int blocks = (w.length + blockSize - 1) / blockSize;
         float[] absmax = new float[blocks];
         byte[] codes = new byte[w.length / 2];
-        for (int b = 0; b < blocks; b++) {
+        if (blockSize % 2 != 0) throw new IllegalArgumentException("block size must be even, got " + blockSize);
+        // blocks are independent (and even-sized, so no byte is shared): quantize them on all cores
+        java.util.stream.IntStream.range(0, blocks).parallel().forEach(b -> {
             int from = b * blockSize, to = Math.min(from + blockSize, w.length);
             float m = 0;
             for (int i = from; i < to; i++) m = Math.max(m, Math.abs(w[i]));
@@ -20,7 +22,7 @@ public final class Quantizer {
                 if ((i & 1) == 0) codes[i >> 1] = (byte) (code << 4); // first element: high nibble
                 else codes[i >> 1] |= (byte) code;
             }
-        }
+        });
         if (!doubleQuant) return new QuantizedTensor(codebook, shape.clone(), blockSize, codes, absmax, null, null, 0f);
         return doubleQuantize(codebook, shape, blockSize, codes, absmax);
     }

@@ -34,6 +34,19 @@ class QuantizerTest {
         }
         QuantizedTensor q = Quantizer.quantize(new float[] {12f, -6f, 3f, 0.0625f}, new long[] {4}, Codebook.FP4, 4, false);
         assertArrayEquals(new byte[] {(byte) 0x3D, (byte) 0x71}, q.codes()); // 1 -> 3, -0.5 -> 8|5, 0.25 -> 7, 0.0625/12 -> 1
+        assertEquals(0, Codebook.FP4.nearest(0f), "zero is +0 (code 0), not -0");
+        assertEquals(7, Codebook.NF4.nearest(0f));
+        // the midpoint tree agrees with a brute-force nearest search
+        java.util.Random r = new java.util.Random(5);
+        for (Codebook cb : Codebook.values()) {
+            float[] table = cb.table();
+            for (int i = 0; i < 10000; i++) {
+                float x = (float) (r.nextDouble() * 2 - 1);
+                float best = Float.MAX_VALUE;
+                for (float v : table) best = Math.min(best, Math.abs(v - x));
+                assertEquals(best, Math.abs(table[cb.nearest(x)] - x), 0f, cb + " at " + x);
+            }
+        }
     }
 
     @Test
