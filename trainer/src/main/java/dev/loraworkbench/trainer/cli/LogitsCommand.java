@@ -1,7 +1,5 @@
 package dev.loraworkbench.trainer.cli;
 
-import dev.loraworkbench.trainer.model.Tensors;
-import dev.loraworkbench.trainer.quant.Codebook;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -11,6 +9,8 @@ import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.quant.Codebook;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;

@@ -4,8 +4,8 @@ import dev.loraworkbench.datasets.DatasetException;
 import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.recipe.RecipeException;
 import dev.loraworkbench.trainer.train.TrainingRun;
-import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine;
 
 /** Entry point of ./workbench. Commands are thin: parse, call one room, print. */
 @Command(name = "workbench", mixinStandardHelpOptions = true, version = "LoRA Workbench 0.1.0",

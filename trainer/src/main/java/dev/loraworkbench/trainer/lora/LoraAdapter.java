@@ -1,12 +1,12 @@
 package dev.loraworkbench.trainer.lora;
 
-import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.ModelConfig;
+import dev.loraworkbench.trainer.model.Tensors;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;

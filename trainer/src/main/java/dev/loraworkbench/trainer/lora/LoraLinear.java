@@ -2,8 +2,8 @@ package dev.loraworkbench.trainer.lora;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.nn.core.Linear;
-import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.nn.norm.Dropout;
+import dev.loraworkbench.trainer.model.Tensors;
 
 /** A frozen linear layer with an optional LoRA pair: y = x Wᵀ + b + scale · (dropout(x) Aᵀ) Bᵀ. */
 public final class LoraLinear {

@@ -1,6 +1,5 @@
 package dev.loraworkbench.trainer.lora;
 
-import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -14,6 +13,7 @@ import dev.loraworkbench.trainer.io.SafetensorsWriter;
 import dev.loraworkbench.trainer.io.TensorInfo;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.ModelConfig;
+import dev.loraworkbench.trainer.model.Tensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;

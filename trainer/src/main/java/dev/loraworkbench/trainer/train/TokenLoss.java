@@ -1,9 +1,9 @@
 package dev.loraworkbench.trainer.train;
 
-import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.loraworkbench.trainer.model.Tensors;
 
 /**
  * Summed next-token cross-entropy over the positions whose target is not ignored, and the number of

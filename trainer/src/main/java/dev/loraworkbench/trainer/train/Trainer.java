@@ -1,6 +1,5 @@
 package dev.loraworkbench.trainer.train;
 
-import dev.loraworkbench.trainer.model.Tensors;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
@@ -9,10 +8,11 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
-import java.util.ArrayList;
 import ai.djl.training.GradientCollector;
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.trainer.model.Decoder;
+import dev.loraworkbench.trainer.model.Tensors;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
