@@ -13,7 +13,8 @@ import java.util.Map;
  */
 public final class DatasetCheck {
     /** Problems found: errors stop training, warnings do not. */
-    public record Report(int examples, List<String> errors, List<String> warnings, int duplicates, int truncated, int dropped) {
+    public record Report(int examples, List<String> errors, List<String> warnings, int duplicates, int truncated, int dropped,
+                         Map<DatasetFormat, Integer> formats) {
         public boolean ok() { return errors.isEmpty(); }
     }
 
@@ -25,6 +26,7 @@ public final class DatasetCheck {
         List<String> warnings = new ArrayList<>();
         Map<Long, String> seen = new HashMap<>(); // hash -> first source: memory per example, not per character
         int[] counts = new int[4]; // examples, duplicates, truncated, dropped
+        Map<DatasetFormat, Integer> formats = new java.util.EnumMap<>(DatasetFormat.class);
         DatasetReader.scan(path, format, columns, system, new DatasetReader.Sink() {
             @Override
             public void example(Example e) {
@@ -48,10 +50,15 @@ public final class DatasetCheck {
             public void problem(String message) {
                 errors.add(message);
             }
+
+            @Override
+            public void format(DatasetFormat f) {
+                formats.merge(f, 1, Integer::sum);
+            }
         });
         if (counts[2] > 0) warnings.add(counts[2] + " example(s) longer than max_seq_len are truncated (dataset.truncation: truncate)");
         if (counts[3] > 0) warnings.add(counts[3] + " example(s) are dropped: too long, or nothing left to train after truncation");
         if (counts[0] == 0 && errors.isEmpty()) errors.add(path + ": no examples found");
-        return new Report(counts[0], errors, warnings, counts[1], counts[2], counts[3]);
+        return new Report(counts[0], errors, warnings, counts[1], counts[2], counts[3], formats);
     }
 }

@@ -46,6 +46,9 @@ public final class DatasetReader {
 
         /** A record that cannot be used; {@code message} starts with "file:line: ". */
         void problem(String message);
+
+        /** The layout a usable record was read as (detected under {@code format: auto}). */
+        default void format(DatasetFormat format) {}
     }
 
     private DatasetReader() {}
@@ -172,7 +175,10 @@ public final class DatasetReader {
             return;
         }
         try {
-            sink.example(new Example(toMessages(node, format, where), where));
+            DatasetFormat f = format == DatasetFormat.AUTO ? detect(node, where) : format;
+            Example e = new Example(toMessages(node, f, where), where);
+            sink.format(f);
+            sink.example(e);
         } catch (DatasetException e) {
             sink.problem(e.getMessage());
         }
@@ -288,7 +294,10 @@ public final class DatasetReader {
                 String a = columns.header() ? record.get(columns.completion()) : record.get(completionIndex);
                 if (q.isBlank()) sink.problem(where + ": column '" + columns.prompt() + "' is empty");
                 else if (a.isBlank()) sink.problem(where + ": column '" + columns.completion() + "' is empty");
-                else sink.example(new Example(List.of(Message.user(q), Message.assistant(a)), where));
+                else {
+                    sink.format(DatasetFormat.CSV);
+                    sink.example(new Example(List.of(Message.user(q), Message.assistant(a)), where));
+                }
             }
         } catch (java.io.UncheckedIOException e) {
             sink.problem(file + ": cannot parse CSV (" + e.getCause().getMessage() + ")");

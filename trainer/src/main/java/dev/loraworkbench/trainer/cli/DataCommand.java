@@ -68,9 +68,16 @@ final class DataCommand {
             }
             print("error", report.errors());
             print("warning", report.warnings());
-            System.out.printf("%s: %d examples, %d error(s), %d warning(s)%n", checked.size() == 1 ? checked.get(0) : checked,
-                    report.examples(), report.errors().size(), report.warnings().size());
+            System.out.printf("%s: %d examples, %d error(s), %d warning(s); read as %s%n", checked.size() == 1 ? checked.get(0) : checked,
+                    report.examples(), report.errors().size(), report.warnings().size(), describe(report.formats()));
             return report.ok() ? 0 : WorkbenchCli.USER_ERROR;
+        }
+
+        private static String describe(java.util.Map<DatasetFormat, Integer> formats) {
+            if (formats.isEmpty()) return "nothing";
+            StringBuilder sb = new StringBuilder();
+            formats.forEach((f, n) -> sb.append(sb.length() == 0 ? "" : ", ").append(f.name().toLowerCase(Locale.ROOT)).append(" (").append(n).append(')'));
+            return sb.toString();
         }
 
         private void print(String kind, List<String> lines) {
@@ -83,8 +90,11 @@ final class DataCommand {
             errors.addAll(b.errors());
             List<String> warnings = new ArrayList<>(a.warnings());
             warnings.addAll(b.warnings());
+            java.util.Map<DatasetFormat, Integer> formats = new java.util.EnumMap<>(DatasetFormat.class);
+            formats.putAll(a.formats());
+            b.formats().forEach((f, n) -> formats.merge(f, n, Integer::sum));
             return new DatasetCheck.Report(a.examples() + b.examples(), errors, warnings, a.duplicates() + b.duplicates(),
-                    a.truncated() + b.truncated(), a.dropped() + b.dropped());
+                    a.truncated() + b.truncated(), a.dropped() + b.dropped(), formats);
         }
     }
 

@@ -147,7 +147,7 @@ class WorkbenchCliTest {
         assertTrue(r.out().contains("error: " + data + ":2: field 'answer' is missing"), r.out());
         assertTrue(r.out().contains("warning: " + data + ":3: exact duplicate of " + data + ":1"), r.out());
         assertTrue(r.out().contains("error: " + data + ":4: ") && r.out().contains("more than max_seq_len 64"), r.out());
-        assertTrue(r.out().contains("3 examples, 2 error(s), 1 warning(s)"), r.out());
+        assertTrue(r.out().contains("3 examples, 2 error(s), 1 warning(s); read as qa (3)"), r.out());
 
         Result clean = run("data", "check", TinyModelFixture.sampleData().toString());
         assertEquals(0, clean.code(), clean.out());
