@@ -20,7 +20,7 @@ import picocli.CommandLine.Parameters;
  * reported as steps/s, tokens/s and model FLOP/s as a fraction of that ceiling. Not a test: numbers for notes.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Measure the GEMM ceiling and training throughput of a recipe (steps/s, tokens/s, % of GEMM FLOP/s).")
+        description = "Measure the GEMM ceiling and training throughput of a recipe (steps/s, tokens/s, %% of GEMM FLOP/s).")
 final class BenchCommand implements Callable<Integer> {
     @Parameters(index = "0", paramLabel = "RECIPE", arity = "0..1", description = "recipe to time (optional with --quantize-shape)")
     Path recipe;

@@ -49,6 +49,15 @@ class WorkbenchCliTest {
     }
 
     @Test
+    void helpOfEveryCommandRendersCleanly() {
+        for (String cmd : new String[] {"train", "resume", "plan", "runs", "export", "data", "recipe", "init-model", "logits", "bench"}) {
+            Result r = run(cmd, "--help");
+            assertEquals(0, r.code(), cmd);
+            assertFalse(r.out().contains("WARN") || r.err().contains("WARN"), cmd + ": " + r.out() + r.err());
+        }
+    }
+
+    @Test
     void recipeCheckPrintsTheResolvedRecipe() throws Exception {
         Path recipe = Files.writeString(dir.resolve("ok.yaml"), "model: {path: m}\ndataset: {path: d.jsonl}\n");
         Result r = run("recipe", "check", recipe.toString(), "--set", "lora.r=4");
