@@ -2,7 +2,6 @@ package dev.loraworkbench.trainer.cli;
 
 import dev.loraworkbench.trainer.train.TrainingRun;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /** Ctrl-C during training: finish the current step, checkpoint and save the adapter, then let the JVM exit. */
@@ -20,9 +19,9 @@ final class GracefulStop {
         Thread hook = new Thread(() -> {
             if (finished.getCount() == 0) return;
             stop.set(true);
-            System.err.println("\nstopping after the current step; saving a checkpoint and the adapter...");
+            System.err.println("\nstopping after the current step; saving a checkpoint and the adapter (kill -9 aborts without saving)...");
             try {
-                finished.await(120, TimeUnit.SECONDS);
+                finished.await(); // a large model's step can take minutes: wait for it rather than lose it
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -27,11 +27,7 @@ final class InitModelCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try {
-            TinyModels.create(preset.toString(), out, seed);
-        } catch (IllegalStateException e) {
-            throw new WorkbenchCli.UserInputException(e.getMessage());
-        }
+        TinyModels.create(preset.toString(), out, seed);
         System.out.println("wrote " + preset + " checkpoint to " + out);
         return 0;
     }

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.loraworkbench.datasets.ByteLevelBpeTrainer;
 import dev.loraworkbench.datasets.ChatTemplate;
 import dev.loraworkbench.trainer.io.AtomicFiles;
+import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
 import java.io.IOException;
 import java.io.InputStream;
@@ -41,7 +42,8 @@ public final class TinyModels {
     public static void create(String preset, Path dir, long seed) throws IOException {
         if (!preset.equals(TINY_QWEN2)) throw new IllegalArgumentException("unknown preset '" + preset + "'; known: " + TINY_QWEN2);
         if (Files.exists(dir) && !Files.isDirectory(dir) || Files.isDirectory(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
-            throw new IllegalStateException(dir + " already exists and is not empty; choose another --out");
+            throw new CheckpointFormatException(dir + " already exists and is not empty but is no model (no config.json); "
+                    + "choose another directory (model.path, or --out for init-model)");
         }
         AtomicFiles.publishDirectory(dir, tmp -> writeTinyQwen2(tmp, seed));
     }

@@ -92,9 +92,11 @@ public final class RecipeLoader {
         }
     }
 
+    /** User values over the defaults; an explicit null (or an empty section) keeps the default. */
     private static void merge(ObjectNode into, ObjectNode from) {
         from.fields().forEachRemaining(e -> {
             JsonNode existing = into.get(e.getKey());
+            if (e.getValue().isNull()) return;
             if (existing instanceof ObjectNode o && e.getValue() instanceof ObjectNode f) merge(o, f);
             else into.set(e.getKey(), e.getValue());
         });

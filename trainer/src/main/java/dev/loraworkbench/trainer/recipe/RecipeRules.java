@@ -16,8 +16,9 @@ final class RecipeRules {
         if (r.model().initPreset() != null) {
             rule.require(PRESETS.contains(r.model().initPreset()), "model.init_preset", "'" + r.model().initPreset() + "' is not a known preset; expected one of " + PRESETS);
         }
-        rule.require(r.quantization().blockSize() > 0 && Integer.bitCount(r.quantization().blockSize()) == 1,
-                "quantization.block_size", r.quantization().blockSize() + " is not valid; expected a power of two such as 64");
+        int block = r.quantization().blockSize();
+        rule.require(block >= 64 && block <= 4096 && Integer.bitCount(block) == 1,
+                "quantization.block_size", block + " is not valid; expected a power of two from 64 to 4096 (bitsandbytes' range), e.g. 64");
 
         var lora = r.lora();
         rule.range(lora.r() >= 1 && lora.r() <= 1024, "lora.r", lora.r(), "a whole number from 1 to 1024");

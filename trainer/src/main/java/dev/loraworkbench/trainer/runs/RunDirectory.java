@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.runs;
 
 import dev.loraworkbench.trainer.io.AtomicFiles;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.RecipeException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -24,13 +25,17 @@ public record RunDirectory(Path dir) {
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
 
-    /** Creates a fresh run directory; refuses to mix a new run into an existing one. */
-    public static RunDirectory create(LoadedRecipe loaded) throws IOException {
-        Path dir = dirFor(loaded);
+    /** Fails with a clear message when a new run would land in an existing, non-empty directory. */
+    public static void checkFree(Path dir) throws IOException {
         if (Files.exists(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
-            throw new IllegalStateException(dir + " already exists and is not empty; resume it with ./workbench resume " + dir
-                    + ", or choose another output.name (--set output.name=...)");
+            throw new RecipeException(List.of(dir + " already exists and is not empty; resume it with ./workbench resume " + dir
+                    + ", or choose another output.name (--set output.name=...)"));
         }
+    }
+
+    /** Creates a fresh run directory; refuses to mix a new run into an existing one. */
+    public static RunDirectory create(Path dir, LoadedRecipe loaded) throws IOException {
+        checkFree(dir);
         Files.createDirectories(dir);
         AtomicFiles.writeString(dir.resolve(RECIPE), loaded.resolvedYaml());
         return new RunDirectory(dir);

@@ -44,8 +44,10 @@ public final class TrainingRun {
 
     /** A new run in a new run directory. */
     public static Outcome execute(LoadedRecipe loaded, AtomicBoolean stop, PrintStream log) throws IOException {
+        Path dir = RunDirectory.dirFor(loaded);
+        RunDirectory.checkFree(dir); // before minutes of loading, not after
         try (TrainingSetup setup = TrainingSetup.open(loaded, log)) {
-            RunDirectory run = RunDirectory.create(loaded);
+            RunDirectory run = RunDirectory.create(dir, loaded);
             log.printf("run      %s%n", run.dir());
             setup.describe(loaded, log);
             return loop(loaded, setup, run, 0, 0, stop, log);
@@ -63,15 +65,25 @@ public final class TrainingRun {
             throw new RecipeException(List.of(runDir + ": no complete checkpoint to resume from (checkpoints are written every "
                     + "training.save_every steps, at the end and on Ctrl-C)"));
         }
+        RunStatus.read(runDir).filter(st -> st.effectiveStatus().equals(RunStatus.RUNNING)).ifPresent(st -> {
+            throw new RecipeException(List.of(runDir + " is being trained right now by process " + st.pid() + "; stop it first"));
+        });
         Path checkpoint = latest.get();
         TrainerState state = TrainerState.read(checkpoint);
         List<String> changes = RecipeDiff.between(Files.readString(checkpoint.resolve(RunDirectory.RECIPE)), loaded.resolvedYaml());
-        if (!changes.isEmpty() && !allowRecipeChange) {
+        List<String> structural = changes.stream()
+                .filter(c -> c.startsWith("model.") || c.startsWith("lora.") || c.startsWith("quantization.")).toList();
+        if (!structural.isEmpty() || (!changes.isEmpty() && !allowRecipeChange)) {
             List<String> problems = new ArrayList<>();
             problems.add(loaded.file() + ": the recipe differs from the one " + checkpoint + " was trained with:");
             changes.forEach(c -> problems.add("  " + c));
-            problems.add("resume with the same recipe, or pass --allow-recipe-change to continue anyway");
+            problems.add(structural.isEmpty() ? "resume with the same recipe, or pass --allow-recipe-change to continue anyway"
+                    : "the model, LoRA and quantization sections cannot change within a run; start a new run instead");
             throw new RecipeException(problems);
+        }
+        if (!changes.isEmpty()) {
+            // the run now follows the changed recipe: later resumes compare against it
+            dev.loraworkbench.trainer.io.AtomicFiles.writeString(runDir.resolve(RunDirectory.RECIPE), loaded.resolvedYaml());
         }
         try (TrainingSetup setup = TrainingSetup.open(loaded, log, checkpoint)) {
             if (state.globalStep() >= setup.plan().totalSteps()) {
@@ -112,7 +124,8 @@ public final class TrainingRun {
         try (EventWriter events = EventWriter.create(run.dir());
              ProgressBar bar = progressBar(startStep, total)) {
             if (startStep > 0) {
-                events.sessionLog(startStep, EventWriter.SessionStatus.START); // TensorBoard drops the old tail
+                // TensorBoard drops every point at or after a START's step: the resumed session begins at startStep + 1
+                events.sessionLog(startStep + 1, EventWriter.SessionStatus.START);
             } else {
                 events.text("recipe", 0, "    " + recipeYaml.replace("\n", "\n    ")); // indented: a markdown code block
                 events.hparamsSessionStart(hparams(loaded, setup), System.currentTimeMillis() / 1000.0);
@@ -146,8 +159,8 @@ public final class TrainingRun {
                     events.scalar("train/num_tokens", step, tokensSeen);
                     window = new Window();
                 }
-                boolean interrupted = stop.get() && step < total;
-                if (!data.eval().isEmpty() && ((t.evalEvery() > 0 && step % t.evalEvery() == 0) || step == total || interrupted)) {
+                boolean interrupted = stop.get() && step < total; // save at once; the eval can wait for the resume
+                if (!interrupted && !data.eval().isEmpty() && ((t.evalEvery() > 0 && step % t.evalEvery() == 0) || step == total)) {
                     Trainer.EvalResult e = trainer.evaluate(data.eval(), t.microBatchSize());
                     events.scalar("eval/loss", step, e.loss());
                     events.scalar("eval/mean_token_accuracy", step, e.accuracy());

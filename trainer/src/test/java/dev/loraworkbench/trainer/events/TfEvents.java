@@ -17,7 +17,8 @@ public final class TfEvents {
 
     /**
      * As TensorBoard shows them: files in the order they were started; a SessionLog START at step s (written
-     * on resume) drops the points after s that an earlier session had written.
+     * on resume) drops the points at s and after that an earlier session had written (event_accumulator's _Purge
+     * keeps step < s).
      */
     public static Map<String, List<Point>> scalars(Path runDir) throws IOException {
         Map<String, List<Point>> out = new TreeMap<>();
@@ -29,7 +30,7 @@ public final class TfEvents {
         for (List<TfEventReader.Event> events : files) {
             for (TfEventReader.Event e : events) {
                 if (Integer.valueOf(1).equals(e.sessionStatus())) {
-                    out.values().forEach(points -> points.removeIf(p -> p.step() > e.step()));
+                    out.values().forEach(points -> points.removeIf(p -> p.step() >= e.step()));
                 }
                 for (TfEventReader.Scalar s : e.scalars()) out.computeIfAbsent(s.tag(), k -> new ArrayList<>()).add(new Point(e.step(), s.value()));
             }

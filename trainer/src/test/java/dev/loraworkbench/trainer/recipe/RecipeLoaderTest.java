@@ -68,7 +68,8 @@ class RecipeLoaderTest {
     void quantizationShorthandAndBlockSize() {
         assertEquals(Recipe.QuantType.NF4, RecipeLoader.parse(VALID + "quantization: nf4\n", FILE, List.of()).recipe().quantization().type());
         List<String> p = problems(VALID + "quantization: {type: nf4, block_size: 48}\n");
-        assertTrue(p.get(0).contains("quantization.block_size: 48 is not valid; expected a power of two"), p.get(0));
+        assertTrue(p.get(0).contains("quantization.block_size: 48 is not valid; expected a power of two from 64 to 4096"), p.get(0));
+        assertTrue(problems(VALID + "quantization: {type: nf4, block_size: 8192}\n").get(0).contains("block_size: 8192 is not valid"));
         assertTrue(problems(VALID + "quantization: int8\n").get(0).contains("expected one of none | nf4 | fp4"));
     }
 
@@ -81,6 +82,13 @@ class RecipeLoaderTest {
         assertEquals(List.of("--set lora.r: 'four' is not valid; expected a whole number"), problems(VALID, "lora.r=four"));
         assertEquals(List.of("--set traning.lr: unknown field; did you mean 'training.lr'?"), problems(VALID, "traning.lr=0.1"));
         assertTrue(problems(VALID, "lora.r").get(0).contains("expected section.field=value"));
+    }
+
+    @Test
+    void explicitNullKeepsTheDefault() {
+        LoadedRecipe r = RecipeLoader.parse("model: {path: m}\ndataset: {path: d.jsonl}\nlora:\ntraining:\n  lr: ~\n", FILE, List.of("lora.r=null"));
+        assertEquals(8, r.recipe().lora().r());
+        assertEquals(2.0e-4, r.recipe().training().lr());
     }
 
     @Test

@@ -60,9 +60,8 @@ class ResumeTest {
         assertEquals(straight.get("train/loss"), resumed.get("train/loss"));
         assertEquals(straight.get("train/grad_norm"), resumed.get("train/grad_norm"));
         assertEquals(straight.get("train/num_tokens"), resumed.get("train/num_tokens"));
-        // the interrupted session also evaluated at step 1, where it stopped
-        assertEquals(straight.get("eval/loss"), resumed.get("eval/loss").stream().filter(p -> p.step() != 1).toList());
-        assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/stopped"), 1));
+        assertEquals(straight.get("eval/loss"), resumed.get("eval/loss"));
+        assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/stopped"), 2), "START right after the checkpoint's step");
         // keep_checkpoints (3) keeps the newest: 4, 8, 12 (the interrupted one at 1 is gone)
         try (Stream<Path> s = Files.list(dir.resolve("runs/stopped/checkpoints"))) {
             assertEquals(List.of("step-12", "step-4", "step-8"), s.map(p -> p.getFileName().toString()).sorted().toList());
@@ -97,7 +96,7 @@ class ResumeTest {
         Map<String, List<TfEvents.Point>> resumed = TfEvents.scalars(dir.resolve("runs/crashed"));
         assertEquals(straight.get("train/loss"), resumed.get("train/loss"));
         assertEquals(straight.get("eval/loss"), resumed.get("eval/loss"));
-        assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/crashed"), 4));
+        assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/crashed"), 5));
     }
 
     /** kill -9 at an arbitrary moment after checkpoint 4 is complete: resume continues from the newest complete one. */
@@ -124,13 +123,18 @@ class ResumeTest {
     void aChangedRecipeIsRefusedWithTheDifferences() throws Exception {
         Path recipe = recipeFile("changed", "");
         TrainingRun.execute(RecipeLoader.load(recipe, List.of()), new AtomicBoolean(true), quiet());
-        LoadedRecipe changed = RecipeLoader.load(recipe, List.of("training.lr=0.001", "lora.dropout=0.2"));
+        LoadedRecipe changed = RecipeLoader.load(recipe, List.of("training.lr=0.001", "training.eval_every=3"));
         RecipeException e = assertThrows(RecipeException.class,
                 () -> TrainingRun.resume(changed, dir.resolve("runs/changed"), false, new AtomicBoolean(), quiet()));
-        assertTrue(e.problems().contains("  lora.dropout: 0.1 -> 0.2"), e.problems().toString());
+        assertTrue(e.problems().contains("  training.eval_every: 6 -> 3"), e.problems().toString());
         assertTrue(e.problems().contains("  training.lr: 0.003 -> 0.001"), e.problems().toString());
         assertTrue(e.getMessage().contains("--allow-recipe-change"));
+        LoadedRecipe lora = RecipeLoader.load(recipe, List.of("lora.r=8"));
+        RecipeException structural = assertThrows(RecipeException.class,
+                () -> TrainingRun.resume(lora, dir.resolve("runs/changed"), true, new AtomicBoolean(), quiet()));
+        assertTrue(structural.getMessage().contains("cannot change within a run"), structural.getMessage());
         TrainingRun.Outcome allowed = TrainingRun.resume(changed, dir.resolve("runs/changed"), true, new AtomicBoolean(), quiet());
         assertEquals(STEPS, allowed.steps());
+        assertTrue(Files.readString(dir.resolve("runs/changed/recipe.yaml")).contains("eval_every: 3"), "the run follows the changed recipe");
     }
 }
