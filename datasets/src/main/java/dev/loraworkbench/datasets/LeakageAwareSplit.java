@@ -69,23 +69,32 @@ public final class LeakageAwareSplit {
         for (int i = 0; i < n; i++) members.computeIfAbsent(groups.find(i), k -> new ArrayList<>()).add(i);
         List<List<Integer>> order = new ArrayList<>(members.values());
         Collections.shuffle(order, new Random(seed));
-        int target = (int) Math.round(n * evalFraction);
+        int target = Math.max(1, (int) Math.round(n * evalFraction));
         boolean[] inEval = new boolean[n];
         int evalCount = 0;
         for (List<Integer> g : order) {
             if (evalCount >= target) break;
-            if (evalCount + g.size() > target + g.size() / 2 && evalCount > 0) continue; // would overshoot by more than half the group
+            if (evalCount + g.size() > target + g.size() / 2) continue; // would overshoot by more than half the group
             for (int i : g) inEval[i] = true;
             evalCount += g.size();
+        }
+        if (evalCount == 0) { // every group is too big for the fraction: take the smallest, if that still leaves training data
+            List<Integer> smallest = order.stream().min(java.util.Comparator.comparingInt(List::size)).orElseThrow();
+            if (smallest.size() < n) {
+                for (int i : smallest) inEval[i] = true;
+            }
         }
         List<Example> train = new ArrayList<>();
         List<Example> eval = new ArrayList<>();
         for (int i = 0; i < n; i++) (inEval[i] ? eval : train).add(examples.get(i));
 
+        // closest train/eval pair: exact over (up to) the first 500 eval questions, which bounds the cost on large data
         double closest = 0;
         int bestTrain = -1, bestEval = -1;
-        for (int e = 0; e < n; e++) {
+        int evalSeen = 0;
+        for (int e = 0; e < n && evalSeen < 500; e++) {
             if (!inEval[e]) continue;
+            evalSeen++;
             for (int t = 0; t < n; t++) {
                 if (inEval[t]) continue;
                 double s = jaccard(shingles.get(e), shingles.get(t));
@@ -149,7 +158,7 @@ public final class LeakageAwareSplit {
         return new java.util.LinkedHashSet<>(pairs.values());
     }
 
-    /** Topic of each question: Tribuo k-means (cosine distance, k-means++) over TF-IDF of its words, about 6 questions per topic. */
+    /** Topic of each question: Tribuo k-means (cosine distance, k-means++) over TF-IDF of its words, about 6 questions per topic (at most 256 topics). */
     static int[] topics(List<String> questions, long seed) {
         int n = questions.size();
         if (n < 4) return new int[n];
@@ -169,7 +178,7 @@ public final class LeakageAwareSplit {
             if (ex.size() == 0) ex.add("w:", 1.0); // a question of stop-words only still needs a feature
             data.add(ex);
         }
-        int k = Math.max(2, n / 6);
+        int k = Math.min(256, Math.max(2, n / 6));
         KMeansTrainer trainer = new KMeansTrainer(k, 50, new CosineDistance(), KMeansTrainer.Initialisation.PLUSPLUS, 1, seed);
         KMeansModel model = trainer.train(data);
         List<Prediction<ClusterID>> predictions = model.predict(data);

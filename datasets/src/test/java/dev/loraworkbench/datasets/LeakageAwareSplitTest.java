@@ -64,6 +64,16 @@ class LeakageAwareSplitTest {
     }
 
     @Test
+    void tinyDatasetsKeepTrainingData() {
+        List<Example> three = List.of(
+                new Example(List.of(Message.user("What does the trainer do?"), Message.assistant("a")), "1"),
+                new Example(List.of(Message.user("What does the trainer do exactly?"), Message.assistant("b")), "2"),
+                new Example(List.of(Message.user("Where do runs go?"), Message.assistant("c")), "3"));
+        var r = LeakageAwareSplit.split(three, 0.2, 1);
+        assertTrue(!r.train().isEmpty(), "never everything in eval");
+    }
+
+    @Test
     void deterministicForASeed() {
         List<Example> data = plantedParaphrases(new HashMap<>());
         var a = LeakageAwareSplit.split(data, 0.2, 7);

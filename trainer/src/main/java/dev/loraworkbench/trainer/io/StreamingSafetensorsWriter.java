@@ -71,14 +71,21 @@ public final class StreamingSafetensorsWriter implements AutoCloseable {
         Spec s = specs.get(next);
         if (!s.name().equals(name)) throw new IllegalStateException("expected tensor " + s.name() + ", got " + name);
         if (values.length * (long) s.dtype().bytes != s.bytes()) throw new IllegalArgumentException(name + ": " + values.length + " values do not fit " + s);
-        ByteBuffer b = ByteBuffer.allocate((int) s.bytes()).order(ByteOrder.LITTLE_ENDIAN);
-        switch (s.dtype()) {
-            case F32 -> b.asFloatBuffer().put(values);
-            case BF16 -> { for (float v : values) b.putShort(Floats.floatToBf16(v)); }
-            case F16 -> { for (float v : values) b.putShort(Floats.floatToF16(v)); }
-            default -> throw new IllegalArgumentException(name + ": cannot write " + s.dtype() + " from floats");
+        int chunk = 1 << 20; // values per write: tensors of any size, one small buffer
+        ByteBuffer b = ByteBuffer.allocate(chunk * s.dtype().bytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (int from = 0; from < values.length; from += chunk) {
+            int to = Math.min(values.length, from + chunk);
+            b.clear();
+            for (int i = from; i < to; i++) {
+                switch (s.dtype()) {
+                    case F32 -> b.putFloat(values[i]);
+                    case BF16 -> b.putShort(Floats.floatToBf16(values[i]));
+                    case F16 -> b.putShort(Floats.floatToF16(values[i]));
+                    default -> throw new IllegalArgumentException(name + ": cannot write " + s.dtype() + " from floats");
+                }
+            }
+            out.write(b.array(), 0, b.position());
         }
-        out.write(b.array());
         next++;
     }
 

@@ -13,10 +13,29 @@ import ai.djl.ndarray.types.Shape;
 public final class Tensors {
     private Tensors() {}
 
+    /** Rows per copy when a tensor is too large for one JVM direct buffer (DJL sizes those with an int). */
+    static final long CHUNK_FLOATS = 1L << 26;
+
     public static NDArray of(NDManager m, float[] data, Shape shape) {
-        try (NDArray blob = m.create(data, shape)) {
-            return blob.duplicate();
+        if (data.length <= CHUNK_FLOATS || shape.dimension() < 2) {
+            try (NDArray blob = m.create(data, shape)) {
+                return blob.duplicate();
+            }
         }
+        // e.g. a 152064 x 5120 embedding (3.1 GB): fill a libtorch tensor in row blocks, one small buffer at a time
+        long rows = shape.get(0);
+        int rowSize = (int) (data.length / rows);
+        int rowsPerChunk = (int) Math.max(1, CHUNK_FLOATS / rowSize);
+        NDArray full = m.zeros(shape);
+        for (long r = 0; r < rows; r += rowsPerChunk) {
+            int n = (int) Math.min(rowsPerChunk, rows - r);
+            long[] dims = shape.getShape().clone();
+            dims[0] = n;
+            try (NDArray chunk = m.create(java.nio.FloatBuffer.wrap(data, (int) (r * rowSize), n * rowSize), new Shape(dims))) {
+                full.set(new ai.djl.ndarray.index.NDIndex(r + ":" + (r + n)), chunk);
+            }
+        }
+        return full;
     }
 
     /**
