@@ -25,10 +25,16 @@ public final class ChatTemplate {
     private final Jinjava jinjava;
 
     public ChatTemplate(String source, Map<String, Object> specialTokens) {
-        this.source = source;
+        this.source = PythonIsms.rewrite(source);
         this.specialTokens = Map.copyOf(specialTokens);
         // transformers renders with trim_blocks and lstrip_blocks on
         this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
+        PythonIsms.register(jinjava);
+    }
+
+    private static DatasetException findCause(Throwable t) {
+        for (Throwable c = t; c != null; c = c.getCause()) if (c instanceof DatasetException d) return d;
+        return null;
     }
 
     public String render(List<Message> messages, boolean addGenerationPrompt) {
@@ -37,9 +43,19 @@ public final class ChatTemplate {
         Map<String, Object> context = new HashMap<>(specialTokens);
         context.put("messages", msgs);
         context.put("add_generation_prompt", addGenerationPrompt);
-        RenderResult result = jinjava.renderForResult(source, context);
+        RenderResult result;
+        try {
+            result = jinjava.renderForResult(source, context);
+        } catch (RuntimeException e) {
+            DatasetException cause = findCause(e);
+            if (cause != null) throw cause;
+            throw new DatasetException("chat template failed to render: " + e.getMessage());
+        }
         if (!result.getErrors().isEmpty()) {
-            throw new DatasetException("chat template failed to render: " + result.getErrors().get(0).getMessage());
+            var error = result.getErrors().get(0);
+            DatasetException raised = findCause(error.getException()); // raise_exception(...) from the template itself
+            if (raised != null) throw raised;
+            throw new DatasetException("chat template failed to render: " + error.getMessage());
         }
         return result.getOutput();
     }

@@ -8,9 +8,9 @@ import java.util.Optional;
 /**
  * Renders a conversation through the chat template and marks which tokens carry loss.
  *
- * <p>The rendered text is split at turn boundaries: for each assistant turn i, the template
- * rendered up to turn i with the generation prompt is a prefix of the template rendered through
- * turn i; the difference is the completion. Each piece is tokenized on its own and concatenated
+ * <p>The rendered text is split at turn boundaries: for each assistant turn i, the completion is what the
+ * template renders through turn i beyond its common prefix with the rendering up to turn i plus the
+ * generation prompt. Each piece is tokenized on its own and concatenated
  * (as TRL does for prompt/completion data), so the mask never depends on how BPE merges across
  * the boundary.
  */
@@ -25,6 +25,13 @@ public final class ExampleEncoder {
         this.policy = policy;
     }
 
+    private static int commonPrefix(String a, String b) {
+        int n = Math.min(a.length(), b.length());
+        int i = 0;
+        while (i < n && a.charAt(i) == b.charAt(i)) i++;
+        return i;
+    }
+
     /** Empty when the example is dropped by the truncation policy. */
     public Optional<EncodedExample> encode(Example example) {
         ChatTemplate template = tokenizer.template();
@@ -36,13 +43,16 @@ public final class ExampleEncoder {
             if (!messages.get(i).role().equals("assistant")) continue;
             String prompt = template.render(messages.subList(0, i), true);
             String full = template.render(messages.subList(0, i + 1), false);
-            if (!prompt.startsWith(done) || !full.startsWith(prompt)) {
+            // the completion starts where the rendering with the reply leaves the generation prompt; they can differ
+            // after the role marker (DeepSeek-R1 prompts with "<think>\n" but renders replies without it)
+            int boundary = commonPrefix(prompt, full);
+            if (!full.startsWith(done) || boundary < done.length()) {
                 throw new DatasetException(example.source() + ": the chat template does not render turn " + i
                         + " as a continuation of the earlier turns; cannot mask the prompt");
             }
-            pieces.add(tokenizer.encode(prompt.substring(done.length())));
+            pieces.add(tokenizer.encode(full.substring(done.length(), boundary)));
             trained.add(false);
-            pieces.add(tokenizer.encode(full.substring(prompt.length())));
+            pieces.add(tokenizer.encode(full.substring(boundary)));
             trained.add(true);
             done = full;
         }

@@ -1,0 +1,71 @@
+package dev.loraworkbench.datasets;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class PythonIsmsTest {
+    @TempDir Path dir;
+
+    private static String render(String template, List<Message> messages) {
+        return new ChatTemplate(template, Map.of("bos_token", "<s>", "eos_token", "</s>")).render(messages, false);
+    }
+
+    @Test
+    void stringMethodsSlicingAndRaiseException() {
+        List<Message> m = List.of(Message.user("  hi"), Message.assistant("<think>plan</think>\n\nanswer"));
+        assertEquals("hi|answer", render("{{ messages[0].content.lstrip() }}|{{ messages[1].content.split('</think>')[-1].lstrip('\\n') }}", m));
+        assertEquals("yes|no", render("{% if messages[0]['content'].lstrip().startswith('h') %}yes{% endif %}|"
+                + "{% if messages[1].content.endswith('x') %}yes{% else %}no{% endif %}", m));
+        assertEquals("assistant", render("{{ (messages[::-1])[0].role }}", m));
+        assertEquals("x", render("{{ '--x--'.rstrip('-').lstrip('-') }}", m));
+        DatasetException e = assertThrows(DatasetException.class,
+                () -> render("{% if messages[0].role != 'system' %}{{ raise_exception('System role first') }}{% endif %}", m));
+        assertTrue(e.getMessage().contains("System role first"), e.getMessage());
+    }
+
+    /** A DeepSeek-R1-style template (written for this test): namespace, reasoning stripped from replies, "<think>\n" generation prompt. */
+    static final String R1_STYLE = """
+            {%- set ns = namespace(system_prompt='') -%}
+            {%- for message in messages -%}{%- if message['role'] == 'system' -%}{%- set ns.system_prompt = message['content'] -%}{%- endif -%}{%- endfor -%}
+            {{ bos_token }}{{ ns.system_prompt }}
+            {%- for message in messages -%}
+            {%- if message['role'] == 'user' -%}{{ '<|User|>' + message['content'] }}{%- endif -%}
+            {%- if message['role'] == 'assistant' -%}
+            {%- set content = message['content'] -%}
+            {%- if '</think>' in content -%}{%- set content = content.split('</think>')[-1] -%}{%- endif -%}
+            {{ '<|Assistant|>' + content + '<|end|>' }}
+            {%- endif -%}
+            {%- endfor -%}
+            {%- if add_generation_prompt -%}{{ '<|Assistant|><think>\\n' }}{%- endif -%}
+            """;
+
+    @Test
+    void r1StyleTemplateTrainsExactlyTheReplyAndItsEndToken() throws Exception {
+        TestTokenizers.chatml(dir);
+        var cfg = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode()
+                .put("bos_token", "<s>").put("eos_token", "<|end|>").put("pad_token", "<|endoftext|>").put("chat_template", R1_STYLE);
+        Files.writeString(dir.resolve("tokenizer_config.json"), cfg.toString());
+        try (TokenizerFiles tok = TokenizerFiles.load(dir)) {
+            var encoder = new ExampleEncoder(tok, 512, TruncationPolicy.ERROR);
+            EncodedExample e = encoder.encode(new Example(List.of(Message.system("Be brief."), Message.user("one?"),
+                    Message.assistant("<think>\nhmm\n</think>\n\nfirst."), Message.user("two?"), Message.assistant("second.")), "t")).orElseThrow();
+            assertEquals("<s>Be brief.<|User|>one?<|Assistant|>\n\nfirst.<|end|><|User|>two?<|Assistant|>second.<|end|>", tok.decode(e.ids()));
+            StringBuilder trained = new StringBuilder();
+            StringBuilder span = new StringBuilder();
+            for (int t = 0; t < e.ids().length; t++) {
+                if (e.labels()[t] != EncodedExample.IGNORE) span.append(tok.decode(new int[] {e.ids()[t]}));
+                else if (span.length() > 0) { trained.append(span).append('|'); span.setLength(0); }
+            }
+            trained.append(span);
+            assertEquals("\n\nfirst.<|end|>|second.<|end|>", trained.toString());
+        }
+    }
+}
