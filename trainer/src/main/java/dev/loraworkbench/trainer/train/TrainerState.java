@@ -12,7 +12,8 @@ import java.nio.file.Path;
  * trainer_state.json of a checkpoint. With the adapter and the optimizer moments it is all a resume needs:
  * data order, LR and dropout masks are pure functions of (seed, step).
  */
-public record TrainerState(int globalStep, int totalSteps, long tokensSeen, int seed, String recipeSha256, String reason, double trainLoss, String savedAt) {
+public record TrainerState(int globalStep, int totalSteps, long tokensSeen, int seed, String recipeSha256, String datasetSha256,
+                           String reason, double trainLoss, String savedAt) {
     public static final String FILE = "trainer_state.json";
     private static final ObjectMapper JSON = new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 

@@ -81,6 +81,10 @@ public final class TrainingRun {
                     : "the model, LoRA and quantization sections cannot change within a run; start a new run instead");
             throw new RecipeException(problems);
         }
+        if (state.datasetSha256() != null && !state.datasetSha256().equals(dataSha256(loaded)) && !allowRecipeChange) {
+            throw new RecipeException(List.of(loaded.datasetPath() + ": the data changed since " + checkpoint
+                    + " was written, so the split and the order would too; restore it, or pass --allow-recipe-change"));
+        }
         if (!changes.isEmpty()) {
             // the run now follows the changed recipe: later resumes compare against it
             dev.loraworkbench.trainer.io.AtomicFiles.writeString(runDir.resolve(RunDirectory.RECIPE), loaded.resolvedYaml());
@@ -94,6 +98,13 @@ public final class TrainingRun {
             setup.describe(loaded, log);
             return loop(loaded, setup, run, state.globalStep(), state.tokensSeen(), stop, log);
         }
+    }
+
+    /** Hash of the training (and eval) data files: part of what a checkpoint was trained on. */
+    private static String dataSha256(LoadedRecipe loaded) {
+        String train = dev.loraworkbench.datasets.DatasetReader.sha256(loaded.datasetPath());
+        String evalPath = loaded.recipe().dataset().evalPath();
+        return evalPath == null ? train : RecipeDiff.sha256(train + dev.loraworkbench.datasets.DatasetReader.sha256(loaded.resolve(evalPath)));
     }
 
     private static boolean isComplete(Path checkpoint) {
@@ -113,6 +124,7 @@ public final class TrainingRun {
         StepPlan plan = setup.plan();
         int total = plan.totalSteps();
         String recipeYaml = loaded.resolvedYaml();
+        String dataHash = dataSha256(loaded);
         double first = Double.NaN;
         double last = Double.NaN;
         int step = startStep;
@@ -168,7 +180,7 @@ public final class TrainingRun {
                 }
                 if ((t.saveEvery() > 0 && step % t.saveEvery() == 0) || step == total || interrupted) {
                     String reason = step == total ? "end" : interrupted ? "interrupted" : "save_every";
-                    TrainerState state = new TrainerState(step, total, tokensSeen, t.seed(), RecipeDiff.sha256(recipeYaml), reason, last,
+                    TrainerState state = new TrainerState(step, total, tokensSeen, t.seed(), RecipeDiff.sha256(recipeYaml), dataHash, reason, last,
                             Instant.now().toString());
                     run.saveCheckpoint(step, t.keepCheckpoints(), dir -> writeCheckpoint(setup, state, recipeYaml, dir));
                     status = status.progress(step, last, bestEval);

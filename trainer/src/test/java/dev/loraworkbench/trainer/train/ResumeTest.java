@@ -120,6 +120,18 @@ class ResumeTest {
     }
 
     @Test
+    void changedDataIsRefused() throws Exception {
+        Path data = Files.copy(TinyModelFixture.sampleData(), dir.resolve("qa.jsonl"));
+        Path recipe = Files.writeString(dir.resolve("d.yaml"), Files.readString(recipeFile("data", ""))
+                .replace(TinyModelFixture.sampleData().toString(), data.toString()));
+        TrainingRun.execute(RecipeLoader.load(recipe, List.of()), new AtomicBoolean(true), quiet());
+        Files.writeString(data, "{\"question\": \"new?\", \"answer\": \"yes\"}\n", java.nio.file.StandardOpenOption.APPEND);
+        RecipeException e = assertThrows(RecipeException.class,
+                () -> TrainingRun.resume(RecipeLoader.load(recipe, List.of()), dir.resolve("runs/data"), false, new AtomicBoolean(), quiet()));
+        assertTrue(e.getMessage().contains("the data changed since"), e.getMessage());
+    }
+
+    @Test
     void aChangedRecipeIsRefusedWithTheDifferences() throws Exception {
         Path recipe = recipeFile("changed", "");
         TrainingRun.execute(RecipeLoader.load(recipe, List.of()), new AtomicBoolean(true), quiet());
