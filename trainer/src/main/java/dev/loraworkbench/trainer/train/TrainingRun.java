@@ -50,7 +50,7 @@ public final class TrainingRun {
             RunDirectory run = RunDirectory.create(dir, loaded);
             log.printf("run      %s%n", run.dir());
             setup.describe(loaded, log);
-            return loop(loaded, setup, run, 0, 0, stop, log);
+            return loop(loaded, setup, run, 0, 0, dataSha256(loaded), stop, log);
         }
     }
 
@@ -81,7 +81,8 @@ public final class TrainingRun {
                     : "the model, LoRA and quantization sections cannot change within a run; start a new run instead");
             throw new RecipeException(problems);
         }
-        if (state.datasetSha256() != null && !state.datasetSha256().equals(dataSha256(loaded)) && !allowRecipeChange) {
+        String dataHash = dataSha256(loaded);
+        if (state.datasetSha256() != null && !state.datasetSha256().equals(dataHash) && !allowRecipeChange) {
             throw new RecipeException(List.of(loaded.datasetPath() + ": the data changed since " + checkpoint
                     + " was written, so the split and the order would too; restore it, or pass --allow-recipe-change"));
         }
@@ -96,7 +97,7 @@ public final class TrainingRun {
             }
             log.printf("resume   %s from step %d%s%n", checkpoint, state.globalStep(), changes.isEmpty() ? "" : " (recipe changed: " + changes + ")");
             setup.describe(loaded, log);
-            return loop(loaded, setup, run, state.globalStep(), state.tokensSeen(), stop, log);
+            return loop(loaded, setup, run, state.globalStep(), state.tokensSeen(), dataHash, stop, log);
         }
     }
 
@@ -117,14 +118,13 @@ public final class TrainingRun {
     }
 
     private static Outcome loop(LoadedRecipe loaded, TrainingSetup setup, RunDirectory run, int startStep, long startTokens,
-                                AtomicBoolean stop, PrintStream log) throws IOException {
+                                String dataHash, AtomicBoolean stop, PrintStream log) throws IOException {
         Recipe.TrainingSection t = loaded.recipe().training();
         TrainingData data = setup.data();
         Trainer trainer = setup.trainer();
         StepPlan plan = setup.plan();
         int total = plan.totalSteps();
         String recipeYaml = loaded.resolvedYaml();
-        String dataHash = dataSha256(loaded);
         double first = Double.NaN;
         double last = Double.NaN;
         int step = startStep;
