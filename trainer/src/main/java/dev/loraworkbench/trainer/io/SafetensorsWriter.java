@@ -1,17 +1,16 @@
 package dev.loraworkbench.trainer.io;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /** Writes a safetensors file atomically (temporary file, fsync, rename). Tensors keep insertion order. */
 public final class SafetensorsWriter {
-    private static final ObjectMapper JSON = new ObjectMapper();
     private final Map<String, Entry> tensors = new LinkedHashMap<>();
     private final Map<String, String> metadata = new LinkedHashMap<>(Map.of("format", "pt"));
 
@@ -48,27 +47,11 @@ public final class SafetensorsWriter {
     }
 
     public void write(Path file) throws IOException {
-        ObjectNode header = JSON.createObjectNode();
-        header.set("__metadata__", JSON.valueToTree(metadata));
-        long offset = 0;
-        for (var e : tensors.entrySet()) {
-            ObjectNode t = header.putObject(e.getKey());
-            t.put("dtype", e.getValue().dtype().name());
-            var shape = t.putArray("shape");
-            for (long d : e.getValue().shape()) shape.add(d);
-            var offs = t.putArray("data_offsets");
-            offs.add(offset);
-            offset += e.getValue().data().length;
-            offs.add(offset);
-        }
-        byte[] json = JSON.writeValueAsBytes(header);
-        int padded = (json.length + 7) / 8 * 8; // the reference writer pads the header to 8 bytes with spaces
-        byte[] headerBytes = new byte[padded];
-        java.util.Arrays.fill(headerBytes, (byte) ' ');
-        System.arraycopy(json, 0, headerBytes, 0, json.length);
+        List<StreamingSafetensorsWriter.Spec> specs = new ArrayList<>();
+        tensors.forEach((name, e) -> specs.add(new StreamingSafetensorsWriter.Spec(name, e.dtype(), e.shape())));
+        byte[] header = StreamingSafetensorsWriter.header(specs, metadata);
         AtomicFiles.write(file, out -> {
-            out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).array());
-            out.write(headerBytes);
+            out.write(header);
             for (Entry e : tensors.values()) out.write(e.data());
         });
     }

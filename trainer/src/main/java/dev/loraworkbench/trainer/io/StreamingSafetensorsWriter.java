@@ -12,7 +12,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -41,6 +40,18 @@ public final class StreamingSafetensorsWriter implements AutoCloseable {
     public StreamingSafetensorsWriter(Path target, List<Spec> specs, Map<String, String> metadata) throws IOException {
         this.target = target;
         this.specs = List.copyOf(specs);
+        Files.createDirectories(target.toAbsolutePath().getParent());
+        this.tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName(), ".tmp");
+        this.channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        this.out = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 20);
+        out.write(header(specs, metadata));
+    }
+
+    /**
+     * The file's start: 8-byte little-endian header length, then the JSON header (dtype, shape, data_offsets per
+     * tensor in order, plus __metadata__), padded with spaces to a multiple of 8 as the reference writer does.
+     */
+    static byte[] header(List<Spec> specs, Map<String, String> metadata) throws IOException {
         ObjectMapper json = new ObjectMapper();
         ObjectNode header = json.createObjectNode();
         header.set("__metadata__", json.valueToTree(metadata));
@@ -54,14 +65,10 @@ public final class StreamingSafetensorsWriter implements AutoCloseable {
             offset += s.bytes();
         }
         byte[] text = json.writeValueAsBytes(header);
-        byte[] padded = Arrays.copyOf(text, (text.length + 7) / 8 * 8);
-        Arrays.fill(padded, text.length, padded.length, (byte) ' ');
-        Files.createDirectories(target.toAbsolutePath().getParent());
-        this.tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName(), ".tmp");
-        this.channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-        this.out = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 20);
-        out.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(padded.length).array());
-        out.write(padded);
+        int padded = (text.length + 7) / 8 * 8;
+        ByteBuffer out = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN).putLong(padded).put(text);
+        while (out.hasRemaining()) out.put((byte) ' ');
+        return out.array();
     }
 
     /** Appends the next tensor (in the order of the specs), converting fp32 values to its dtype. */

@@ -45,16 +45,10 @@ public final class Decoder {
      * @return logits [B, T, vocab]
      */
     public NDArray logits(NDArray ids, int[] lengths, boolean training) {
-        NDArray x = hidden(ids, lengths, training);
-        return Linear.linear(x, weights.lmHead()).singletonOrThrow(); // [B, T, V]
-    }
-
-    /** Final-normed hidden states [B, T, hidden]. */
-    public NDArray hidden(NDArray ids, int[] lengths, boolean training) {
         Context ctx = context(ids, lengths);
-        NDArray x = embed(ids);
+        NDArray x = embed(ids);                                                 // [B, T, H]
         for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, ctx, training);
-        return rmsNorm(x, weights.finalNorm());
+        return head(x);                                                         // [B, T, V]
     }
 
     /** What every layer of one batch shares: RoPE tables and the attention mask. */
