@@ -11,37 +11,126 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The Python-isms Hugging Face chat templates use that Jinjava lacks: string methods lstrip / rstrip /
- * startswith / endswith (rewritten to filters), {@code [::-1]} (to a reverse filter) and the
- * {@code raise_exception} function transformers provides. Jinjava already handles namespace(), split(),
- * negative indexes, {@code in} and {@code is defined}.
+ * The Jinja2 / Python-isms Hugging Face chat templates use that Jinjava lacks: string methods lstrip / rstrip /
+ * strip / startswith / endswith (rewritten to filters), {@code [::-1]} (to a reverse filter), the
+ * {@code raise_exception} function transformers provides, {@code {{-} / {@code -}}} whitespace control on
+ * expressions (Jinjava honours it on tags only) and expressions as namespace() arguments (Jinjava binds
+ * {@code n=a|length - 1} as {@code (n=a|length) - 1}). Jinjava already handles split(), negative indexes,
+ * {@code in} and {@code is defined}.
  */
 final class PythonIsms {
-    private static final Pattern METHOD = Pattern.compile("\\.(lstrip|rstrip|startswith|endswith)\\(");
+    private static final Pattern METHOD = Pattern.compile("\\.(lstrip|rstrip|strip|startswith|endswith)\\(");
     private static final Pattern REVERSE = Pattern.compile("\\[\\s*::\\s*-1\\s*]");
+
+    private static final Pattern EXPR_TRIM_LEFT = Pattern.compile("\\s*\\{\\{-");
+    private static final Pattern EXPR_TRIM_RIGHT = Pattern.compile("-}}\\s*");
 
     private PythonIsms() {}
 
+    /** {@code namespace(a=x|length - 1, b=true)} -> {@code namespace(a=(x|length - 1), b=(true))}. */
+    static String parenthesizeNamespaceArguments(String template) {
+        StringBuilder out = new StringBuilder();
+        int at = 0;
+        for (int open = template.indexOf("namespace(", at); open >= 0; open = template.indexOf("namespace(", at)) {
+            int argsStart = open + "namespace(".length();
+            List<String> args = new ArrayList<>();
+            int depth = 0;
+            int argStart = argsStart;
+            char quote = 0;
+            int i = argsStart;
+            for (; i < template.length(); i++) {
+                char c = template.charAt(i);
+                if (quote != 0) {
+                    if (c == quote && template.charAt(i - 1) != '\\') quote = 0;
+                } else if (c == '\'' || c == '"') {
+                    quote = c;
+                } else if (c == '(' || c == '[' || c == '{') {
+                    depth++;
+                } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+                    depth--;
+                } else if (c == ',' && depth == 0) {
+                    args.add(template.substring(argStart, i));
+                    argStart = i + 1;
+                } else if (c == ')') {
+                    break;
+                }
+            }
+            if (i >= template.length()) break; // unbalanced: leave it for Jinjava to report
+            args.add(template.substring(argStart, i));
+            out.append(template, at, argsStart);
+            List<String> wrapped = new ArrayList<>();
+            for (String arg : args) {
+                int eq = arg.indexOf('=');
+                wrapped.add(eq < 0 || arg.isBlank() ? arg : arg.substring(0, eq + 1) + "(" + arg.substring(eq + 1).trim() + ")");
+            }
+            out.append(String.join(",", wrapped)).append(')');
+            at = i + 1;
+        }
+        return out.append(template.substring(at)).toString();
+    }
+
     /** Rewrites {@code x.lstrip()} to {@code x|py_lstrip}, {@code x.startswith(y)} to {@code x|py_startswith(y)}, {@code x[::-1]} to {@code x|py_reverse}. */
     static String rewrite(String template) {
-        String out = REVERSE.matcher(template).replaceAll("|py_reverse");
-        StringBuilder sb = new StringBuilder();
+        String out = EXPR_TRIM_LEFT.matcher(template).replaceAll("{{");
+        out = EXPR_TRIM_RIGHT.matcher(out).replaceAll("}}");
+        out = parenthesizeNamespaceArguments(out);
+        out = REVERSE.matcher(out).replaceAll("|py_reverse");
+        // x.m(args) -> (x|py_m(args)); the parentheses let a method or index follow, as in a.split(b)[0].rstrip(c).split(d)
         Matcher m = METHOD.matcher(out);
-        int at = 0;
         while (m.find()) {
-            sb.append(out, at, m.start()).append("|py_").append(m.group(1));
             int close = out.indexOf(')', m.end());
-            String args = close < 0 ? "" : out.substring(m.end(), close).trim();
-            if (!args.isEmpty()) sb.append('(').append(args).append(')');
-            at = close < 0 ? m.end() : close + 1;
+            if (close < 0) break;
+            int start = chainStart(out, m.start());
+            String args = out.substring(m.end(), close).trim();
+            String call = "(" + out.substring(start, m.start()) + "|py_" + m.group(1) + (args.isEmpty() ? "" : "(" + args + ")") + ")";
+            out = out.substring(0, start) + call + out.substring(close + 1);
+            m = METHOD.matcher(out);
+            m.region(start + call.length() - 1, out.length());
         }
-        return sb.append(out.substring(at)).toString();
+        return out;
+    }
+
+    /** Start of the postfix chain (names, dots, calls, indexes, a string literal) that ends just before {@code end}. */
+    private static int chainStart(String s, int end) {
+        int i = end - 1;
+        while (i >= 0) {
+            char c = s.charAt(i);
+            if (c == ')' || c == ']') {
+                i = matchingOpen(s, i) - 1;
+            } else if (c == '\'' || c == '"') {
+                i = s.lastIndexOf(c, i - 1) - 1;
+            } else if (Character.isLetterOrDigit(c) || c == '_' || c == '.') {
+                i--;
+            } else {
+                break;
+            }
+        }
+        return i + 1;
+    }
+
+    private static int matchingOpen(String s, int close) {
+        int depth = 0;
+        char quote = 0;
+        for (int i = close; i >= 0; i--) {
+            char c = s.charAt(i);
+            if (quote != 0) {
+                if (c == quote) quote = 0;
+            } else if (c == '\'' || c == '"') {
+                quote = c;
+            } else if (c == ')' || c == ']') {
+                depth++;
+            } else if ((c == '(' || c == '[') && --depth == 0) {
+                return i;
+            }
+        }
+        return 0;
     }
 
     static void register(Jinjava jinjava) {
         var filters = jinjava.getGlobalContext();
         filters.registerFilter(new StripFilter("py_lstrip", true, false));
         filters.registerFilter(new StripFilter("py_rstrip", false, true));
+        filters.registerFilter(new StripFilter("py_strip", true, true));
         filters.registerFilter(new AffixFilter("py_startswith", true));
         filters.registerFilter(new AffixFilter("py_endswith", false));
         filters.registerFilter(new Filter() {

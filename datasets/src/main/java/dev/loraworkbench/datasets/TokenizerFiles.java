@@ -6,7 +6,11 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -19,12 +23,14 @@ public final class TokenizerFiles implements AutoCloseable {
     private final ChatTemplate template;
     private final String eosToken;
     private final String padToken;
+    private final List<String> specialTokens;
 
-    private TokenizerFiles(HuggingFaceTokenizer tokenizer, ChatTemplate template, String eosToken, String padToken) {
+    private TokenizerFiles(HuggingFaceTokenizer tokenizer, ChatTemplate template, String eosToken, String padToken, List<String> specialTokens) {
         this.tokenizer = tokenizer;
         this.template = template;
         this.eosToken = eosToken;
         this.padToken = padToken;
+        this.specialTokens = specialTokens;
     }
 
     public static TokenizerFiles load(Path modelDir) {
@@ -56,10 +62,30 @@ public final class TokenizerFiles implements AutoCloseable {
                     .optTruncation(false)
                     .optPadding(false)
                     .build();
-            return new TokenizerFiles(tok, new ChatTemplate(tmpl.asText(), special), eos, pad.isEmpty() ? eos : pad);
+            return new TokenizerFiles(tok, new ChatTemplate(tmpl.asText(), special), eos, pad.isEmpty() ? eos : pad, specialAddedTokens(tokenizerJson));
         } catch (IOException | RuntimeException e) {
             throw new DatasetException(tokenizerJson + ": cannot load tokenizer (" + e.getMessage() + ")");
         }
+    }
+
+    /** The {@code "special": true} entries of tokenizer.json's added_tokens, read without building the whole (10+ MB) tree. */
+    private static List<String> specialAddedTokens(Path tokenizerJson) throws IOException {
+        List<String> out = new ArrayList<>();
+        try (JsonParser p = JSON.getFactory().createParser(tokenizerJson.toFile())) {
+            if (p.nextToken() != JsonToken.START_OBJECT) return out;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                p.nextToken();
+                if (!field.equals("added_tokens")) {
+                    p.skipChildren();
+                    continue;
+                }
+                for (JsonNode t : (JsonNode) JSON.readTree(p)) {
+                    if (t.path("special").asBoolean(false)) out.add(t.path("content").asText());
+                }
+            }
+        }
+        return List.copyOf(out);
     }
 
     /** Special tokens appear either as plain strings or as AddedToken objects with a "content" field. */
@@ -71,6 +97,9 @@ public final class TokenizerFiles implements AutoCloseable {
     }
 
     public ChatTemplate template() { return template; }
+
+    /** Added tokens marked special in tokenizer.json (turn markers such as {@code <|im_end|>} or {@code <|eot_id|>}). */
+    public List<String> specialTokens() { return specialTokens; }
 
     public int[] encode(String text) {
         long[] ids = tokenizer.encode(text, false, false).getIds();

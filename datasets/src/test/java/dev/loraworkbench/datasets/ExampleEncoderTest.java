@@ -51,7 +51,7 @@ class ExampleEncoderTest {
         var encoder = new ExampleEncoder(tok, 512, TruncationPolicy.ERROR);
         EncodedExample e = encoder.encode(new Example(List.of(Message.system("Be brief."), Message.user("What does the trainer do?"),
                 Message.assistant("It trains LoRA adapters.")), "test")).orElseThrow();
-        assertEquals("It trains LoRA adapters.<|im_end|>\n", trainedText(e));
+        assertEquals("It trains LoRA adapters.<|im_end|>", trainedText(e), "the newline after the end-of-turn token is not trained");
         assertEquals(tok.template().render(List.of(Message.system("Be brief."), Message.user("What does the trainer do?"),
                 Message.assistant("It trains LoRA adapters.")), false), tok.decode(e.ids()), "ids are the whole rendered conversation");
         for (int t = 0; t < e.ids().length; t++) {
@@ -64,7 +64,7 @@ class ExampleEncoderTest {
         var encoder = new ExampleEncoder(tok, 512, TruncationPolicy.ERROR);
         EncodedExample e = encoder.encode(new Example(List.of(Message.user("one?"), Message.assistant("first."),
                 Message.user("two?"), Message.assistant("second.")), "test")).orElseThrow();
-        assertEquals("first.<|im_end|>\n|second.<|im_end|>\n", trainedText(e));
+        assertEquals("first.<|im_end|>|second.<|im_end|>", trainedText(e));
     }
 
     @Test

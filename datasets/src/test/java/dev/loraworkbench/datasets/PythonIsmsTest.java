@@ -19,6 +19,15 @@ class PythonIsmsTest {
     }
 
     @Test
+    void methodChainsAfterPythonStringMethodsNamespaceExpressionsAndExpressionWhitespaceControl() {
+        List<Message> m = List.of(Message.user("q"), Message.assistant("<think>\n\nwhy\n</think>\n\nbecause"));
+        assertEquals("why", render("{{ messages[1].content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') }}", m));
+        assertEquals("|x|", render("{{ '|' + '\\nx\\n'.strip('\\n') + '|' }}", m));
+        assertEquals("1", render("{%- set ns = namespace(last=messages|length - 1, flag=true) %}{{ ns.last }}", m));
+        assertEquals("ab\n", render("a\n    {{- 'b' }}\n", m), "{{- strips the whitespace before it; the newline after }} stays, as in Jinja2");
+    }
+
+    @Test
     void stringMethodsSlicingAndRaiseException() {
         List<Message> m = List.of(Message.user("  hi"), Message.assistant("<think>plan</think>\n\nanswer"));
         assertEquals("hi|answer", render("{{ messages[0].content.lstrip() }}|{{ messages[1].content.split('</think>')[-1].lstrip('\\n') }}", m));

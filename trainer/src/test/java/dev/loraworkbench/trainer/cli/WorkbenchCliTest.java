@@ -185,7 +185,7 @@ class WorkbenchCliTest {
         }
         Result text = run("data", "show", recipe.toString(), "--split", "eval", "--index", "0");
         assertEquals(0, text.code(), text.err());
-        assertTrue(text.out().contains("<|im_start|>assistant\n[[") && text.out().contains("<|im_end|>\n]]"), text.out());
+        assertTrue(text.out().contains("<|im_start|>assistant\n[[") && text.out().contains("<|im_end|>]]\n"), text.out());
         assertTrue(text.out().contains("tokens: ") && text.out().contains("truncated: "), text.out());
         Result bad = run("data", "show", recipe.toString(), "--index", "100000");
         assertEquals(2, bad.code());
