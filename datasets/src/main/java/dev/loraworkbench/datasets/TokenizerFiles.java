@@ -109,9 +109,14 @@ public final class TokenizerFiles implements AutoCloseable {
     }
 
     public String decode(int[] ids) {
+        return decode(ids, false);
+    }
+
+    /** Text of the ids; {@code skipSpecial} leaves out special tokens (end-of-turn markers) as a reply shown to a user should. */
+    public String decode(int[] ids, boolean skipSpecial) {
         long[] l = new long[ids.length];
         for (int i = 0; i < ids.length; i++) l[i] = ids[i];
-        return tokenizer.decode(l, false);
+        return tokenizer.decode(l, skipSpecial);
     }
 
     /** Id of a single-token string such as the pad or eos token. */

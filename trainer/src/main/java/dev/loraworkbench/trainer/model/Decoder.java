@@ -56,7 +56,53 @@ public final class Decoder {
 
     public Context context(NDArray ids, int[] lengths) {
         int seq = (int) ids.getShape().get(1);
-        return new Context(ropeTables(ids.getManager(), seq), attentionMask(ids.getManager(), lengths, seq));
+        return new Context(ropeTables(ids.getManager(), 0, seq), attentionMask(ids.getManager(), lengths, seq));
+    }
+
+    /**
+     * Logits [1, t, V] for ids [1, t] that continue the sequence held in {@code cache}, whose keys and values
+     * grow by these t positions: prefill with the whole prompt, then one token per call.
+     */
+    public NDArray logitsCached(NDArray ids, KvCache cache) {
+        int t = (int) ids.getShape().get(1);
+        int offset = cache.length();
+        NDManager m = ids.getManager();
+        NDArray[] rope = ropeTables(m, offset, t);
+        NDArray mask = cachedMask(m, offset, t);
+        NDArray x = embed(ids);
+        for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, rope, mask, false, cache);
+        cache.advance(t);
+        return head(x);
+    }
+
+    /** Keys and values of every layer so far, after RoPE and before the GQA expansion: [1, nKV, T, D] each. */
+    public static final class KvCache implements AutoCloseable {
+        private final NDManager manager;
+        private final NDArray[] keys;
+        private final NDArray[] values;
+        private int length;
+
+        public KvCache(NDManager parent, int layers) {
+            this.manager = parent.newSubManager();
+            this.keys = new NDArray[layers];
+            this.values = new NDArray[layers];
+        }
+
+        public int length() { return length; }
+
+        /** Appends this call's k or v to the layer's cache (kept in the cache's own manager) and returns the whole sequence's. */
+        private NDArray append(NDArray[] store, int layer, NDArray fresh) {
+            NDArray all = store[layer] == null ? fresh.duplicate() : store[layer].concat(fresh, 2);
+            all.attach(manager);
+            if (store[layer] != null) store[layer].close();
+            store[layer] = all;
+            return all;
+        }
+
+        private void advance(int t) { length += t; }
+
+        @Override
+        public void close() { manager.close(); }
     }
 
     /** Token embeddings [B, T, H]. */
@@ -75,12 +121,16 @@ public final class Decoder {
     }
 
     private NDArray layer(NDArray x, int i, NDArray[] rope, NDArray mask, boolean training) {
+        return layer(x, i, rope, mask, training, null);
+    }
+
+    private NDArray layer(NDArray x, int i, NDArray[] rope, NDArray mask, boolean training, KvCache cache) {
         DecoderWeights.Layer w = weights.layers().get(i);
-        x = x.add(attention(rmsNorm(x, w.inputNorm()), i, rope, mask, training));
+        x = x.add(attention(rmsNorm(x, w.inputNorm()), i, rope, mask, training, cache));
         return x.add(mlp(rmsNorm(x, w.postNorm()), i, training));
     }
 
-    private NDArray attention(NDArray h, int i, NDArray[] rope, NDArray mask, boolean training) {
+    private NDArray attention(NDArray h, int i, NDArray[] rope, NDArray mask, boolean training, KvCache cache) {
         long b = h.getShape().get(0);
         long t = h.getShape().get(1);
         int d = config.headDim();
@@ -89,6 +139,10 @@ public final class Decoder {
         NDArray v = project(h, i, "v_proj", training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3);
         q = applyRope(q, rope);
         k = applyRope(k, rope);
+        if (cache != null) {
+            k = cache.append(cache.keys, i, k);     // [B, nKV, cached + T, D]
+            v = cache.append(cache.values, i, v);
+        }
         int groups = config.numHeads() / config.numKvHeads();
         if (groups > 1) {
             k = repeatKv(k, groups);
@@ -138,8 +192,8 @@ public final class Decoder {
         return x.div(rms).mul(w);
     }
 
-    /** cos and sin tables [1, 1, T, D] in HF's layout (frequencies repeated for the two halves). */
-    private NDArray[] ropeTables(NDManager m, int seq) {
+    /** cos and sin tables [1, 1, T, D] for positions offset.., in HF's layout (frequencies repeated for the two halves). */
+    private NDArray[] ropeTables(NDManager m, int offset, int seq) {
         double[] inv = config.inverseFrequencies();
         int d = config.headDim();
         int half = d / 2;
@@ -147,7 +201,7 @@ public final class Decoder {
         float[] sin = new float[seq * d];
         for (int pos = 0; pos < seq; pos++) {
             for (int j = 0; j < half; j++) {
-                double angle = pos * inv[j];
+                double angle = (double) (offset + pos) * inv[j];
                 float c = (float) Math.cos(angle);
                 float s = (float) Math.sin(angle);
                 cos[pos * d + j] = c;
@@ -181,6 +235,16 @@ public final class Decoder {
             }
         }
         return Tensors.of(m, mask, new Shape(lengths.length, 1, seq, seq));
+    }
+
+    /** Additive mask [1, 1, T, offset + T]: query i (position offset + i) sees every cached key and the new ones up to itself. */
+    private static NDArray cachedMask(NDManager m, int offset, int seq) {
+        int keys = offset + seq;
+        float[] mask = new float[seq * keys];
+        for (int i = 0; i < seq; i++) {
+            for (int j = offset + i + 1; j < keys; j++) mask[i * keys + j] = MASKED;
+        }
+        return Tensors.of(m, mask, new Shape(1, 1, seq, keys));
     }
 
     /** Arrays a step must attach to its scope: base weights and LoRA parameters. */

@@ -50,7 +50,7 @@ class WorkbenchCliTest {
 
     @Test
     void helpOfEveryCommandRendersCleanly() {
-        for (String cmd : new String[] {"train", "resume", "plan", "runs", "export", "data", "recipe", "init-model", "logits", "bench"}) {
+        for (String cmd : new String[] {"train", "resume", "plan", "runs", "export", "data", "recipe", "init-model", "logits", "generate", "chat", "bench"}) {
             Result r = run(cmd, "--help");
             assertEquals(0, r.code(), cmd);
             assertFalse(r.out().contains("WARN") || r.err().contains("WARN"), cmd + ": " + r.out() + r.err());
@@ -219,5 +219,34 @@ class WorkbenchCliTest {
         Result noModel = run("logits", "--model", dir.resolve("none").toString(), "--ids", "1", "--out", out.toString());
         assertEquals(2, noModel.code());
         assertNoStackTrace(noModel);
+    }
+
+    @Test
+    void generateAndChatAnswerWithTheChatTemplateAndReportSpeed() throws Exception {
+        String model = TinyModelFixture.dir().toString();
+        Result r = run("generate", "--model", model, "--prompt", "What does the trainer do?", "--max-new-tokens", "12");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().matches("(?s).*\\[\\d+ tokens, .*prefill \\d+ ms, [\\d.]+ tokens/s].*"), r.err());
+        assertFalse(r.out().contains("<|im_end|>"), "stop and special tokens are not shown: " + r.out());
+        Result again = run("generate", "--model", model, "--prompt", "What does the trainer do?", "--max-new-tokens", "12");
+        assertEquals(r.out(), again.out(), "greedy decoding is deterministic");
+
+        var oldIn = System.in;
+        try {
+            System.setIn(new java.io.ByteArrayInputStream("What is a recipe?\n/reset\nAnd LoRA?\n/exit\n".getBytes(StandardCharsets.UTF_8)));
+            Result chat = run("chat", "--model", model, "--max-new-tokens", "6");
+            assertEquals(0, chat.code(), chat.err());
+            assertTrue(chat.err().contains("(conversation cleared)"), chat.err());
+            assertEquals(2, chat.err().lines().filter(l -> l.contains("tokens/s]")).count(), chat.err());
+        } finally {
+            System.setIn(oldIn);
+        }
+
+        Result bad = run("generate", "--model", model, "--prompt", "x", "--top-p", "1.5");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("--top-p 1.5: expected a value in (0, 1]"), bad.err());
+        Result noModel = run("generate", "--prompt", "x");
+        assertEquals(2, noModel.code());
+        assertTrue(noModel.err().contains("--model DIR is required"), noModel.err());
     }
 }

@@ -1,0 +1,86 @@
+package dev.loraworkbench.trainer.cli;
+
+import dev.loraworkbench.datasets.Message;
+import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.generate.Generator;
+import dev.loraworkbench.trainer.generate.Sampler;
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Answer one prompt: rendered with the model's chat template (unless --raw), decoded with a KV cache, streamed to stdout.")
+final class GenerateCommand implements Callable<Integer> {
+    @Mixin ModelOptions model;
+    @Mixin SamplingOptions sampling;
+
+    @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "the user message (or the raw text with --raw)")
+    String prompt;
+
+    @Option(names = "--system", paramLabel = "TEXT", description = "system prompt")
+    String system;
+
+    @Option(names = "--raw", description = "feed --prompt as plain text, without the chat template")
+    boolean raw;
+
+    @Override
+    public Integer call() {
+        try (ModelOptions.LoadedModel loaded = model.open(); TokenizerFiles tokenizer = loaded.tokenizer()) {
+            List<Message> messages = new ArrayList<>();
+            if (system != null) messages.add(Message.system(system));
+            messages.add(Message.user(prompt));
+            String text = raw ? prompt : tokenizer.template().render(messages, true);
+            SamplingOptions.Reply reply = sampling.run(loaded, tokenizer, text, System.out);
+            System.out.println();
+            sampling.report(reply.result(), System.err);
+        }
+        return 0;
+    }
+
+    /** Decoding settings shared by generate and chat. */
+    static final class SamplingOptions {
+        @Option(names = "--max-new-tokens", defaultValue = "256", description = "default ${DEFAULT-VALUE}") int maxNewTokens;
+        @Option(names = "--temperature", defaultValue = "0", description = "0 = greedy (default ${DEFAULT-VALUE})") double temperature;
+        @Option(names = "--top-p", defaultValue = "1.0", description = "nucleus sampling mass (default ${DEFAULT-VALUE})") double topP;
+        @Option(names = "--seed", defaultValue = "42", description = "sampling seed (default ${DEFAULT-VALUE})") long seed;
+
+        Sampler sampler() {
+            if (maxNewTokens < 1) throw new WorkbenchCli.UserInputException("--max-new-tokens " + maxNewTokens + ": expected at least 1");
+            if (temperature < 0) throw new WorkbenchCli.UserInputException("--temperature " + temperature + ": expected 0 (greedy) or more");
+            if (topP <= 0 || topP > 1) throw new WorkbenchCli.UserInputException("--top-p " + topP + ": expected a value in (0, 1]");
+            return new Sampler(temperature, topP, seed);
+        }
+
+        record Reply(String text, Generator.Result result) {}
+
+        /** Generates from rendered text, printing the reply as it grows (stop tokens and other special tokens left out). */
+        Reply run(ModelOptions.LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out) {
+            int[] ids = tokenizer.encode(text);
+            if (ids.length == 0) throw new WorkbenchCli.UserInputException("the prompt has no tokens");
+            var stop = loaded.stopIds(tokenizer);
+            List<Integer> shown = new ArrayList<>();
+            int[] printed = {0};
+            Generator.Result r = new Generator(loaded.decoder(), loaded.manager()).generate(ids, maxNewTokens, sampler(), stop, token -> {
+                if (stop.contains(token)) return;
+                shown.add(token);
+                // decode the whole reply each time: a token can end in the middle of a UTF-8 character
+                String sofar = tokenizer.decode(shown.stream().mapToInt(Integer::intValue).toArray(), true);
+                if (sofar.length() > printed[0] && !sofar.endsWith("\uFFFD")) {
+                    out.print(sofar.substring(printed[0]));
+                    out.flush();
+                    printed[0] = sofar.length();
+                }
+            });
+            return new Reply(tokenizer.decode(shown.stream().mapToInt(Integer::intValue).toArray(), true), r);
+        }
+
+        void report(Generator.Result r, PrintStream err) {
+            err.printf("[%d tokens%s, prefill %.0f ms, %.1f tokens/s]%n", r.tokens().size(), r.stopped() ? ", stopped at eos" : ", hit --max-new-tokens",
+                    r.prefillNanos() / 1e6, r.tokensPerSecond());
+        }
+    }
+}

@@ -1,0 +1,102 @@
+package dev.loraworkbench.trainer.cli;
+
+import ai.djl.ndarray.NDManager;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.io.CheckpointFormatException;
+import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.lora.PeftFormat;
+import dev.loraworkbench.trainer.model.Decoder;
+import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.quant.Codebook;
+import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.runs.RunDirectory;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import picocli.CommandLine.Option;
+
+/** --model / --adapter / --quantization, shared by the commands that run a forward pass (logits, generate, chat). */
+final class ModelOptions {
+    @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face checkpoint directory (default: the base model of the run given as --adapter)")
+    Path model;
+
+    @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter directory: a run (runs/<name>), one of its checkpoints, or an exported adapter")
+    Path adapter;
+
+    @Option(names = "--quantization", defaultValue = "none", description = "none | nf4 | fp4: quantize the decoder projections on load (default ${DEFAULT-VALUE})")
+    String quantization;
+
+    @Option(names = "--double-quant", description = "with nf4/fp4: also quantize the block scales (8-bit, blocks of 256)")
+    boolean doubleQuant;
+
+    @Option(names = "--block-size", defaultValue = "64", description = "elements per 4-bit block (default ${DEFAULT-VALUE})")
+    int blockSize;
+
+    /** The base model: --model, or the model of the run whose adapter was given. */
+    Path modelDir() {
+        if (model != null) return model;
+        if (adapter != null && Files.isRegularFile(adapter.resolve(RunDirectory.RECIPE))) {
+            return RecipeLoader.load(adapter.resolve(RunDirectory.RECIPE), List.of()).modelDir();
+        }
+        throw new WorkbenchCli.UserInputException("--model DIR is required (or pass a run directory as --adapter, whose recipe names the base model)");
+    }
+
+    DecoderWeights.Quantization quantization() {
+        return switch (quantization.toLowerCase(Locale.ROOT)) {
+            case "none" -> null;
+            case "nf4" -> new DecoderWeights.Quantization(Codebook.NF4, blockSize, doubleQuant);
+            case "fp4" -> new DecoderWeights.Quantization(Codebook.FP4, blockSize, doubleQuant);
+            default -> throw new WorkbenchCli.UserInputException("--quantization " + quantization + ": expected none, nf4 or fp4");
+        };
+    }
+
+    LoadedModel open() {
+        Path dir = modelDir();
+        HfCheckpoint ckpt = HfCheckpoint.open(dir);
+        NDManager manager = NDManager.newBaseManager("PyTorch");
+        try {
+            DecoderWeights weights = DecoderWeights.load(ckpt, manager, quantization());
+            LoraAdapter lora = adapter == null ? null : PeftFormat.read(adapter, ckpt.config(), manager);
+            return new LoadedModel(dir, ckpt, manager, new Decoder(ckpt.config(), weights, lora));
+        } catch (RuntimeException e) {
+            manager.close();
+            ckpt.close();
+            throw e;
+        }
+    }
+
+    /** A base model (+ adapter) in memory; closing frees the weights and unmaps the checkpoint. */
+    record LoadedModel(Path dir, HfCheckpoint checkpoint, NDManager manager, Decoder decoder) implements AutoCloseable {
+        TokenizerFiles tokenizer() { return TokenizerFiles.load(dir); }
+
+        /** Generation stops at any eos id of generation_config.json (an id or a list), and at the tokenizer's eos token. */
+        Set<Integer> stopIds(TokenizerFiles tokenizer) {
+            Set<Integer> ids = new LinkedHashSet<>();
+            Path gen = dir.resolve("generation_config.json");
+            if (Files.isRegularFile(gen)) {
+                try {
+                    JsonNode eos = new ObjectMapper().readTree(gen.toFile()).get("eos_token_id");
+                    if (eos != null && eos.isArray()) eos.forEach(e -> ids.add(e.asInt()));
+                    else if (eos != null && eos.canConvertToInt()) ids.add(eos.asInt());
+                } catch (IOException e) {
+                    throw new CheckpointFormatException(gen + ": not valid JSON (" + e.getMessage() + ")");
+                }
+            }
+            if (!tokenizer.eosToken().isEmpty()) ids.add(tokenizer.tokenId(tokenizer.eosToken()));
+            return ids;
+        }
+
+        @Override
+        public void close() {
+            manager.close();
+            checkpoint.close();
+        }
+    }
+}

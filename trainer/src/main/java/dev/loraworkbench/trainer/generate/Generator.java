@@ -1,0 +1,83 @@
+package dev.loraworkbench.trainer.generate;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import dev.loraworkbench.trainer.model.Decoder;
+import dev.loraworkbench.trainer.model.Tensors;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Consumer;
+import java.util.function.IntConsumer;
+
+/**
+ * Autoregressive decoding with a KV cache: one forward over the prompt (prefill), then one token per step.
+ * Each step's temporaries live in a scope closed after the step; only the cache survives.
+ */
+public final class Generator {
+    private final Decoder decoder;
+    private final NDManager manager;
+
+    public Generator(Decoder decoder, NDManager manager) {
+        this.decoder = decoder;
+        this.manager = manager;
+    }
+
+    /** What came out: the new token ids (the stop token included when one ended it) and the timings. */
+    public record Result(List<Integer> tokens, boolean stopped, long prefillNanos, long decodeNanos) {
+        /** Decode speed: generated tokens after the first, per second of decoding. */
+        public double tokensPerSecond() {
+            return tokens.size() <= 1 || decodeNanos == 0 ? 0 : (tokens.size() - 1) / (decodeNanos / 1e9);
+        }
+    }
+
+    public Result generate(int[] prompt, int maxNewTokens, Sampler sampler, Set<Integer> stopIds, IntConsumer onToken) {
+        return generate(prompt, maxNewTokens, sampler, stopIds, onToken, logits -> { });
+    }
+
+    Result generate(int[] prompt, int maxNewTokens, Sampler sampler, Set<Integer> stopIds, IntConsumer onToken, Consumer<float[]> onLogits) {
+        if (prompt.length == 0) throw new IllegalArgumentException("the prompt has no tokens");
+        List<Integer> out = new ArrayList<>();
+        long t0 = System.nanoTime();
+        long prefill = 0;
+        try (Decoder.KvCache cache = new Decoder.KvCache(manager, decoder.config().numLayers())) {
+            int[] next = prompt;
+            while (out.size() < maxNewTokens) {
+                float[] logits = lastLogits(next, cache);
+                if (out.isEmpty()) prefill = System.nanoTime() - t0;
+                onLogits.accept(logits);
+                int token = sampler.next(logits);
+                out.add(token);
+                onToken.accept(token);
+                if (stopIds.contains(token)) return new Result(out, true, prefill, System.nanoTime() - t0 - prefill);
+                next = new int[] {token};
+            }
+        }
+        return new Result(out, false, prefill, System.nanoTime() - t0 - prefill);
+    }
+
+    private float[] lastLogits(int[] ids, Decoder.KvCache cache) {
+        try (NDManager step = manager.newSubManager()) {
+            long[] l = new long[ids.length];
+            for (int i = 0; i < ids.length; i++) l[i] = ids[i];
+            NDArray logits = decoder.logitsCached(Tensors.of(step, l, new Shape(1, ids.length)), cache);
+            return logits.get("0, -1, :").toFloatArray();
+        }
+    }
+
+    /** The same decoding by full recomputation of the growing sequence (no cache): row k predicts continuation[k]. The reference the cache is tested against. */
+    public List<float[]> recomputeLogits(int[] prompt, List<Integer> continuation) {
+        List<float[]> rows = new ArrayList<>();
+        for (int k = 0; k < continuation.size(); k++) {
+            int n = prompt.length + k;
+            long[] seq = new long[n];
+            for (int i = 0; i < n; i++) seq[i] = i < prompt.length ? prompt[i] : continuation.get(i - prompt.length);
+            try (NDManager step = manager.newSubManager()) {
+                NDArray logits = decoder.logits(Tensors.of(step, seq, new Shape(1, n)), new int[] {n}, false);
+                rows.add(logits.get("0, -1, :").toFloatArray());
+            }
+        }
+        return rows;
+    }
+}

@@ -1,0 +1,68 @@
+package dev.loraworkbench.trainer.generate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDManager;
+import dev.loraworkbench.trainer.model.Decoder;
+import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.testing.TinyModelFixture;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.api.Test;
+
+class GeneratorTest {
+    private static final int[] PROMPT = {5, 77, 301, 12, 999, 45, 1500, 8, 64, 3};
+
+    @Test
+    void kvCacheGivesTheSameLogitsAndTokensAsFullRecomputation() {
+        try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null);
+            Generator g = new Generator(decoder, m);
+            List<float[]> cached = new ArrayList<>();
+            Generator.Result r = g.generate(PROMPT, 24, Sampler.greedy(), Set.of(), t -> { }, cached::add);
+            assertEquals(24, r.tokens().size());
+            List<float[]> recomputed = g.recomputeLogits(PROMPT, r.tokens());
+            for (int k = 0; k < r.tokens().size(); k++) {
+                float[] a = cached.get(k);
+                float[] b = recomputed.get(k);
+                float worst = 0;
+                float range = 0;
+                for (int v = 0; v < a.length; v++) {
+                    worst = Math.max(worst, Math.abs(a[v] - b[v]));
+                    range = Math.max(range, Math.abs(b[v]));
+                }
+                assertTrue(worst <= 1e-4f * Math.max(1, range), "step " + k + ": max |cached - recomputed| = " + worst);
+                assertEquals(Sampler.argmax(b), r.tokens().get(k), "step " + k);
+            }
+        }
+    }
+
+    @Test
+    void stopsAtAStopTokenAndSamplingIsSeeded() {
+        try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Generator g = new Generator(new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null), m);
+            List<Integer> free = g.generate(PROMPT, 8, Sampler.greedy(), Set.of(), t -> { }).tokens();
+            Generator.Result stopped = g.generate(PROMPT, 8, Sampler.greedy(), Set.of(free.get(2)), t -> { });
+            assertTrue(stopped.stopped());
+            assertEquals(free.subList(0, free.indexOf(free.get(2)) + 1), stopped.tokens());
+            List<Integer> a = g.generate(PROMPT, 12, new Sampler(1.0, 0.9, 7), Set.of(), t -> { }).tokens();
+            List<Integer> b = g.generate(PROMPT, 12, new Sampler(1.0, 0.9, 7), Set.of(), t -> { }).tokens();
+            assertEquals(a, b, "same seed, same tokens");
+        }
+    }
+
+    @Test
+    void topPKeepsTheSmallestNucleus() {
+        float[] logits = {0f, (float) Math.log(6), (float) Math.log(3), -1e9f}; // p = .1, .6, .3, 0
+        Sampler s = new Sampler(1.0, 0.5, 1);
+        for (int i = 0; i < 50; i++) assertEquals(1, s.next(logits), "top_p 0.5 keeps only the 0.6 token");
+        Sampler wide = new Sampler(1.0, 0.85, 1);
+        for (int i = 0; i < 200; i++) {
+            int t = wide.next(logits);
+            assertTrue(t == 1 || t == 2, "top_p 0.85 keeps the 0.6 and 0.3 tokens, got " + t);
+        }
+    }
+}
