@@ -56,6 +56,7 @@ public final class Decoder {
 
     public Context context(NDArray ids, int[] lengths) {
         int seq = (int) ids.getShape().get(1);
+        config.checkSequenceLength(seq);
         return new Context(ropeTables(ids.getManager(), 0, seq), attentionMask(ids.getManager(), lengths, seq));
     }
 
@@ -66,6 +67,7 @@ public final class Decoder {
     public NDArray logitsCached(NDArray ids, KvCache cache) {
         int t = (int) ids.getShape().get(1);
         int offset = cache.length();
+        config.checkSequenceLength(offset + t);
         NDManager m = ids.getManager();
         NDArray[] rope = ropeTables(m, offset, t);
         NDArray mask = cachedMask(m, offset, t);

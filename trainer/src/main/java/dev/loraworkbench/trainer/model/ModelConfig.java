@@ -23,7 +23,8 @@ public record ModelConfig(
         RopeScaling ropeScaling,
         boolean tieWordEmbeddings,
         boolean qkvBias,
-        int maxPositionEmbeddings) {
+        int maxPositionEmbeddings,
+        int slidingWindow) {
 
     private static final Set<String> SUPPORTED = Set.of("qwen2", "llama", "mistral");
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -55,6 +56,15 @@ public record ModelConfig(
         if (heads % kvHeads != 0) {
             throw new CheckpointFormatException(where + ": num_attention_heads " + heads + " is not a multiple of num_key_value_heads " + kvHeads);
         }
+        for (String field : new String[] {"attn_logit_softcapping", "final_logit_softcapping", "qk_layernorm", "use_qk_norm"}) {
+            JsonNode v = c.get(field);
+            if (v != null && !v.isNull() && !(v.isBoolean() && !v.asBoolean())) {
+                throw new CheckpointFormatException(where + ": field '" + field + "' (" + v + ") changes the attention math and is not supported for " + type);
+            }
+        }
+        if (c.has("partial_rotary_factor") && c.get("partial_rotary_factor").asDouble(1) != 1.0) {
+            throw new CheckpointFormatException(where + ": field 'partial_rotary_factor' " + c.get("partial_rotary_factor") + " is not supported; expected 1.0 (RoPE on the whole head)");
+        }
         if (c.path("mlp_bias").asBoolean(false)) throw new CheckpointFormatException(where + ": mlp_bias true is not supported");
         boolean qkvBias = type.equals("qwen2") || c.path("attention_bias").asBoolean(false);
         if (type.equals("llama") && c.path("attention_bias").asBoolean(false)) {
@@ -68,7 +78,8 @@ public record ModelConfig(
                 ropeScaling(c.get("rope_scaling"), where),
                 c.path("tie_word_embeddings").asBoolean(false),
                 qkvBias,
-                c.path("max_position_embeddings").asInt(32768));
+                c.path("max_position_embeddings").asInt(32768),
+                slidingWindow(c, type));
     }
 
     private static RopeScaling ropeScaling(JsonNode s, String where) {
@@ -94,6 +105,25 @@ public record ModelConfig(
             throw new CheckpointFormatException(where + ": field '" + field + "' must be a positive whole number, found " + n);
         }
         return n.asInt();
+    }
+
+    /** 0 when attention sees the whole sequence; else the window (Mistral's sliding_window, Qwen2's when use_sliding_window). */
+    private static int slidingWindow(JsonNode c, String type) {
+        JsonNode w = c.get("sliding_window");
+        if (w == null || w.isNull() || !w.canConvertToInt()) return 0;
+        if (type.equals("qwen2") && !c.path("use_sliding_window").asBoolean(false)) return 0;
+        return type.equals("llama") ? 0 : w.asInt();
+    }
+
+    /**
+     * Sliding-window attention equals full attention while a sequence fits in the window, so it is not
+     * implemented; longer sequences are refused instead of silently computing something else.
+     */
+    public void checkSequenceLength(int tokens) {
+        if (slidingWindow > 0 && tokens > slidingWindow) {
+            throw new CheckpointFormatException("a sequence of " + tokens + " tokens is longer than the model's sliding_window " + slidingWindow
+                    + " (config.json); sliding-window attention is not implemented: keep dataset.max_seq_len (or prompt + --max-new-tokens) <= " + slidingWindow);
+        }
     }
 
     /** RoPE inverse frequencies, with llama3 / linear scaling applied exactly as transformers does. */

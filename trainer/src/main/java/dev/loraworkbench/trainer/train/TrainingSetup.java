@@ -52,6 +52,8 @@ public record TrainingSetup(
         try {
             TrainingData data = TrainingData.load(loaded, tokenizer);
             ckpt = HfCheckpoint.open(modelDir);
+            ckpt.config().checkSequenceLength(java.util.stream.Stream.concat(data.train().stream(), data.eval().stream())
+                    .mapToInt(e -> e.ids().length).max().orElse(0)); // before the weights load: fail in seconds, not minutes
             manager = NDManager.newBaseManager("PyTorch");
             DecoderWeights weights = DecoderWeights.load(ckpt, manager, r.quantization().forLoading());
             List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
