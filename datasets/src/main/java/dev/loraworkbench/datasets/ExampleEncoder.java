@@ -23,11 +23,71 @@ public final class ExampleEncoder {
     private final TokenizerFiles tokenizer;
     private final int maxSeqLen;
     private final TruncationPolicy policy;
+    private final ReasoningPolicy reasoning;
 
     public ExampleEncoder(TokenizerFiles tokenizer, int maxSeqLen, TruncationPolicy policy) {
+        this(tokenizer, maxSeqLen, policy, ReasoningPolicy.TEMPLATE);
+    }
+
+    public ExampleEncoder(TokenizerFiles tokenizer, int maxSeqLen, TruncationPolicy policy, ReasoningPolicy reasoning) {
         this.tokenizer = tokenizer;
         this.maxSeqLen = maxSeqLen;
         this.policy = policy;
+        this.reasoning = reasoning;
+    }
+
+    private static final String THINK = "<think>\n";
+
+    /** True when the model's generation prompt opens a think block (DeepSeek-R1 distills): dataset.reasoning then matters. */
+    public static boolean generationPromptOpensThink(TokenizerFiles tokenizer) {
+        return tokenizer.template().render(List.of(Message.user("?")), true).endsWith(THINK);
+    }
+
+    /**
+     * The conversation as trained: the template's rendering, or with {@code KEEP} / {@code EMPTY} the last reply
+     * rewritten as the inference prompt plus the think block and answer the model should generate.
+     */
+    private String renderForTraining(List<Message> messages, String source) {
+        ChatTemplate template = tokenizer.template();
+        String full = template.render(messages, false);
+        int last = messages.size() - 1;
+        if (reasoning == ReasoningPolicy.TEMPLATE || !messages.get(last).role().equals("assistant")) return full;
+        String prompt = template.render(messages.subList(0, last), true);
+        int start = commonPrefix(prompt, full);
+        int end = endOfTurn(full, start);
+        if (end < 0) throw noEndOfTurn(source, last);
+        String endToken = full.substring(endTokenStart(full, start, end), end);
+        String content = messages.get(last).content();
+        String thought = "";
+        String answer = content;
+        int close = content.lastIndexOf("</think>");
+        if (close >= 0) {
+            answer = content.substring(close + "</think>".length()).replaceFirst("^\n+", "");
+            String before = content.substring(0, close);
+            int open = before.indexOf("<think>");
+            thought = (open >= 0 ? before.substring(open + "<think>".length()) : before).replaceAll("^\n+|\n+$", "");
+        }
+        if (reasoning == ReasoningPolicy.EMPTY) thought = "";
+        String block = THINK + thought + "\n</think>\n\n" + answer;
+        if (prompt.endsWith(THINK)) block = block.substring(THINK.length());
+        return prompt + block + endToken + full.substring(end);
+    }
+
+    /** Where the end-of-turn marker that ends at {@code end} begins. */
+    private int endTokenStart(String text, int from, int end) {
+        for (String marker : markers()) if (end - marker.length() >= from && text.startsWith(marker, end - marker.length())) return end - marker.length();
+        return end;
+    }
+
+    private DatasetException noEndOfTurn(String source, int turn) {
+        return new DatasetException(source + ": no end-of-turn special token follows assistant turn " + turn
+                + " in the rendered chat template; the template or tokenizer.json (added_tokens with \"special\": true) is not usable for training");
+    }
+
+    private List<String> markers() {
+        List<String> markers = new ArrayList<>(tokenizer.specialTokens());
+        if (!tokenizer.eosToken().isEmpty()) markers.add(tokenizer.eosToken());
+        return markers;
     }
 
     private static int commonPrefix(String a, String b) {
@@ -41,9 +101,7 @@ public final class ExampleEncoder {
     private int endOfTurn(String text, int from) {
         int best = -1;
         int bestEnd = -1;
-        List<String> markers = new ArrayList<>(tokenizer.specialTokens());
-        if (!tokenizer.eosToken().isEmpty()) markers.add(tokenizer.eosToken());
-        for (String special : markers) {
+        for (String special : markers()) {
             int at = text.indexOf(special, from);
             if (at >= 0 && (best < 0 || at < best || (at == best && at + special.length() > bestEnd))) {
                 best = at;
@@ -57,7 +115,7 @@ public final class ExampleEncoder {
     public Optional<EncodedExample> encode(Example example) {
         ChatTemplate template = tokenizer.template();
         List<Message> messages = example.messages();
-        String full = template.render(messages, false);
+        String full = renderForTraining(messages, example.source());
         List<int[]> pieces = new ArrayList<>();
         List<Boolean> trained = new ArrayList<>();
         int done = 0;
@@ -69,10 +127,7 @@ public final class ExampleEncoder {
                         + " after the earlier turns; cannot mask the prompt");
             }
             int end = endOfTurn(full, start);
-            if (end < 0) {
-                throw new DatasetException(example.source() + ": no end-of-turn special token follows assistant turn " + i
-                        + " in the rendered chat template; the template or tokenizer.json (added_tokens with \"special\": true) is not usable for training");
-            }
+            if (end < 0) throw noEndOfTurn(example.source(), i);
             pieces.add(tokenizer.encode(full.substring(done, start)));
             trained.add(false);
             pieces.add(tokenizer.encode(full.substring(start, end)));

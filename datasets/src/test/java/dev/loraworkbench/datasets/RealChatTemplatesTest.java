@@ -3,14 +3,9 @@ package dev.loraworkbench.datasets;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -20,7 +15,6 @@ import org.junit.jupiter.api.io.TempDir;
  * end-of-turn token. Expected strings are written out by hand from the templates' logic.
  */
 class RealChatTemplatesTest {
-    private static final ObjectMapper JSON = new ObjectMapper();
     @TempDir Path tmp;
 
     private static final List<Message> QA = List.of(Message.user("What is LoRA?"), Message.assistant("A low-rank adapter."));
@@ -41,6 +35,12 @@ class RealChatTemplatesTest {
             }
         }
         return String.join("|", spans);
+    }
+
+    /** With a reasoning policy: the rendered training text and its trained spans. */
+    private static String[] maskWith(TokenizerFiles tok, List<Message> messages, ReasoningPolicy reasoning) {
+        EncodedExample e = new ExampleEncoder(tok, 4096, TruncationPolicy.ERROR, reasoning).encode(new Example(messages, "test")).orElseThrow();
+        return new String[] {tok.decode(e.ids()), trained(tok, e)};
     }
 
     /** Encodes, checks the ids are exactly the tokenized rendering (the mask did not change the tokens), returns the trained text. */
@@ -98,47 +98,9 @@ class RealChatTemplatesTest {
         }
     }
 
-    /**
-     * DeepSeek-R1-Distill-Qwen-32B: its tokenizer is Qwen2.5's vocabulary with DeepSeek's special tokens at ids
-     * 151643-151649, and its chat_template (MIT, deepseek-ai/DeepSeek-R1-Distill-Qwen-32B tokenizer_config.json)
-     * is reproduced below. Replies lose everything up to their last "</think>"; the generation prompt opens "<think>\n".
-     */
-    static final String R1_DISTILL_TEMPLATE = "{% if not add_generation_prompt is defined %}{% set add_generation_prompt = false %}{% endif %}"
-            + "{% set ns = namespace(is_first=false, is_tool=false, is_output_first=true, system_prompt='') %}{%- for message in messages %}"
-            + "{%- if message['role'] == 'system' %}{% set ns.system_prompt = message['content'] %}{%- endif %}{%- endfor %}{{bos_token}}{{ns.system_prompt}}"
-            + "{%- for message in messages %}{%- if message['role'] == 'user' %}{%- set ns.is_tool = false -%}{{'<｜User｜>' + message['content']}}{%- endif %}"
-            + "{%- if message['role'] == 'assistant' and message['content'] is none %}{%- set ns.is_tool = false -%}{%- for tool in message['tool_calls']%}"
-            + "{%- if not ns.is_first %}{{'<｜Assistant｜><｜tool▁calls▁begin｜><｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name'] + '\\n' + '```json' + '\\n' + tool['function']['arguments'] + '\\n' + '```' + '<｜tool▁call▁end｜>'}}"
-            + "{%- set ns.is_first = true -%}{%- else %}{{'\\n' + '<｜tool▁call▁begin｜>' + tool['type'] + '<｜tool▁sep｜>' + tool['function']['name'] + '\\n' + '```json' + '\\n' + tool['function']['arguments'] + '\\n' + '```' + '<｜tool▁call▁end｜>'}}"
-            + "{{'<｜tool▁calls▁end｜><｜end▁of▁sentence｜>'}}{%- endif %}{%- endfor %}{%- endif %}"
-            + "{%- if message['role'] == 'assistant' and message['content'] is not none %}{%- if ns.is_tool %}{{'<｜tool▁outputs▁end｜>' + message['content'] + '<｜end▁of▁sentence｜>'}}{%- set ns.is_tool = false -%}"
-            + "{%- else %}{% set content = message['content'] %}{% if '</think>' in content %}{% set content = content.split('</think>')[-1] %}{% endif %}{{'<｜Assistant｜>' + content + '<｜end▁of▁sentence｜>'}}{%- endif %}{%- endif %}"
-            + "{%- if message['role'] == 'tool' %}{%- set ns.is_tool = true -%}{%- if ns.is_output_first %}{{'<｜tool▁outputs▁begin｜><｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>'}}{%- set ns.is_output_first = false %}"
-            + "{%- else %}{{'\\n<｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>'}}{%- endif %}{%- endif %}{%- endfor -%}"
-            + "{% if ns.is_tool %}{{'<｜tool▁outputs▁end｜>'}}{% endif %}{% if add_generation_prompt and not ns.is_tool %}{{'<｜Assistant｜><think>\\n'}}{% endif %}";
-
-    /** The R1-distill tokenizer directory, derived from the real Qwen2.5 tokenizer.json. */
-    static Path r1DistillTokenizer(Path dir) throws Exception {
-        Path qwen = RealTokenizers.dir("qwen2_5");
-        ObjectNode json = (ObjectNode) JSON.readTree(qwen.resolve("tokenizer.json").toFile());
-        Map<Integer, String> renamed = Map.of(151643, "<｜end▁of▁sentence｜>", 151644, "<｜User｜>", 151645, "<｜Assistant｜>",
-                151646, "<｜begin▁of▁sentence｜>", 151647, "<|EOT|>", 151648, "<think>", 151649, "</think>");
-        for (JsonNode t : json.get("added_tokens")) {
-            String content = renamed.get(t.get("id").asInt());
-            if (content == null) continue;
-            ((ObjectNode) t).put("content", content);
-            ((ObjectNode) t).put("special", t.get("id").asInt() == 151643 || t.get("id").asInt() == 151646);
-        }
-        Files.writeString(dir.resolve("tokenizer.json"), JSON.writeValueAsString(json));
-        ObjectNode cfg = JSON.createObjectNode().put("bos_token", "<｜begin▁of▁sentence｜>").put("eos_token", "<｜end▁of▁sentence｜>")
-                .put("pad_token", "<｜end▁of▁sentence｜>").put("chat_template", R1_DISTILL_TEMPLATE);
-        Files.writeString(dir.resolve("tokenizer_config.json"), cfg.toString());
-        return dir;
-    }
-
     @Test
     void deepSeekR1Distill() throws Exception {
-        try (TokenizerFiles tok = TokenizerFiles.load(r1DistillTokenizer(tmp))) {
+        try (TokenizerFiles tok = TokenizerFiles.load(RealTokenizers.r1DistillTokenizer(tmp))) {
             assertEquals(151646, tok.tokenId("<｜begin▁of▁sentence｜>"));
             assertEquals(151648, tok.tokenId("<think>"));
             String bos = "<｜begin▁of▁sentence｜>";
@@ -148,6 +110,36 @@ class RealChatTemplatesTest {
             assertEquals(bos + "Be brief.<｜User｜>Q1?<｜Assistant｜>A1.<｜end▁of▁sentence｜><｜User｜>Q2?<｜Assistant｜>\n\nA2.<｜end▁of▁sentence｜>",
                     tok.template().render(TWO_TURNS, false), "reasoning is cut at the last </think>");
             assertEquals("A1.<｜end▁of▁sentence｜>|\n\nA2.<｜end▁of▁sentence｜>", mask(tok, TWO_TURNS));
+        }
+    }
+
+    @Test
+    void deepSeekR1ReasoningPolicies() throws Exception {
+        try (TokenizerFiles tok = TokenizerFiles.load(RealTokenizers.r1DistillTokenizer(tmp))) {
+            assertEquals(true, ExampleEncoder.generationPromptOpensThink(tok));
+            String bos = "<｜begin▁of▁sentence｜>";
+            // keep: the inference prompt (ending in "<think>\n") + reasoning + answer, as the model will generate them
+            String[] keep = maskWith(tok, TWO_TURNS, ReasoningPolicy.KEEP);
+            assertEquals(bos + "Be brief.<｜User｜>Q1?<｜Assistant｜>A1.<｜end▁of▁sentence｜><｜User｜>Q2?<｜Assistant｜><think>\nR2\n</think>\n\nA2.<｜end▁of▁sentence｜>", keep[0]);
+            assertEquals("A1.<｜end▁of▁sentence｜>|R2\n</think>\n\nA2.<｜end▁of▁sentence｜>", keep[1]);
+            // a reply without reasoning gets an empty think block
+            String[] noThought = maskWith(tok, QA, ReasoningPolicy.KEEP);
+            assertEquals(bos + "<｜User｜>What is LoRA?<｜Assistant｜><think>\n\n</think>\n\nA low-rank adapter.<｜end▁of▁sentence｜>", noThought[0]);
+            assertEquals("\n</think>\n\nA low-rank adapter.<｜end▁of▁sentence｜>", noThought[1]);
+            String[] empty = maskWith(tok, TWO_TURNS, ReasoningPolicy.EMPTY);
+            assertEquals("A1.<｜end▁of▁sentence｜>|\n</think>\n\nA2.<｜end▁of▁sentence｜>", empty[1]);
+        }
+    }
+
+    @Test
+    void qwen3ReasoningPolicies() {
+        try (TokenizerFiles tok = TokenizerFiles.load(RealTokenizers.dir("qwen3"))) {
+            assertEquals(false, ExampleEncoder.generationPromptOpensThink(tok));
+            String[] keep = maskWith(tok, TWO_TURNS, ReasoningPolicy.KEEP);
+            assertEquals(tok.template().render(TWO_TURNS, false), keep[0], "Qwen3's template already renders the last reply's reasoning");
+            String[] empty = maskWith(tok, TWO_TURNS, ReasoningPolicy.EMPTY);
+            assertEquals("A1.<|im_end|>|<think>\n\n</think>\n\nA2.<|im_end|>", empty[1]);
+            assertEquals(true, empty[0].endsWith("<|im_start|>assistant\n<think>\n\n</think>\n\nA2.<|im_end|>\n"), empty[0]);
         }
     }
 }

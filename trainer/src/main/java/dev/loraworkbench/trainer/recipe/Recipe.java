@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.recipe;
 
 import dev.loraworkbench.datasets.CsvColumns;
 import dev.loraworkbench.datasets.DatasetFormat;
+import dev.loraworkbench.datasets.ReasoningPolicy;
 import dev.loraworkbench.datasets.TruncationPolicy;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.quant.Codebook;
@@ -46,6 +47,7 @@ public record Recipe(
             DatasetFormat format,
             Integer maxSeqLen,
             TruncationPolicy truncation,
+            ReasoningPolicy reasoning,
             Double evalFraction,
             String evalPath,
             String system,

@@ -94,6 +94,11 @@ public record TrainingSetup(
                 data.truncated() + data.dropped() > 0
                         ? String.format(", %d truncated, %d dropped (max_seq_len %d)", data.truncated(), data.dropped(), r.dataset().maxSeqLen())
                         : "");
+        if (r.dataset().reasoning() == dev.loraworkbench.datasets.ReasoningPolicy.TEMPLATE
+                && dev.loraworkbench.datasets.ExampleEncoder.generationPromptOpensThink(tokenizer)) {
+            log.println("note     this model's generation prompt opens '<think>' but the template trains replies without it; "
+                    + "set dataset.reasoning: keep (train '<think>reasoning</think>' + answer, empty when the data has none) or empty");
+        }
         if (data.split() != null) {
             var sp = data.split();
             log.printf("split    leakage-aware: %d groups (largest %d) from %d near-duplicate pairs and %d topics; closest train/eval questions %.2f similar%n",
