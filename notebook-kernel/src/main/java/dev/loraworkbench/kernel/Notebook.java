@@ -16,6 +16,7 @@ import java.util.List;
 import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVParser;
 import org.apache.commons.csv.CSVRecord;
+import org.dflib.jjava.jupyter.kernel.BaseNotebookStatics;
 import picocli.CommandLine;
 
 /** What notebook cells call (statically imported by the kernel): the workbench's commands, tables and plots. */
@@ -79,6 +80,11 @@ public final class Notebook {
     /** Curves of runs for the given tags, e.g. plot(List.of(a, b), "train/loss", "eval/loss"). */
     public static RunPlot plot(List<Path> runs, String... tags) throws IOException {
         return RunPlot.of(runs, Arrays.asList(tags));
+    }
+
+    /** Shows a chart, table or any value now, e.g. inside an if block (a cell's last expression shows by itself). */
+    public static void display(Object value) {
+        BaseNotebookStatics.display(value);
     }
 
     /** Whether this build's CLI has a command (newer commands may be missing from older builds). */
