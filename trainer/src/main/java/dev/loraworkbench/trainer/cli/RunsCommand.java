@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.cli;
 
 import dev.loraworkbench.trainer.recipe.RecipeDiff;
 import dev.loraworkbench.trainer.runs.RunDirectory;
+import dev.loraworkbench.trainer.runs.RunPlot;
 import dev.loraworkbench.trainer.runs.RunStatus;
 import java.io.IOException;
 import java.io.StringWriter;
@@ -21,8 +22,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-@Command(name = "runs", mixinStandardHelpOptions = true, description = "List and compare training runs.",
-        subcommands = {RunsCommand.ListRuns.class, RunsCommand.Compare.class})
+@Command(name = "runs", mixinStandardHelpOptions = true, description = "List, compare and plot training runs.",
+        subcommands = {RunsCommand.ListRuns.class, RunsCommand.Compare.class, RunsCommand.Plot.class})
 final class RunsCommand {
 
     static String fmt(Double d) { return d == null ? "-" : String.format("%.4f", d); }
@@ -128,6 +129,29 @@ final class RunsCommand {
                 rows.add(row);
             }
             System.out.print(asCsv ? csv(header, rows) : table(header, rows));
+            return 0;
+        }
+    }
+
+    @Command(name = "plot", mixinStandardHelpOptions = true,
+            description = "Curves of one or more runs as a PNG: one panel per tag, one line per run (resumed runs as TensorBoard shows them).")
+    static final class Plot implements Callable<Integer> {
+        @Parameters(arity = "1..*", paramLabel = "RUN_DIR") List<Path> runs;
+        @Option(names = "--out", required = true, paramLabel = "FILE", description = "PNG file to write") Path out;
+        @Option(names = "--tags", split = ",", paramLabel = "TAG",
+                description = "default: train/loss, train/grad_norm, train/learning_rate, train/mean_token_accuracy, and eval/loss when present")
+        List<String> tags = new ArrayList<>();
+
+        @Override
+        public Integer call() throws Exception {
+            RunPlot plot;
+            try {
+                plot = RunPlot.of(runs, tags);
+            } catch (IllegalArgumentException e) {
+                throw new WorkbenchCli.UserInputException(e.getMessage());
+            }
+            plot.writePng(out);
+            System.out.printf("wrote %s: %s for %d run(s)%n", out, String.join(", ", plot.tags()), runs.size());
             return 0;
         }
     }

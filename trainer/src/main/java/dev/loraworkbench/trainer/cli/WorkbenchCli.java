@@ -11,6 +11,7 @@ import picocli.CommandLine;
 @Command(name = "workbench", mixinStandardHelpOptions = true, version = "LoRA Workbench 0.1.0",
         description = "Fine-tune language models with LoRA on one machine.",
         subcommands = {TrainCommand.class, ResumeCommand.class, PlanCommand.class, RunsCommand.class, ExportCommand.class, DataCommand.class, RecipeCommand.class, InitModelCommand.class, LogitsCommand.class, GenerateCommand.class, ChatCommand.class, BenchCommand.class,
+                NotebookCommand.class,
                 CommandLine.HelpCommand.class})
 public final class WorkbenchCli {
     /** Exit code for user mistakes (bad recipe, data, checkpoint): a clear message, no stack trace. */

@@ -1,0 +1,66 @@
+package dev.loraworkbench.trainer.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.loraworkbench.trainer.events.EventWriter;
+import dev.loraworkbench.trainer.runs.RunPlot;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class NotebookAndPlotCommandsTest {
+    @TempDir Path dir;
+
+    private static int run(ByteArrayOutputStream err, String... args) {
+        PrintStream old = System.err;
+        try {
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            return WorkbenchCli.run(args);
+        } finally {
+            System.setErr(old);
+        }
+    }
+
+    @Test
+    void runsPlotWritesAPng() throws Exception {
+        Path run = dir.resolve("demo");
+        try (EventWriter w = EventWriter.create(run)) {
+            for (int step = 1; step <= 5; step++) w.scalar("train/loss", step, 2.0 / step);
+        }
+        Path png = dir.resolve("curves.png");
+        assertEquals(0, run(new ByteArrayOutputStream(), "runs", "plot", run.toString(), "--out", png.toString()));
+        assertEquals(RunPlot.PANEL_WIDTH, ImageIO.read(png.toFile()).getWidth());
+
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        assertEquals(WorkbenchCli.USER_ERROR, run(err, "runs", "plot", run.toString(), "--out", png.toString(), "--tags", "eval/loss"));
+        assertEquals("error: no run has the tag eval/loss; tags present: train/loss\n", err.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void kernelSpecRunsJavaWithTheBuiltJarsOffline() throws Exception {
+        for (String p : List.of("notebook-kernel/target/lib", "trainer/target/lib")) Files.createDirectories(dir.resolve(p));
+        for (String p : List.of("notebook-kernel/target/workbench-kernel.jar", "trainer/target/workbench.jar")) Files.writeString(dir.resolve(p), "");
+        Map<String, Object> spec = NotebookCommand.InstallKernel.kernelSpec(dir);
+        assertEquals("LoRA Workbench (Java)", spec.get("display_name"));
+        List<?> argv = (List<?>) spec.get("argv");
+        assertTrue(Path.of(argv.get(0).toString()).isAbsolute());
+        assertTrue(argv.contains("-Dai.djl.offline=true"), argv.toString());
+        String cp = argv.get(argv.indexOf("-cp") + 1).toString();
+        assertEquals(dir + "/notebook-kernel/target/workbench-kernel.jar:" + dir + "/notebook-kernel/target/lib/*:"
+                + dir + "/trainer/target/workbench.jar:" + dir + "/trainer/target/lib/*", cp);
+        assertEquals(List.of(NotebookCommand.KERNEL_MAIN, "{connection_file}"), argv.subList(argv.size() - 2, argv.size()));
+
+        Files.delete(dir.resolve("notebook-kernel/target/workbench-kernel.jar"));
+        var e = assertThrows(WorkbenchCli.UserInputException.class, () -> NotebookCommand.InstallKernel.kernelSpec(dir));
+        assertTrue(e.getMessage().contains("workbench-kernel.jar is missing: build first"), e.getMessage());
+    }
+}
