@@ -1,6 +1,10 @@
 package dev.loraworkbench.trainer.cli;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
+import dev.loraworkbench.trainer.device.ComputeDevice;
+import dev.loraworkbench.trainer.device.HalfPrecision;
+import dev.loraworkbench.trainer.recipe.Recipe;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.loraworkbench.datasets.TokenizerFiles;
@@ -39,6 +43,20 @@ final class ModelOptions {
     @Option(names = "--block-size", defaultValue = "64", description = "elements per 4-bit block (default ${DEFAULT-VALUE})")
     int blockSize;
 
+    @Option(names = "--device", defaultValue = "auto", description = "auto | cpu | cuda | cuda:N (default ${DEFAULT-VALUE})")
+    String device;
+
+    @Option(names = "--compute-dtype", defaultValue = "fp32", description = "fp32 | fp16 | bf16 for the projections' matmuls (default ${DEFAULT-VALUE})")
+    String computeDtype;
+
+    Recipe.ComputeDtype computeDtype() {
+        try {
+            return Recipe.ComputeDtype.valueOf(computeDtype.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new WorkbenchCli.UserInputException("--compute-dtype " + computeDtype + ": expected fp32, fp16 or bf16");
+        }
+    }
+
     /** The base model: --model, or the model of the run whose adapter was given. */
     Path modelDir() {
         if (model != null) return model;
@@ -59,10 +77,13 @@ final class ModelOptions {
 
     LoadedModel open() {
         Path dir = modelDir();
+        Recipe.ComputeDtype dtype = computeDtype();
+        Device target = ComputeDevice.resolve(device);
+        HalfPrecision.require(dtype, target);
         HfCheckpoint ckpt = HfCheckpoint.open(dir);
-        NDManager manager = NDManager.newBaseManager("PyTorch");
+        NDManager manager = NDManager.newBaseManager(target, "PyTorch");
         try {
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager, quantization());
+            DecoderWeights weights = DecoderWeights.load(ckpt, manager, quantization(), HalfPrecision.dataType(dtype));
             LoraAdapter lora = adapter == null ? null : PeftFormat.read(adapter, ckpt.config(), manager);
             return new LoadedModel(dir, ckpt, manager, new Decoder(ckpt.config(), weights, lora));
         } catch (RuntimeException e) {

@@ -10,7 +10,7 @@ import picocli.CommandLine;
 /** Entry point of ./workbench. Commands are thin: parse, call one room, print. */
 @Command(name = "workbench", mixinStandardHelpOptions = true, version = "LoRA Workbench 0.1.0",
         description = "Fine-tune language models with LoRA on one machine.",
-        subcommands = {TrainCommand.class, ResumeCommand.class, PlanCommand.class, RunsCommand.class, ExportCommand.class, DataCommand.class, RecipeCommand.class, InitModelCommand.class, LogitsCommand.class, GenerateCommand.class, ChatCommand.class, BenchCommand.class,
+        subcommands = {TrainCommand.class, ResumeCommand.class, PlanCommand.class, RunsCommand.class, ExportCommand.class, DataCommand.class, RecipeCommand.class, InitModelCommand.class, LogitsCommand.class, GenerateCommand.class, ChatCommand.class, BenchCommand.class, DoctorCommand.class,
                 NotebookCommand.class,
                 CommandLine.HelpCommand.class})
 public final class WorkbenchCli {
@@ -35,7 +35,8 @@ public final class WorkbenchCli {
 
     static boolean isUserError(Exception e) {
         return e instanceof RecipeException || e instanceof DatasetException || e instanceof CheckpointFormatException
-                || e instanceof TrainingRun.TrainingFailedException || e instanceof UserInputException;
+                || e instanceof TrainingRun.TrainingFailedException || e instanceof UserInputException
+                || e instanceof dev.loraworkbench.trainer.device.DeviceException;
     }
 
     /** A command-line mistake detected by a command itself. */

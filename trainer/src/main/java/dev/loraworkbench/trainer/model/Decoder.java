@@ -183,7 +183,7 @@ public final class Decoder {
         if (base.quantized() == null) return LoraLinear.apply(x, base.weight(), base.bias(), pair, scale, dropout, training);
         // 4-bit weight: dequantize into a scratch scope that dies with this projection (autograd keeps what backward needs)
         try (NDManager scratch = x.getManager().newSubManager()) {
-            return LoraLinear.apply(x, base.quantized().dequantize(scratch), base.bias(), pair, scale, dropout, training);
+            return LoraLinear.apply(x, base.quantized().dequantize(scratch, weights.computeType()), base.bias(), pair, scale, dropout, training);
         }
     }
 

@@ -3,6 +3,7 @@ package dev.loraworkbench.trainer.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.io.TensorInfo;
 import dev.loraworkbench.trainer.quant.Codebook;
@@ -15,7 +16,7 @@ import java.util.List;
 import java.util.Set;
 
 /** Frozen base weights of a decoder-only model, fp32 NDArrays in HF layout (linear weight [out, in]). */
-public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray finalNorm, NDArray lmHead) {
+public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray finalNorm, NDArray lmHead, DataType computeType) {
 
     /**
      * A linear projection: a fp32 {@code weight}, or a 4-bit {@code quantized} one (then weight is null);
@@ -80,6 +81,14 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
      * tensor at a time (embeddings, norms, biases and lm_head stay fp32, as bitsandbytes leaves them).
      */
     public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, Quantization quantization) {
+        return load(ckpt, manager, quantization, DataType.FLOAT32);
+    }
+
+    /**
+     * As above, with the projections' matmuls in {@code computeType} (FLOAT16 / BFLOAT16): unquantized projection
+     * weights are stored in it, 4-bit ones dequantized into it; everything else stays fp32.
+     */
+    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType) {
         ModelConfig c = ckpt.config();
         // transformers zero-initialises a Qwen2 q/k/v bias the checkpoint lacks; accept a checkpoint with none at all
         boolean qkvBias = c.qkvBias() && ckpt.has("model.layers.0.self_attn.q_proj.bias");
@@ -87,7 +96,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             System.err.println("note: " + ckpt.dir() + " has no q/k/v bias tensors; using zero biases as transformers does");
         }
         ckpt.checkNames(expectedNames(c, qkvBias));
-        Loader l = new Loader(ckpt, manager, quantization);
+        Loader l = new Loader(ckpt, manager, quantization, computeType);
         int h = c.hiddenSize();
         int q = c.numHeads() * c.headDim();
         int kv = c.numKvHeads() * c.headDim();
@@ -109,7 +118,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
         }
         NDArray norm = l.tensor("model.norm.weight", h);
         NDArray head = c.tieWordEmbeddings() ? embed : l.tensor("lm_head.weight", c.vocabSize(), h);
-        return new DecoderWeights(embed, layers, norm, head);
+        return new DecoderWeights(embed, layers, norm, head, computeType);
     }
 
     /** Every array, for attaching to a step's manager. */
@@ -129,7 +138,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
         return all;
     }
 
-    private record Loader(HfCheckpoint ckpt, NDManager manager, Quantization quantization) {
+    private record Loader(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType) {
         NDArray tensor(String name, long... shape) {
             NDArray a = Tensors.of(manager, checkedFloats(name, shape), new Shape(shape));
             a.setName(name);
@@ -147,7 +156,14 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
 
         Linear linear(String module, int out, int in, boolean bias) {
             NDArray b = bias ? tensor(module + ".bias", out) : null;
-            if (quantization == null) return new Linear(tensor(module + ".weight", out, in), b, null);
+            if (quantization == null) {
+                NDArray w = tensor(module + ".weight", out, in);
+                if (computeType == DataType.FLOAT32) return new Linear(w, b, null);
+                NDArray half = w.toType(computeType, false); // frozen: no graph needed
+                half.setName(w.getName());
+                w.close();
+                return new Linear(half, b, null);
+            }
             long[] shape = {out, in};
             QuantizedTensor q = Quantizer.quantize(checkedFloats(module + ".weight", shape), shape, quantization.codebook(),
                     quantization.blockSize(), quantization.doubleQuant());

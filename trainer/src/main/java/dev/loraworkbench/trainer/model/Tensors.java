@@ -59,6 +59,24 @@ public final class Tensors {
         }
     }
 
+    /**
+     * x in {@code type} inside the autograd graph. DJL's {@code toType} runs under a NoGradGuard (torchTo in
+     * its JNI) and would cut the graph; an in-place add into a fresh buffer of the target type records a cast
+     * whose backward hands the gradient back in x's own dtype.
+     */
+    public static NDArray castInGraph(NDArray x, ai.djl.ndarray.types.DataType type) {
+        if (x.getDataType() == type) return x;
+        NDArray out = x.getManager().zeros(x.getShape(), type);
+        out.addi(x);
+        return out;
+    }
+
+    /** A half-precision result back in fp32, by type promotion against a 1-element fp32 zero (recorded by autograd). */
+    public static NDArray float32InGraph(NDArray x) {
+        if (x.getDataType() == ai.djl.ndarray.types.DataType.FLOAT32) return x;
+        return x.add(x.getManager().zeros(new Shape(1)));
+    }
+
     public static NDArray of(NDManager m, long[] data, Shape shape) {
         try (NDArray blob = m.create(data, shape)) {
             return blob.duplicate();

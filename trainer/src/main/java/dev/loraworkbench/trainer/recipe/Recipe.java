@@ -14,6 +14,7 @@ import java.util.List;
  */
 public record Recipe(
         ModelSection model,
+        String device,
         QuantizationSection quantization,
         LoraSection lora,
         DatasetSection dataset,
@@ -28,7 +29,10 @@ public record Recipe(
 
     public enum QuantType { NONE, NF4, FP4 }
 
-    public record QuantizationSection(QuantType type, Boolean doubleQuant, Integer blockSize) {
+    /** Dtype of the frozen base's matmuls; LoRA master weights, gradients and AdamW state stay fp32. */
+    public enum ComputeDtype { FP32, FP16, BF16 }
+
+    public record QuantizationSection(QuantType type, Boolean doubleQuant, Integer blockSize, ComputeDtype computeDtype) {
         /** The load-time quantization of the decoder projections, or null for none. */
         public DecoderWeights.Quantization forLoading() {
             return switch (type) {

@@ -16,6 +16,8 @@ final class RecipeRules {
         if (r.model().initPreset() != null) {
             rule.require(PRESETS.contains(r.model().initPreset()), "model.init_preset", "'" + r.model().initPreset() + "' is not a known preset; expected one of " + PRESETS);
         }
+        rule.require(r.device().matches("auto|cpu|cuda|cuda:\\d+|gpu|gpu:\\d+"), "device",
+                "'" + r.device() + "' is not valid; expected auto, cpu, cuda or cuda:N (e.g. cuda:0)");
         int block = r.quantization().blockSize();
         rule.require(block >= 64 && block <= 4096 && Integer.bitCount(block) == 1,
                 "quantization.block_size", block + " is not valid; expected a power of two from 64 to 4096 (bitsandbytes' range), e.g. 64");

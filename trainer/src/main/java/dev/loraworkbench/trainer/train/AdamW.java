@@ -71,9 +71,20 @@ public final class AdamW {
 
     public int stepsTaken() { return t; }
 
+    /** Zeroes the gradients without an update (a step skipped by fp16 loss scaling). */
+    public void discardGradients() {
+        for (NDArray p : params) JniUtils.zeroGrad((PtNDArray) p);
+    }
+
     /** Moments and step count, exactly (fp32), for checkpoints. */
     public void writeState(Path file) throws IOException {
+        writeState(file, java.util.Map.of());
+    }
+
+    /** @param extra metadata saved alongside (the fp16 loss scaler's state) */
+    public void writeState(Path file, java.util.Map<String, String> extra) throws IOException {
         SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(t));
+        extra.forEach(w::metadata);
         for (int i = 0; i < params.size(); i++) {
             String name = params.get(i).getName();
             w.putF32("exp_avg." + i + "." + name, m.get(i).getShape().getShape(), m.get(i).toFloatArray());
@@ -82,8 +93,8 @@ public final class AdamW {
         w.write(file);
     }
 
-    /** Restores what {@link #writeState} wrote; the parameters must be the same, in the same order. */
-    public void readState(Path file) {
+    /** Restores what {@link #writeState} wrote; the parameters must be the same, in the same order. @return the file's metadata */
+    public java.util.Map<String, String> readState(Path file) {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             String step = f.metadata().get("step");
             if (step == null) throw new CheckpointFormatException(file + ": no 'step' in the metadata; not an optimizer state file");
@@ -96,6 +107,7 @@ public final class AdamW {
                 throw new CheckpointFormatException(file + ": holds " + f.tensors().size() / 2 + " parameters' moments, the adapter has " + params.size());
             }
             t = Integer.parseInt(step);
+            return f.metadata();
         }
     }
 

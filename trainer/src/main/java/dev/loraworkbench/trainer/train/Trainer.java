@@ -27,9 +27,10 @@ public final class Trainer {
     private final int padId;
     private final double maxGradNorm;
     private final boolean recompute;
+    private final LossScaler scaler;
 
     /** What one optimizer step measured; {@code loss} is the mean over its completion tokens. */
-    public record StepResult(double loss, double gradNorm, double lr, long targetTokens, long correct, long inputTokens) {
+    public record StepResult(double loss, double gradNorm, double lr, long targetTokens, long correct, long inputTokens, boolean skipped) {
         public double accuracy() { return targetTokens == 0 ? 0 : (double) correct / targetTokens; }
     }
 
@@ -38,6 +39,12 @@ public final class Trainer {
 
     /** @param recompute layer-wise recomputation: keep only each layer's input in the forward, rebuild the layer in backward */
     public Trainer(Decoder decoder, AdamW optimizer, NDManager manager, int padId, double maxGradNorm, boolean recompute) {
+        this(decoder, optimizer, manager, padId, maxGradNorm, recompute, null);
+    }
+
+    /** @param scaler fp16 dynamic loss scaling, or null (fp32 / bf16) */
+    public Trainer(Decoder decoder, AdamW optimizer, NDManager manager, int padId, double maxGradNorm, boolean recompute, LossScaler scaler) {
+        this.scaler = scaler;
         this.decoder = decoder;
         this.optimizer = optimizer;
         this.manager = manager;
@@ -46,20 +53,27 @@ public final class Trainer {
         this.recompute = recompute;
     }
 
+    public LossScaler scaler() { return scaler; }
+
     public StepResult step(List<List<EncodedExample>> microBatches, double lr) {
         NDList params = decoder.lora().parameters();
         try (NDManager step = manager.newSubManager()) {
             step.tempAttachAll(params.toArray(new NDArray[0]));
             step.tempAttachAll(optimizer.state().toArray(new NDArray[0]));
-            Accumulated a = accumulateGradients(microBatches, step);
-            double norm = AdamW.gradNorm(params);
+            double scale = scaler == null ? 1.0 : scaler.scale();
+            Accumulated a = accumulateGradients(microBatches, step, scale);
+            double norm = AdamW.gradNorm(params) / scale;
             double loss = a.nllSum() / Math.max(1, a.targets());
+            if (scaler != null && Double.isFinite(loss) && !scaler.update(Double.isFinite(norm))) {
+                optimizer.discardGradients(); // fp16 overflow: the scale was halved; this step's update is dropped
+                return new StepResult(loss, norm, lr, a.targets(), a.correct(), a.inputs(), true);
+            }
             if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
                 throw new NonFiniteException(loss, norm, firstNonFiniteGradient(params));
             }
             double clip = maxGradNorm > 0 && norm > maxGradNorm ? maxGradNorm / (norm + 1e-6) : 1.0;
-            optimizer.step(lr, clip);
-            return new StepResult(loss, norm, lr, a.targets(), a.correct(), a.inputs());
+            optimizer.step(lr, clip / scale);
+            return new StepResult(loss, norm, lr, a.targets(), a.correct(), a.inputs(), false);
         }
     }
 
@@ -72,15 +86,21 @@ public final class Trainer {
      * do), so accumulating 4 x 1 equals one batch of 4.
      */
     Accumulated accumulateGradients(List<List<EncodedExample>> microBatches, NDManager scope) {
+        return accumulateGradients(microBatches, scope, 1.0);
+    }
+
+    /** @param lossScale multiplies the loss before backward (fp16 loss scaling); the gradients come out scaled by it */
+    Accumulated accumulateGradients(List<List<EncodedExample>> microBatches, NDManager scope, double lossScale) {
         List<Batch> batches = microBatches.stream().map(b -> Batch.of(b, padId)).toList();
         long targets = batches.stream().mapToLong(Batch::targetTokens).sum();
+        double divisor = Math.max(1, targets) / lossScale;
         long inputs = batches.stream().mapToLong(Batch::inputTokens).sum();
         double nllSum = 0;
         long correct = 0;
         for (Batch b : batches) {
             if (recompute) {
                 try (NDManager micro = scope.newSubManager()) {
-                    double[] sums = backwardWithRecomputation(b, micro, targets);
+                    double[] sums = backwardWithRecomputation(b, micro, divisor);
                     nllSum += sums[0];
                     correct += (long) sums[1];
                 }
@@ -90,7 +110,7 @@ public final class Trainer {
                  GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                 NDArray ids = Tensors.of(micro, b.ids(), new Shape(b.rows(), b.seqLen()));
                 TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, b.lengths(), true), b.targets());
-                collector.backward(r.nllSum().div(Tensors.scalar(micro, Math.max(1, targets))));
+                collector.backward(r.nllSum().div(Tensors.scalar(micro, divisor)));
                 nllSum += r.nllSum().getFloat();
                 correct += r.correct();
             }
@@ -106,7 +126,7 @@ public final class Trainer {
      *
      * @return {summed loss, correct predictions}
      */
-    private double[] backwardWithRecomputation(Batch b, NDManager micro, long targets) {
+    private double[] backwardWithRecomputation(Batch b, NDManager micro, double divisor) {
         Engine engine = Engine.getEngine("PyTorch");
         NDArray ids = Tensors.of(micro, b.ids(), new Shape(b.rows(), b.seqLen()));
         Decoder.Context ctx = decoder.context(ids, b.lengths());
@@ -132,7 +152,7 @@ public final class Trainer {
             NDArray leaf = x.duplicate();
             leaf.setRequiresGradient(true);
             TokenLoss.Result r = TokenLoss.of(decoder.head(leaf), b.targets());
-            collector.backward(r.nllSum().div(Tensors.scalar(head, Math.max(1, targets))));
+            collector.backward(r.nllSum().div(Tensors.scalar(head, divisor)));
             nll = r.nllSum().getFloat();
             correct = r.correct();
             upstream = leaf.getGradient().duplicate();

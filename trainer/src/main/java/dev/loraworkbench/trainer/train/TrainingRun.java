@@ -159,6 +159,9 @@ public final class TrainingRun {
                 if (Double.isNaN(first)) first = s.loss();
                 last = s.loss();
                 window.add(s);
+                if (s.skipped()) {
+                    log.printf("%nstep %d: fp16 gradients overflowed; update skipped, loss scale now %.0f%n", step, trainer.scaler().scale());
+                }
                 double seconds = (System.nanoTime() - started) / 1e9;
                 bar.stepTo(step);
                 bar.setExtraMessage(String.format("loss %.4f  %.0f tok/s", s.loss(), (tokensSeen - startTokens) / seconds));
@@ -169,6 +172,7 @@ public final class TrainingRun {
                     events.scalar("train/mean_token_accuracy", step, window.accuracy());
                     events.scalar("train/epoch", step, plan.epochAt(step));
                     events.scalar("train/num_tokens", step, tokensSeen);
+                    if (trainer.scaler() != null) events.scalar("train/loss_scale", step, trainer.scaler().scale());
                     window = new Window();
                 }
                 boolean interrupted = stop.get() && step < total; // save at once; the eval can wait for the resume
@@ -212,6 +216,8 @@ public final class TrainingRun {
         Map<String, Object> h = new LinkedHashMap<>();
         h.put("model", setup.modelDir().getFileName().toString());
         h.put("quantization", r.quantization().type().name().toLowerCase());
+        h.put("quantization.compute_dtype", r.quantization().computeDtype().name().toLowerCase());
+        h.put("device", dev.loraworkbench.trainer.device.ComputeDevice.name(setup.manager().getDevice()));
         h.put("lora.r", r.lora().r());
         h.put("lora.alpha", r.lora().alpha());
         h.put("lora.dropout", r.lora().dropout());
@@ -245,7 +251,8 @@ public final class TrainingRun {
     /** Adapter, optimizer moments, recipe, and trainer_state.json last. */
     private static void writeCheckpoint(TrainingSetup setup, TrainerState state, String recipeYaml, Path dir) throws IOException {
         PeftFormat.write(setup.decoder().lora(), dir, setup.modelDir().toString());
-        setup.optimizer().writeState(dir.resolve(TrainingSetup.OPTIMIZER));
+        var scaler = setup.trainer().scaler();
+        setup.optimizer().writeState(dir.resolve(TrainingSetup.OPTIMIZER), scaler == null ? java.util.Map.of() : scaler.state());
         dev.loraworkbench.trainer.io.AtomicFiles.writeString(dir.resolve(RunDirectory.RECIPE), recipeYaml);
         CrashTesting.maybeHalt(state.globalStep());
         state.write(dir);

@@ -1,6 +1,9 @@
 package dev.loraworkbench.trainer.train;
 
+import ai.djl.Device;
 import ai.djl.engine.Engine;
+import dev.loraworkbench.trainer.device.ComputeDevice;
+import dev.loraworkbench.trainer.device.HalfPrecision;
 import ai.djl.ndarray.NDManager;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
@@ -54,8 +57,10 @@ public record TrainingSetup(
             ckpt = HfCheckpoint.open(modelDir);
             ckpt.config().checkSequenceLength(java.util.stream.Stream.concat(data.train().stream(), data.eval().stream())
                     .mapToInt(e -> e.ids().length).max().orElse(0)); // before the weights load: fail in seconds, not minutes
-            manager = NDManager.newBaseManager("PyTorch");
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager, r.quantization().forLoading());
+            Device device = ComputeDevice.resolve(r.device());
+            HalfPrecision.require(r.quantization().computeDtype(), device); // before minutes of loading, not after
+            manager = NDManager.newBaseManager(device, "PyTorch");
+            DecoderWeights weights = DecoderWeights.load(ckpt, manager, r.quantization().forLoading(), HalfPrecision.dataType(r.quantization().computeDtype()));
             List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
             var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(), targets, r.lora().useRslora());
             LoraAdapter lora = checkpoint == null
@@ -64,8 +69,12 @@ public record TrainingSetup(
             lora.parameters().forEach(p -> p.setRequiresGradient(true));
             Decoder decoder = new Decoder(ckpt.config(), weights, lora);
             AdamW optimizer = new AdamW(lora.parameters(), t.weightDecay(), manager);
-            if (checkpoint != null) optimizer.readState(checkpoint.resolve(OPTIMIZER));
-            Trainer trainer = new Trainer(decoder, optimizer, manager, tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()));
+            LossScaler scaler = r.quantization().computeDtype() == Recipe.ComputeDtype.FP16 ? new LossScaler() : null;
+            if (checkpoint != null) {
+                var meta = optimizer.readState(checkpoint.resolve(OPTIMIZER));
+                if (scaler != null) scaler.restore(meta);
+            }
+            Trainer trainer = new Trainer(decoder, optimizer, manager, tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()), scaler);
             int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), data.train().size(), t.microBatchSize(), t.gradAccum());
             StepPlan plan = new StepPlan(data.train(), t.microBatchSize(), t.gradAccum(), t.seed(), total);
             LrSchedule schedule = new LrSchedule(t.lr(), t.schedule(), LrSchedule.warmupSteps(t.warmupSteps(), t.warmupRatio(), total), total);
@@ -86,7 +95,11 @@ public record TrainingSetup(
         var lora = decoder.lora();
         long baseParams = decoder.weights().parameterCount();
         var q = r.quantization();
-        String storage = q.forLoading() == null ? "fp32" : q.type().name().toLowerCase() + (q.doubleQuant() ? " + double quant" : "") + ", blocks of " + q.blockSize();
+        String compute = q.computeDtype() == Recipe.ComputeDtype.FP32 ? "" : ", " + q.computeDtype().name().toLowerCase() + " matmuls"
+                + (q.computeDtype() == Recipe.ComputeDtype.FP16 ? " with dynamic loss scaling" : "");
+        String storage = (q.forLoading() == null ? (q.computeDtype() == Recipe.ComputeDtype.FP32 ? "fp32" : q.computeDtype().name().toLowerCase())
+                : q.type().name().toLowerCase() + (q.doubleQuant() ? " + double quant" : "") + ", blocks of " + q.blockSize()) + compute
+                + " on " + ComputeDevice.name(manager.getDevice());
         log.printf("model    %s (%s, %d layers, hidden %d), %,d params in %s; LoRA r=%d on %s: %,d trainable (%.2f%%)%n",
                 modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams, storage, lora.settings().r(),
                 String.join(",", lora.settings().targetModules()), lora.parameterCount(), 100.0 * lora.parameterCount() / baseParams);

@@ -50,7 +50,7 @@ class WorkbenchCliTest {
 
     @Test
     void helpOfEveryCommandRendersCleanly() {
-        for (String cmd : new String[] {"train", "resume", "plan", "runs", "export", "data", "recipe", "init-model", "logits", "generate", "chat", "bench"}) {
+        for (String cmd : new String[] {"train", "resume", "plan", "runs", "export", "data", "recipe", "init-model", "logits", "generate", "chat", "bench", "doctor", "notebook"}) {
             Result r = run(cmd, "--help");
             assertEquals(0, r.code(), cmd);
             assertFalse(r.out().contains("WARN") || r.err().contains("WARN"), cmd + ": " + r.out() + r.err());

@@ -110,6 +110,62 @@ class GradAccumulationTest {
         }
     }
 
+    /**
+     * fp16 compute (half-precision projections, fp32 everywhere else) with a loss scale: the scaled gradients,
+     * unscaled, are those of fp32 compute within fp16 rounding (plain and nf4 base, plain and recomputed backward).
+     */
+    @Test
+    void fp16ComputeWithLossScalingGivesTheFp32Gradients() {
+        try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
+             HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
+             NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            var encoder = new ExampleEncoder(tok, 128, TruncationPolicy.TRUNCATE);
+            List<EncodedExample> batch = DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(8, 10)
+                    .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
+            double lossScale = 1024;
+            for (var quantization : new DecoderWeights.Quantization[] {null,
+                    new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false)}) {
+                LoraAdapter lora = randomAdapter(ckpt, settings, manager);
+                List<float[]> reference;
+                Trainer.Accumulated a;
+                try (NDManager scope = manager.newSubManager()) {
+                    Decoder fp32 = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager, quantization), lora);
+                    a = new Trainer(fp32, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, false).accumulateGradients(List.of(batch), scope);
+                    reference = gradientsAndZero(lora);
+                }
+                Decoder half = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager, quantization, ai.djl.ndarray.types.DataType.FLOAT16), lora);
+                assertEquals(ai.djl.ndarray.types.DataType.FLOAT16, quantization == null ? half.weights().layers().get(0).q().weight().getDataType()
+                        : ai.djl.ndarray.types.DataType.FLOAT16, "projection weights are stored in fp16");
+                for (boolean recompute : new boolean[] {false, true}) {
+                    Trainer.Accumulated b;
+                    List<float[]> scaled;
+                    try (NDManager scope = manager.newSubManager()) {
+                        b = new Trainer(half, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, recompute)
+                                .accumulateGradients(List.of(batch), scope, lossScale);
+                        scaled = gradientsAndZero(lora);
+                    }
+                    assertEquals(a.nllSum() / a.targets(), b.nllSum() / b.targets(), 5e-3, "loss in fp16 compute");
+                    double dot = 0, nr = 0, nh = 0, maxAbs = 0, maxDiff = 0;
+                    for (int i = 0; i < reference.size(); i++) {
+                        for (int j = 0; j < reference.get(i).length; j++) {
+                            double r = reference.get(i)[j];
+                            double h = scaled.get(i)[j] / lossScale;
+                            dot += r * h;
+                            nr += r * r;
+                            nh += h * h;
+                            maxAbs = Math.max(maxAbs, Math.abs(r));
+                            maxDiff = Math.max(maxDiff, Math.abs(r - h));
+                        }
+                    }
+                    String what = (quantization == null ? "fp16" : "nf4 + fp16") + (recompute ? ", recomputed" : "");
+                    assertTrue(dot / Math.sqrt(nr * nh) > 0.9999, what + ": cosine " + dot / Math.sqrt(nr * nh));
+                    assertTrue(maxDiff <= 2e-2 * maxAbs, what + ": max difference " + maxDiff + " of " + maxAbs);
+                }
+            }
+        }
+    }
+
     /** Non-zero B so that A gets gradients too. */
     private static LoraAdapter randomAdapter(HfCheckpoint ckpt, LoraAdapter.LoraSettings s, NDManager m) {
         Random rnd = new Random(3);
