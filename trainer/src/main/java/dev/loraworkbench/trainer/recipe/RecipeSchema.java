@@ -147,7 +147,12 @@ final class RecipeSchema {
     static List<String> allPaths() {
         List<String> out = new ArrayList<>();
         for (var section : fields(Recipe.class).entrySet()) {
-            for (String f : fields((Class<?>) section.getValue().getType()).keySet()) out.add(section.getKey() + "." + f);
+            Class<?> type = section.getValue().getType();
+            if (!type.isRecord()) {
+                out.add(section.getKey()); // a top-level value such as device
+                continue;
+            }
+            for (String f : fields(type).keySet()) out.add(section.getKey() + "." + f);
         }
         return out;
     }

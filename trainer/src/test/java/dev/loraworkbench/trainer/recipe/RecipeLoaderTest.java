@@ -82,6 +82,10 @@ class RecipeLoaderTest {
         assertEquals(List.of("--set lora.r: 'four' is not valid; expected a whole number"), problems(VALID, "lora.r=four"));
         assertEquals(List.of("--set traning.lr: unknown field; did you mean 'training.lr'?"), problems(VALID, "traning.lr=0.1"));
         assertTrue(problems(VALID, "lora.r").get(0).contains("expected section.field=value"));
+        assertEquals("cuda:1", RecipeLoader.parse(VALID, FILE, List.of("device=cuda:1")).recipe().device());
+        assertTrue(problems(VALID, "device=tpu").get(0).contains("device: 'tpu' is not valid; expected auto, cpu, cuda or cuda:N"), problems(VALID, "device=tpu").toString());
+        assertTrue(problems(VALID, "devise=cpu").get(0).contains("did you mean 'device'?"), problems(VALID, "devise=cpu").toString());
+        assertTrue(problems(VALID, "quantization.compute_dtype=fp8").get(0).contains("expected one of fp32 | fp16 | bf16"));
     }
 
     @Test
