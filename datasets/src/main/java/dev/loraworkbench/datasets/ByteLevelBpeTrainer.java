@@ -22,7 +22,8 @@ public final class ByteLevelBpeTrainer {
     /** The GPT-2 split pattern, the one HF's ByteLevel pre-tokenizer uses with use_regex=true. */
     private static final Pattern GPT2_SPLIT = Pattern.compile(
             "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+");
-    private static final String[] BYTE_TO_CHAR = byteToUnicode();
+    /** GPT-2 byte -> printable character (also used by the tests' reference encoder). */
+    static final String[] BYTE_TO_CHAR = byteToUnicode();
 
     private ByteLevelBpeTrainer() {}
 

@@ -16,7 +16,7 @@ import java.util.regex.Pattern;
 
 /**
  * A second, independent byte-level BPE encoder over a tokenizer.json, written in plain Java from the
- * format (added tokens, NFC normalizer, Split(Isolated) regex pre-tokenizers, GPT-2 byte map, ranked merges,
+ * format (added tokens, NFC normalizer, Split(Isolated) regex pre-tokenizers, ranked merges,
  * ignore_merges). It cross-checks the ids DJL's binding of the Rust tokenizers returns; it supports only the
  * pieces the Qwen / Llama 3 / DeepSeek tokenizer.json files use and fails on anything else.
  */
@@ -27,7 +27,7 @@ final class ReferenceBpe {
     private final List<Pattern> splits = new ArrayList<>();
     private final boolean nfc;
     private final boolean ignoreMerges;
-    private final String[] byteToChar = gpt2ByteMap();
+    private final String[] byteToChar = ByteLevelBpeTrainer.BYTE_TO_CHAR; // the fixed GPT-2 table; the Rust tokenizer is the independent side
 
     private ReferenceBpe(JsonNode json) {
         JsonNode model = json.get("model");
@@ -127,16 +127,5 @@ final class ReferenceBpe {
             symbols.set(bestAt, symbols.get(bestAt) + symbols.remove(bestAt + 1));
         }
         return symbols;
-    }
-
-    /** GPT-2's reversible byte -> printable character map. */
-    private static String[] gpt2ByteMap() {
-        String[] map = new String[256];
-        int extra = 0;
-        for (int b = 0; b < 256; b++) {
-            boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
-            map[b] = new String(Character.toChars(printable ? b : 256 + extra++));
-        }
-        return map;
     }
 }

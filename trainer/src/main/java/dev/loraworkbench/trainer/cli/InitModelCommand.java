@@ -9,8 +9,8 @@ import picocli.CommandLine.Option;
 @Command(name = "init-model", mixinStandardHelpOptions = true,
         description = "Write a small random-weight Hugging Face checkpoint (config, BF16 safetensors, tokenizer, chat template).")
 final class InitModelCommand implements Callable<Integer> {
-    @Option(names = "--preset", required = true, description = "preset name: ${COMPLETION-CANDIDATES}")
-    Preset preset;
+    @Option(names = "--preset", required = true, description = "tiny-qwen2 (2.3 M params, the quickstart's) or small-qwen2 (~135 M, for measuring)")
+    String preset;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "directory to create (must not exist or be empty)")
     Path out;
@@ -18,16 +18,12 @@ final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1234", description = "seed for the random weights (default ${DEFAULT-VALUE})")
     long seed;
 
-    enum Preset {
-        tiny_qwen2;
-
-        @Override
-        public String toString() { return name().replace('_', '-'); }
-    }
-
     @Override
     public Integer call() throws Exception {
-        TinyModels.create(preset.toString(), out, seed);
+        if (!TinyModels.PRESET_NAMES.contains(preset)) {
+            throw new WorkbenchCli.UserInputException("--preset " + preset + ": expected one of " + new java.util.TreeSet<>(TinyModels.PRESET_NAMES));
+        }
+        TinyModels.create(preset, out, seed);
         System.out.println("wrote " + preset + " checkpoint to " + out);
         return 0;
     }

@@ -169,15 +169,22 @@ public final class SafetensorsFile implements AutoCloseable {
     public float[] floats(String name) {
         TensorInfo info = info(name);
         if (info.numel() > Integer.MAX_VALUE - 8) throw bad(path, "tensor '" + name + "' is too large to widen on the heap");
-        ByteBuffer b = bytes(name);
         float[] out = new float[(int) info.numel()];
+        floats(name, 0, out, out.length);
+        return out;
+    }
+
+    /** Elements [from, from + count) of the tensor widened to fp32 into dst[0, count): loads stream through a small buffer. */
+    public void floats(String name, long from, float[] dst, int count) {
+        TensorInfo info = info(name);
+        if (from < 0 || from + count > info.numel()) throw new IndexOutOfBoundsException(name + ": [" + from + ", " + (from + count) + ") of " + info.numel());
+        ByteBuffer b = bytes(name);
         switch (info.dtype()) {
-            case F32 -> b.asFloatBuffer().get(out);
-            case BF16 -> { for (int i = 0; i < out.length; i++) out[i] = Floats.bf16ToFloat(b.getShort(2 * i)); }
-            case F16 -> { for (int i = 0; i < out.length; i++) out[i] = Floats.f16ToFloat(b.getShort(2 * i)); }
+            case F32 -> b.position(Math.toIntExact(4 * from)).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(dst, 0, count);
+            case BF16 -> { for (int i = 0; i < count; i++) dst[i] = Floats.bf16ToFloat(b.getShort((int) (2 * (from + i)))); }
+            case F16 -> { for (int i = 0; i < count; i++) dst[i] = Floats.f16ToFloat(b.getShort((int) (2 * (from + i)))); }
             default -> throw bad(path, "tensor '" + name + "' has dtype " + info.dtype() + ", expected a float type");
         }
-        return out;
     }
 
     @Override

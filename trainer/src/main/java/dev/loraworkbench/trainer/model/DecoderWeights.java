@@ -140,18 +140,19 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
 
     private record Loader(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType) {
         NDArray tensor(String name, long... shape) {
-            NDArray a = Tensors.of(manager, checkedFloats(name, shape), new Shape(shape));
+            NDArray a = Tensors.streamed(manager, new Shape(shape), reader(name, shape));
             a.setName(name);
             return a;
         }
 
-        float[] checkedFloats(String name, long... shape) {
+        /** Reads the stored tensor in ranges, after checking its shape against config.json. */
+        Tensors.RangeReader reader(String name, long... shape) {
             TensorInfo info = ckpt.info(name);
             if (!java.util.Arrays.equals(info.shape(), shape)) {
                 throw new dev.loraworkbench.trainer.io.CheckpointFormatException(ckpt.dir() + ": tensor '" + name + "' has shape "
                         + java.util.Arrays.toString(info.shape()) + " but config.json implies " + java.util.Arrays.toString(shape));
             }
-            return ckpt.floats(name);
+            return (from, dst, count) -> ckpt.floats(name, from, dst, count);
         }
 
         Linear linear(String module, int out, int in, boolean bias) {
@@ -165,7 +166,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
                 return new Linear(half, b, null);
             }
             long[] shape = {out, in};
-            QuantizedTensor q = Quantizer.quantize(checkedFloats(module + ".weight", shape), shape, quantization.codebook(),
+            QuantizedTensor q = Quantizer.quantize(reader(module + ".weight", shape), (long) out * in, shape, quantization.codebook(),
                     quantization.blockSize(), quantization.doubleQuant());
             return new Linear(null, b, DeviceQuantized.upload(q, manager));
         }

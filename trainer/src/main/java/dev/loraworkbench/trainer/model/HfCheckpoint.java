@@ -88,6 +88,11 @@ public final class HfCheckpoint implements AutoCloseable {
         return file(name).floats(name);
     }
 
+    /** A range of a tensor widened to fp32; see {@link SafetensorsFile#floats(String, long, float[], int)}. */
+    public void floats(String name, long from, float[] dst, int count) {
+        file(name).floats(name, from, dst, count);
+    }
+
     private SafetensorsFile file(String name) {
         SafetensorsFile f = fileOf.get(name);
         if (f == null) throw new CheckpointFormatException(dir + ": tensor '" + name + "' is missing from the checkpoint");

@@ -25,6 +25,16 @@ import java.util.Random;
  */
 public final class TinyModels {
     public static final String TINY_QWEN2 = "tiny-qwen2";
+    /** ~135 M parameters: for measuring memory and speed at a size where the model, not the runtime, dominates. */
+    public static final String SMALL_QWEN2 = "small-qwen2";
+
+    /** The shapes a preset sets; everything else (tokenizer, template, config fields) is shared. */
+    record Shape(int hidden, int intermediate, int layers, int heads, int kvHeads) {}
+
+    static final java.util.Map<String, Shape> PRESETS = java.util.Map.of(
+            TINY_QWEN2, new Shape(192, 512, 4, 6, 2),
+            SMALL_QWEN2, new Shape(1024, 2816, 12, 16, 4));
+    public static final java.util.Set<String> PRESET_NAMES = PRESETS.keySet();
     static final List<String> SPECIAL_TOKENS = List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>");
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -40,15 +50,16 @@ public final class TinyModels {
 
     /** Writes the preset into {@code dir} (built in a temporary sibling directory, then renamed). */
     public static void create(String preset, Path dir, long seed) throws IOException {
-        if (!preset.equals(TINY_QWEN2)) throw new IllegalArgumentException("unknown preset '" + preset + "'; known: " + TINY_QWEN2);
+        Shape shape = PRESETS.get(preset);
+        if (shape == null) throw new IllegalArgumentException("unknown preset '" + preset + "'; known: " + new java.util.TreeSet<>(PRESETS.keySet()));
         if (Files.exists(dir) && !Files.isDirectory(dir) || Files.isDirectory(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
             throw new CheckpointFormatException(dir + " already exists and is not empty but is no model (no config.json); "
                     + "choose another directory (model.path, or --out for init-model)");
         }
-        AtomicFiles.publishDirectory(dir, tmp -> writeTinyQwen2(tmp, seed));
+        AtomicFiles.publishDirectory(dir, tmp -> writeQwen2(tmp, preset, shape, seed));
     }
 
-    private static void writeTinyQwen2(Path dir, long seed) throws IOException {
+    private static void writeQwen2(Path dir, String preset, Shape shape, long seed) throws IOException {
         String tokenizerJson = ByteLevelBpeTrainer.train(sampleCorpus(), 1600, SPECIAL_TOKENS);
         int baseVocab = JSON.readTree(tokenizerJson).get("model").get("vocab").size();
         int endOfText = baseVocab;
@@ -58,11 +69,11 @@ public final class TinyModels {
         ObjectNode config = JSON.createObjectNode();
         config.putArray("architectures").add("Qwen2ForCausalLM");
         config.put("model_type", "qwen2");
-        config.put("hidden_size", 192);
-        config.put("intermediate_size", 512);
-        config.put("num_hidden_layers", 4);
-        config.put("num_attention_heads", 6);
-        config.put("num_key_value_heads", 2);
+        config.put("hidden_size", shape.hidden());
+        config.put("intermediate_size", shape.intermediate());
+        config.put("num_hidden_layers", shape.layers());
+        config.put("num_attention_heads", shape.heads());
+        config.put("num_key_value_heads", shape.kvHeads());
         config.put("vocab_size", vocab);
         config.put("max_position_embeddings", 2048);
         config.put("rope_theta", 1000000.0);
@@ -94,7 +105,7 @@ public final class TinyModels {
         AtomicFiles.writeString(dir.resolve("tokenizer_config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(tokCfg));
         AtomicFiles.writeString(dir.resolve("tokenizer.json"), tokenizerJson);
 
-        ModelConfig c = ModelConfig.fromJson(config, "tiny-qwen2");
+        ModelConfig c = ModelConfig.fromJson(config, preset);
         writeRandomWeights(c, dir.resolve("model.safetensors"), seed);
     }
 

@@ -17,6 +17,11 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
     public record Item(String name, long bytes, String detail, Boolean recomputation) {}
 
     private static final long F32 = 4;
+    /**
+     * What a training process holds besides tensors: JVM (heap, JIT, classes), libtorch's code and thread pools,
+     * the tokenizer and the encoded dataset. Measured as peak anonymous RSS on the tiny preset, CPU, libtorch 2.7.1.
+     */
+    static final long RUNTIME = 280_000_000L;
 
     public static MemoryPlan of(ModelConfig c, Recipe r) {
         List<Item> items = new ArrayList<>();
@@ -25,11 +30,12 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
         long projPerLayer = h * q + 2 * h * kv + q * h + 3 * h * inter;
         var quant = r.quantization();
         long block = quant.blockSize();
+        long compute = quant.computeDtype() == Recipe.ComputeDtype.FP32 ? F32 : 2;
         long projBytesPerLayer = switch (quant.type()) {
-            case NONE -> projPerLayer * F32;
+            case NONE -> projPerLayer * compute;
             case NF4, FP4 -> projPerLayer / 2 + (quant.doubleQuant() ? projPerLayer / block + projPerLayer / block / 256 * F32 + F32 : projPerLayer / block * F32);
         };
-        String storage = quant.type() == Recipe.QuantType.NONE ? "fp32" : quant.type().name().toLowerCase() + ", blocks of " + block
+        String storage = quant.type() == Recipe.QuantType.NONE ? quant.computeDtype().name().toLowerCase() : quant.type().name().toLowerCase() + ", blocks of " + block
                 + (quant.doubleQuant() ? ", double-quantized scales" : ", fp32 scales");
         items.add(new Item("base projections", layers * projBytesPerLayer, String.format("%,d params, %s", layers * projPerLayer, storage), null));
         long biases = c.qkvBias() ? layers * (q + 2 * kv) : 0;
@@ -46,21 +52,41 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
 
         long tokens = (long) r.training().microBatchSize() * r.dataset().maxSeqLen();
         long t = r.dataset().maxSeqLen();
-        // tensors autograd keeps per token and layer: norms, q/k/v/o, scores + probabilities (T per head), MLP gate/up/act
-        long perTokenLayer = (6 * h + 2 * kv + 2L * c.numHeads() * t + 4 * inter) * F32;
-        long dequantizedLayer = quant.type() == Recipe.QuantType.NONE ? 0 : projPerLayer * F32;
+        long perTokenLayer = activationFloatsPerTokenLayer(c, t, targets, r.lora().r()) * F32;
+        long dequantizedLayer = quant.type() == Recipe.QuantType.NONE ? 0 : projPerLayer * compute;
         items.add(new Item("activations, every layer kept", layers * tokens * perTokenLayer, tokens + " tokens per micro-batch", false));
         if (dequantizedLayer > 0) {
-            items.add(new Item("dequantized weights kept for backward", layers * dequantizedLayer, "fp32 copy of every layer's projections", false));
+            items.add(new Item("dequantized weights kept for backward", layers * dequantizedLayer, (compute == F32 ? "fp32" : "half") + " copy of every layer's projections", false));
         }
         items.add(new Item("layer inputs (recomputation)", layers * tokens * h * F32, "one hidden state per layer", true));
         items.add(new Item("one layer recomputed", tokens * perTokenLayer + dequantizedLayer, "activations + dequantized weights of one layer", true));
         items.add(new Item("logits, log-probs, their gradient", 3 * tokens * c.vocabSize() * F32, tokens + " x " + c.vocabSize() + " fp32, 3 buffers", null));
+        items.add(new Item("runtime: JVM, libtorch, data", RUNTIME, "measured on the tiny preset", null));
+        // glibc keeps freed activation (and dequantization) buffers for reuse instead of returning them: measured
+        // on small-qwen2 (135 M params, 512 tokens) as peak anonymous RSS minus everything above
+        long slack = 5 * tokens * perTokenLayer / 2 + 5 * dequantizedLayer;
+        items.add(new Item("allocator slack", slack, "freed buffers malloc keeps: 2.5 x one layer's activations + 5 x its dequantized weights", null));
 
         long common = items.stream().filter(i -> i.recomputation() == null).mapToLong(Item::bytes).sum();
         long with = common + items.stream().filter(i -> Boolean.TRUE.equals(i.recomputation())).mapToLong(Item::bytes).sum();
         long without = common + items.stream().filter(i -> Boolean.FALSE.equals(i.recomputation())).mapToLong(Item::bytes).sum();
         return new MemoryPlan(items, with, without);
+    }
+
+    /**
+     * fp32 values autograd keeps per token and decoder layer in this implementation (counted from Decoder's ops):
+     * two RMSNorms (x², x/rms, output: 3h each), q and k through RoPE (rotated copy, x·cos, rotated·sin, sum: 4 each),
+     * v, the GQA-expanded k and v, attention scores / scaled / masked / softmax (4 per head and key), the attention
+     * output with its transposed copy and o_proj output, two residual sums, the MLP's gate, up, sigmoid, silu and
+     * product (5 × intermediate) and down output, and per LoRA-targeted projection its A output (r) plus B output
+     * and scaled delta (2 × out).
+     */
+    static long activationFloatsPerTokenLayer(ModelConfig c, long seq, List<String> loraTargets, int r) {
+        long h = c.hiddenSize(), inter = c.intermediateSize();
+        long q = (long) c.numHeads() * c.headDim(), kv = (long) c.numKvHeads() * c.headDim();
+        long floats = 2 * 3 * h + 4 * q + 4 * kv + kv + 2 * q + 4L * c.numHeads() * seq + 3 * q + 2 * h + 5 * inter + h;
+        for (String p : loraTargets) floats += r + 2L * LoraAdapter.inOut(c, p)[1];
+        return floats;
     }
 
     public static String gb(long bytes) {

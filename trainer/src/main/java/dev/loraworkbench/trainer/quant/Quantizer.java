@@ -1,28 +1,47 @@
 package dev.loraworkbench.trainer.quant;
 
+import dev.loraworkbench.trainer.model.Tensors;
+
 /** Blockwise 4-bit quantization and dequantization, bit-compatible with bitsandbytes' layout. */
 public final class Quantizer {
     private Quantizer() {}
 
     public static QuantizedTensor quantize(float[] w, long[] shape, Codebook codebook, int blockSize, boolean doubleQuant) {
-        if (w.length % 2 != 0) throw new IllegalArgumentException("4-bit packing needs an even number of elements, got " + w.length);
-        int blocks = (w.length + blockSize - 1) / blockSize;
-        float[] absmax = new float[blocks];
-        byte[] codes = new byte[w.length / 2];
+        return quantize((from, dst, count) -> System.arraycopy(w, (int) from, dst, 0, count), w.length, shape, codebook, blockSize, doubleQuant);
+    }
+
+    /**
+     * Quantizes a stored tensor read in chunks of whole blocks (at most ~4 M elements), so the fp32 weight is never
+     * on the heap at once: only its codes (numel / 2 bytes) and scales are.
+     */
+    public static QuantizedTensor quantize(Tensors.RangeReader reader, long numel, long[] shape, Codebook codebook, int blockSize, boolean doubleQuant) {
+        if (numel % 2 != 0) throw new IllegalArgumentException("4-bit packing needs an even number of elements, got " + numel);
         if (blockSize % 2 != 0) throw new IllegalArgumentException("block size must be even, got " + blockSize);
-        // blocks are independent (and even-sized, so no byte is shared): quantize them on all cores
-        java.util.stream.IntStream.range(0, blocks).parallel().forEach(b -> {
-            int from = b * blockSize, to = Math.min(from + blockSize, w.length);
-            float m = 0;
-            for (int i = from; i < to; i++) m = Math.max(m, Math.abs(w[i]));
-            absmax[b] = m;
-            float inv = m == 0 ? 0 : 1 / m;
-            for (int i = from; i < to; i++) {
-                int code = codebook.nearest(w[i] * inv);
-                if ((i & 1) == 0) codes[i >> 1] = (byte) (code << 4); // first element: high nibble
-                else codes[i >> 1] |= (byte) code;
-            }
-        });
+        int blocks = Math.toIntExact((numel + blockSize - 1) / blockSize);
+        float[] absmax = new float[blocks];
+        byte[] codes = new byte[Math.toIntExact(numel / 2)];
+        int chunkBlocks = Math.max(1, Tensors.STREAM_FLOATS / blockSize);
+        float[] buf = Tensors.chunkBuffer();
+        for (int first = 0; first < blocks; first += chunkBlocks) {
+            long start = (long) first * blockSize;
+            int count = (int) Math.min((long) chunkBlocks * blockSize, numel - start);
+            reader.read(start, buf, count);
+            int firstBlock = first;
+            // blocks are independent (and even-sized, so no byte is shared): quantize them on all cores
+            java.util.stream.IntStream.range(0, (count + blockSize - 1) / blockSize).parallel().forEach(b -> {
+                int from = b * blockSize, to = Math.min(from + blockSize, count);
+                float m = 0;
+                for (int i = from; i < to; i++) m = Math.max(m, Math.abs(buf[i]));
+                absmax[firstBlock + b] = m;
+                float inv = m == 0 ? 0 : 1 / m;
+                for (int i = from; i < to; i++) {
+                    int code = codebook.nearest(buf[i] * inv);
+                    int at = (int) ((start + i) >> 1);
+                    if ((i & 1) == 0) codes[at] = (byte) (code << 4); // first element: high nibble
+                    else codes[at] |= (byte) code;
+                }
+            });
+        }
         if (!doubleQuant) return new QuantizedTensor(codebook, shape.clone(), blockSize, codes, absmax, null, null, 0f);
         return doubleQuantize(codebook, shape, blockSize, codes, absmax);
     }

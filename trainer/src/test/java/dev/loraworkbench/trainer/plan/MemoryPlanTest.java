@@ -26,7 +26,9 @@ class MemoryPlanTest {
         long projections = 64L * (5120L * 5120 * 2 + 2L * 5120 * 1024 + 3L * 5120 * 27648);
         assertTrue(base.detail().startsWith(String.format("%,d params", projections)), base.detail());
         assertTrue(base.bytes() > projections / 2 && base.bytes() < projections / 2 * 1.05, "4 bits + double-quantized scales: " + base.bytes());
-        assertTrue(plan.withRecomputation() < 50_000_000_000L, "with recomputation: " + MemoryPlan.gb(plan.withRecomputation()));
+        // a Spark has ~100 GB usable for a model: the recipe must fit with a quarter of it to spare
+        assertTrue(plan.withRecomputation() < 75_000_000_000L, "with recomputation: " + MemoryPlan.gb(plan.withRecomputation()));
+        assertTrue(plan.items().stream().anyMatch(i -> i.name().equals("allocator slack") && i.bytes() > 0), "allocator slack is planned");
         assertTrue(plan.withoutRecomputation() > 100_000_000_000L, "without: " + MemoryPlan.gb(plan.withoutRecomputation()));
     }
 }
