@@ -28,6 +28,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--quantize-shape", paramLabel = "OUTxIN", description = "time NF4 quantize / dequantize / dequantize+linear on one weight of this shape, e.g. 27648x5120")
     String quantizeShape;
 
+    @Option(names = "--load-model", paramLabel = "DIR", description = "time reading vs quantize-on-load of a checkpoint (e.g. init-model --preset qwen2-32b-layer), with memory")
+    Path loadModel;
+
+    @Option(names = "--quantization", defaultValue = "nf4", description = "with --load-model: none | nf4 | fp4 (default ${DEFAULT-VALUE}), double-quantized")
+    String loadQuantization;
+
     @Option(names = "--tokens", defaultValue = "2048", description = "rows of the activation for --quantize-shape (default ${DEFAULT-VALUE})")
     int tokens;
 
@@ -45,6 +51,16 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (loadModel != null) {
+            var q = switch (loadQuantization.toLowerCase(java.util.Locale.ROOT)) {
+                case "none" -> null;
+                case "nf4" -> new dev.loraworkbench.trainer.model.DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true);
+                case "fp4" -> new dev.loraworkbench.trainer.model.DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.FP4, 64, true);
+                default -> throw new WorkbenchCli.UserInputException("--quantization " + loadQuantization + ": expected none, nf4 or fp4");
+            };
+            LoadBench.run(loadModel, q, System.out);
+            return 0;
+        }
         double ceiling = gemmCeiling(gemm);
         if (quantizeShape != null) {
             System.out.printf("gemm     fp32 %dx%dx%d: %.1f GFLOP/s%n", gemm, gemm, gemm, ceiling / 1e9);

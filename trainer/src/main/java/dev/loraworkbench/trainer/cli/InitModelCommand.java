@@ -9,7 +9,7 @@ import picocli.CommandLine.Option;
 @Command(name = "init-model", mixinStandardHelpOptions = true,
         description = "Write a small random-weight Hugging Face checkpoint (config, BF16 safetensors, tokenizer, chat template).")
 final class InitModelCommand implements Callable<Integer> {
-    @Option(names = "--preset", required = true, description = "tiny-qwen2 (2.3 M params, the quickstart's) or small-qwen2 (~135 M, for measuring)")
+    @Option(names = "--preset", required = true, description = "tiny-qwen2 (2.3 M params, the quickstart's), small-qwen2 (~135 M, for measuring) or qwen2-32b-layer (one 32B-shaped decoder layer, for load benchmarks)")
     String preset;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "directory to create (must not exist or be empty)")

@@ -27,13 +27,16 @@ public final class TinyModels {
     public static final String TINY_QWEN2 = "tiny-qwen2";
     /** ~135 M parameters: for measuring memory and speed at a size where the model, not the runtime, dominates. */
     public static final String SMALL_QWEN2 = "small-qwen2";
+    public static final String QWEN2_32B_LAYER = "qwen2-32b-layer";
 
     /** The shapes a preset sets; everything else (tokenizer, template, config fields) is shared. */
     record Shape(int hidden, int intermediate, int layers, int heads, int kvHeads) {}
 
     static final java.util.Map<String, Shape> PRESETS = java.util.Map.of(
             TINY_QWEN2, new Shape(192, 512, 4, 6, 2),
-            SMALL_QWEN2, new Shape(1024, 2816, 12, 16, 4));
+            SMALL_QWEN2, new Shape(1024, 2816, 12, 16, 4),
+            // one decoder layer of DeepSeek-R1-Distill-Qwen-32B (the tokenizer's small vocabulary): for load benchmarks
+            QWEN2_32B_LAYER, new Shape(5120, 27648, 1, 40, 8));
     public static final java.util.Set<String> PRESET_NAMES = PRESETS.keySet();
     static final List<String> SPECIAL_TOKENS = List.of("<|endoftext|>", "<|im_start|>", "<|im_end|>");
     private static final ObjectMapper JSON = new ObjectMapper();

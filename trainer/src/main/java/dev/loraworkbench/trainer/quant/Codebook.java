@@ -40,10 +40,11 @@ public enum Codebook {
      * the midpoints of the sorted values, as bitsandbytes' threshold tree; a value exactly on a midpoint goes down.
      */
     public int nearest(float x) {
-        int lo = 0;
-        for (int step = 8; step > 0; step >>= 1) {
-            if (x > midpoints[lo + step - 1]) lo += step;
-        }
+        // unrolled and branch-free (compare -> 0/1): on N(0,1) weights every branch would be a coin flip
+        int lo = x > midpoints[7] ? 8 : 0;
+        lo += x > midpoints[lo + 3] ? 4 : 0;
+        lo += x > midpoints[lo + 1] ? 2 : 0;
+        lo += x > midpoints[lo] ? 1 : 0;
         return sortedCodes[lo];
     }
 

@@ -1,0 +1,71 @@
+package dev.loraworkbench.trainer.cli;
+
+import ai.djl.ndarray.NDManager;
+import dev.loraworkbench.trainer.io.TensorInfo;
+import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.model.Tensors;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Quantize-on-load against just reading: one pass widening every stored tensor through the load path's chunk
+ * buffer (the floor any load pays), then the real load with quantization, with the process's anonymous memory
+ * (heap + native, what the load allocates) and file-backed pages (the checkpoint's mapped pages) after each.
+ */
+final class LoadBench {
+    private LoadBench() {}
+
+    static void run(Path model, DecoderWeights.Quantization quantization, PrintStream out) throws IOException {
+        try (HfCheckpoint ckpt = HfCheckpoint.open(model)) {
+            long bytes = 0;
+            long numel = 0;
+            for (TensorInfo t : ckpt.tensorsInOrder()) {
+                bytes += t.end() - t.begin();
+                numel += t.numel();
+            }
+            out.printf("model    %s: %d tensors, %,d params, %.1f MB stored; before: %s%n", model, ckpt.tensorsInOrder().size(), numel, bytes / 1e6, memory());
+            long t0 = System.nanoTime();
+            float[] buf = Tensors.chunkBuffer();
+            double checksum = 0;
+            for (TensorInfo t : ckpt.tensorsInOrder()) {
+                for (long from = 0; from < t.numel(); from += buf.length) {
+                    int n = (int) Math.min(buf.length, t.numel() - from);
+                    ckpt.floats(t.name(), from, buf, n);
+                    checksum += buf[n - 1];
+                }
+            }
+            double read = (System.nanoTime() - t0) / 1e9;
+            out.printf("read     widen every tensor to fp32: %.2f s, %.0f MB/s (checksum %.3g); after: %s%n", read, bytes / read / 1e6, checksum, memory());
+            try (NDManager m = NDManager.newBaseManager("PyTorch")) {
+                long t1 = System.nanoTime();
+                DecoderWeights w = DecoderWeights.load(ckpt, m, quantization);
+                double load = (System.nanoTime() - t1) / 1e9;
+                out.printf("load     %s: %.2f s, %.0f MB/s = %.2fx the read time; %,d params in memory; after: %s%n",
+                        quantization == null ? "fp32" : quantization.codebook().name().toLowerCase() + (quantization.doubleQuant() ? " + double quant" : ""),
+                        load, bytes / load / 1e6, load / read, w.parameterCount(), memory());
+            }
+        }
+    }
+
+    /** RssAnon (heap + native allocations) and RssFile (mapped file pages, page cache) of this process, and its peak RSS. */
+    static String memory() {
+        try {
+            long anon = 0, file = 0, peak = 0;
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("RssAnon:")) anon = kb(line);
+                if (line.startsWith("RssFile:")) file = kb(line);
+                if (line.startsWith("VmHWM:")) peak = kb(line);
+            }
+            return String.format("anon %.0f MB, file %.0f MB, peak RSS so far %.0f MB", anon / 1e3, file / 1e3, peak / 1e3);
+        } catch (IOException | RuntimeException e) {
+            return "(no /proc/self/status)";
+        }
+    }
+
+    private static long kb(String line) {
+        return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024 / 1000;
+    }
+}
