@@ -82,14 +82,15 @@ class TrainingRunTest {
         assertTrue(config.contains("\"peft_type\" : \"LORA\"") && config.contains("\"lora_alpha\" : 16.0"), config);
     }
 
-    @Test
-    void qloraOnANf4BaseTrains() throws Exception {
-        TrainingRun.Outcome out = run(recipe("qlora", 16, "quantization.type=nf4", "quantization.double_quant=true"));
-        List<Double> loss = TfEvents.scalars(dir.resolve("runs/qlora")).get("train/loss").stream().map(TfEvents.Point::value).toList();
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"nf4", "fp4"})
+    void qloraOnA4BitBaseTrains(String type) throws Exception {
+        TrainingRun.Outcome out = run(recipe("qlora-" + type, 16, "quantization.type=" + type, "quantization.double_quant=true"));
+        List<Double> loss = TfEvents.scalars(dir.resolve("runs/qlora-" + type)).get("train/loss").stream().map(TfEvents.Point::value).toList();
         double first = loss.subList(0, 4).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
         double last = loss.subList(12, 16).stream().mapToDouble(Double::doubleValue).average().orElseThrow();
         assertTrue(last < first - 0.3, first + " -> " + last);
-        assertTrue(Files.readString(out.runDir().resolve("recipe.yaml")).contains("type: nf4"));
+        assertTrue(Files.readString(out.runDir().resolve("recipe.yaml")).contains("type: " + type));
     }
 
     @Test
