@@ -50,7 +50,7 @@ public final class TrainingRun {
             RunDirectory run = RunDirectory.create(dir, loaded);
             log.printf("run      %s%n", run.dir());
             setup.describe(loaded, log);
-            return loop(loaded, setup, run, 0, 0, dataSha256(loaded), stop, log);
+            return loop(loaded, setup, run, 0, 0, Window.EMPTY, dataSha256(loaded), stop, log);
         }
     }
 
@@ -97,7 +97,9 @@ public final class TrainingRun {
             }
             log.printf("resume   %s from step %d%s%n", checkpoint, state.globalStep(), changes.isEmpty() ? "" : " (recipe changed: " + changes + ")");
             setup.describe(loaded, log);
-            return loop(loaded, setup, run, state.globalStep(), state.tokensSeen(), dataHash, stop, log);
+            // checkpoints from before the window was saved resume with an empty one
+            Window window = state.logWindow() == null ? Window.EMPTY : state.logWindow();
+            return loop(loaded, setup, run, state.globalStep(), state.tokensSeen(), window, dataHash, stop, log);
         }
     }
 
@@ -117,7 +119,7 @@ public final class TrainingRun {
         }
     }
 
-    private static Outcome loop(LoadedRecipe loaded, TrainingSetup setup, RunDirectory run, int startStep, long startTokens,
+    private static Outcome loop(LoadedRecipe loaded, TrainingSetup setup, RunDirectory run, int startStep, long startTokens, Window startWindow,
                                 String dataHash, AtomicBoolean stop, PrintStream log) throws IOException {
         Recipe.TrainingSection t = loaded.recipe().training();
         TrainingData data = setup.data();
@@ -129,7 +131,7 @@ public final class TrainingRun {
         double last = Double.NaN;
         int step = startStep;
         long tokensSeen = startTokens;
-        Window window = new Window();
+        Window window = startWindow;
         long started = System.nanoTime();
         RunStatus status = startStatus(loaded, run, setup, startStep);
         Double bestEval = status.bestEvalLoss();
@@ -158,7 +160,7 @@ public final class TrainingRun {
                 tokensSeen += s.inputTokens();
                 if (Double.isNaN(first)) first = s.loss();
                 last = s.loss();
-                window.add(s);
+                window = window.add(s);
                 if (s.skipped()) {
                     log.printf("%nstep %d: fp16 gradients overflowed; update skipped, loss scale now %.0f%n", step, trainer.scaler().scale());
                 }
@@ -167,13 +169,13 @@ public final class TrainingRun {
                 bar.setExtraMessage(String.format("loss %.4f  %.0f tok/s", s.loss(), (tokensSeen - startTokens) / seconds));
                 if (step % t.logEvery() == 0 || step == total) {
                     events.scalar("train/loss", step, window.loss());
-                    events.scalar("train/grad_norm", step, window.gradNorm());
+                    events.scalar("train/grad_norm", step, window.meanGradNorm());
                     events.scalar("train/learning_rate", step, s.lr());
                     events.scalar("train/mean_token_accuracy", step, window.accuracy());
                     events.scalar("train/epoch", step, plan.epochAt(step));
                     events.scalar("train/num_tokens", step, tokensSeen);
                     if (trainer.scaler() != null) events.scalar("train/loss_scale", step, trainer.scaler().scale());
-                    window = new Window();
+                    window = Window.EMPTY;
                 }
                 boolean interrupted = stop.get() && step < total; // save at once; the eval can wait for the resume
                 if (!interrupted && !data.eval().isEmpty() && ((t.evalEvery() > 0 && step % t.evalEvery() == 0) || step == total)) {
@@ -185,7 +187,7 @@ public final class TrainingRun {
                 if ((t.saveEvery() > 0 && step % t.saveEvery() == 0) || step == total || interrupted) {
                     String reason = step == total ? "end" : interrupted ? "interrupted" : "save_every";
                     TrainerState state = new TrainerState(step, total, tokensSeen, t.seed(), RecipeDiff.sha256(recipeYaml), dataHash, reason, last,
-                            Instant.now().toString());
+                            Instant.now().toString(), window);
                     run.saveCheckpoint(step, t.keepCheckpoints(), dir -> writeCheckpoint(setup, state, recipeYaml, dir));
                     status = status.progress(step, last, bestEval);
                     status.write(run.dir());
@@ -271,27 +273,23 @@ public final class TrainingRun {
                 .build();
     }
 
-    /** Averages over the steps since the last log line, as TRL logs them. */
-    private static final class Window {
-        private double lossTimesTokens;
-        private double gradNorm;
-        private long tokens;
-        private long correct;
-        private int steps;
+    /**
+     * Averages over the steps since the last log line, as TRL logs them. Saved in each checkpoint, so with
+     * log_every > 1 a resumed run logs the same averages as an uninterrupted one.
+     */
+    public record Window(double lossTimesTokens, double gradNorm, long tokens, long correct, int steps) {
+        static final Window EMPTY = new Window(0, 0, 0, 0, 0);
 
-        void add(Trainer.StepResult s) {
-            lossTimesTokens += s.loss() * s.targetTokens();
-            tokens += s.targetTokens();
-            correct += s.correct();
-            gradNorm += s.gradNorm();
-            steps++;
+        Window add(Trainer.StepResult s) {
+            return new Window(lossTimesTokens + s.loss() * s.targetTokens(), gradNorm + s.gradNorm(), tokens + s.targetTokens(),
+                    correct + s.correct(), steps + 1);
         }
 
         double loss() { return lossTimesTokens / Math.max(1, tokens); }
 
         double accuracy() { return (double) correct / Math.max(1, tokens); }
 
-        double gradNorm() { return gradNorm / Math.max(1, steps); }
+        double meanGradNorm() { return gradNorm / Math.max(1, steps); }
     }
 
     /** A run that cannot go on (e.g. NaN loss); the message says what to do. */

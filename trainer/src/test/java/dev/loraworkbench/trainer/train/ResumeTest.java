@@ -70,6 +70,21 @@ class ResumeTest {
                 "resuming a finished run does nothing");
     }
 
+    /** With log_every 3, the averages logged after a resume include the steps before the interruption, as a straight run's do. */
+    @Test
+    void logWindowsSurviveAResume() throws Exception {
+        TrainingRun.execute(RecipeLoader.load(recipeFile("straight3", ", log_every: 3"), List.of()), new AtomicBoolean(), quiet());
+        Map<String, List<TfEvents.Point>> straight = TfEvents.scalars(dir.resolve("runs/straight3"));
+        LoadedRecipe loaded = RecipeLoader.load(recipeFile("stopped3", ", log_every: 3"), List.of());
+        assertEquals(1, TrainingRun.execute(loaded, new AtomicBoolean(true), quiet()).steps()); // stopped after step 1: mid-window
+        TrainingRun.resume(loaded, dir.resolve("runs/stopped3"), false, new AtomicBoolean(), quiet());
+        Map<String, List<TfEvents.Point>> resumed = TfEvents.scalars(dir.resolve("runs/stopped3"));
+        assertEquals(List.of(3L, 6L, 9L, 12L), straight.get("train/loss").stream().map(TfEvents.Point::step).toList());
+        assertEquals(straight.get("train/loss"), resumed.get("train/loss"));
+        assertEquals(straight.get("train/grad_norm"), resumed.get("train/grad_norm"));
+        assertEquals(straight.get("train/mean_token_accuracy"), resumed.get("train/mean_token_accuracy"));
+    }
+
     /** The JVM halts (like kill -9) half-way through writing checkpoint 8: resume continues from 4, exactly. */
     @Test
     void crashDuringACheckpointWriteResumesFromThePreviousOneExactly() throws Exception {
