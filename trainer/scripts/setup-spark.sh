@@ -215,6 +215,10 @@ if [ "$smoke" = 1 ]; then
   step "Smoke test: 10 training steps of recipes/quickstart.yaml on the GPU"
   (cd "$repo" && ./workbench train recipes/quickstart.yaml --set training.max_steps=10 --set device=cuda \
     --set output.name=spark-smoke) || die "the smoke training run failed (see above); the run is in runs/spark-smoke"
+  step "Smoke test: 10 QLoRA steps (nf4 base, bf16 compute: the flagship's path) on the GPU"
+  (cd "$repo" && ./workbench train recipes/quickstart-qlora-nf4.yaml --set training.max_steps=10 --set device=cuda \
+    --set quantization.compute_dtype=bf16 --set output.name=spark-smoke-qlora-bf16) ||
+    die "the QLoRA bf16 smoke run failed (see above); the run is in runs/spark-smoke-qlora-bf16"
 fi
 
 printf '\nDone. The workbench now trains on the GPU (%s, torch %s, %s).\n' "${TORCH_GPU}" "$TORCH_VERSION" "$flavor"
