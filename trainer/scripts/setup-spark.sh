@@ -213,6 +213,7 @@ step "./workbench doctor"
 
 if [ "$smoke" = 1 ]; then
   step "Smoke test: 10 training steps of recipes/quickstart.yaml on the GPU"
+  rm -rf "$repo/runs/spark-smoke" "$repo/runs/spark-smoke-qlora-bf16"   # a rerun of this script replaces them
   (cd "$repo" && ./workbench train recipes/quickstart.yaml --set training.max_steps=10 --set device=cuda \
     --set output.name=spark-smoke) || die "the smoke training run failed (see above); the run is in runs/spark-smoke"
   step "Smoke test: 10 QLoRA steps (nf4 base, bf16 compute: the flagship's path) on the GPU"
