@@ -52,13 +52,7 @@ final class BenchCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (loadModel != null) {
-            var q = switch (loadQuantization.toLowerCase(java.util.Locale.ROOT)) {
-                case "none" -> null;
-                case "nf4" -> new dev.loraworkbench.trainer.model.DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true);
-                case "fp4" -> new dev.loraworkbench.trainer.model.DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.FP4, 64, true);
-                default -> throw new WorkbenchCli.UserInputException("--quantization " + loadQuantization + ": expected none, nf4 or fp4");
-            };
-            LoadBench.run(loadModel, q, System.out);
+            LoadBench.run(loadModel, ModelOptions.quantization(loadQuantization, 64, true), System.out);
             return 0;
         }
         double ceiling = gemmCeiling(gemm);

@@ -67,11 +67,16 @@ final class ModelOptions {
     }
 
     DecoderWeights.Quantization quantization() {
-        return switch (quantization.toLowerCase(Locale.ROOT)) {
+        return quantization(quantization, blockSize, doubleQuant);
+    }
+
+    /** A --quantization value (none | nf4 | fp4) as the load-time quantization, null for none. */
+    static DecoderWeights.Quantization quantization(String type, int blockSize, boolean doubleQuant) {
+        return switch (type.toLowerCase(Locale.ROOT)) {
             case "none" -> null;
             case "nf4" -> new DecoderWeights.Quantization(Codebook.NF4, blockSize, doubleQuant);
             case "fp4" -> new DecoderWeights.Quantization(Codebook.FP4, blockSize, doubleQuant);
-            default -> throw new WorkbenchCli.UserInputException("--quantization " + quantization + ": expected none, nf4 or fp4");
+            default -> throw new WorkbenchCli.UserInputException("--quantization " + type + ": expected none, nf4 or fp4");
         };
     }
 
