@@ -15,6 +15,9 @@ final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "directory to create (must not exist or be empty)")
     Path out;
 
+    @Option(names = "--layers", defaultValue = "0", description = "decoder layers instead of the preset's, e.g. --preset qwen2-32b-layer --layers 4")
+    int layers;
+
     @Option(names = "--seed", defaultValue = "1234", description = "seed for the random weights (default ${DEFAULT-VALUE})")
     long seed;
 
@@ -23,7 +26,8 @@ final class InitModelCommand implements Callable<Integer> {
         if (!TinyModels.PRESET_NAMES.contains(preset)) {
             throw new WorkbenchCli.UserInputException("--preset " + preset + ": expected one of " + new java.util.TreeSet<>(TinyModels.PRESET_NAMES));
         }
-        TinyModels.create(preset, out, seed);
+        if (layers < 0) throw new WorkbenchCli.UserInputException("--layers " + layers + ": expected a positive number (or 0 for the preset's)");
+        TinyModels.create(preset, out, seed, layers);
         System.out.println("wrote " + preset + " checkpoint to " + out);
         return 0;
     }

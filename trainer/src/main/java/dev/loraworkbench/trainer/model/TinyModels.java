@@ -53,7 +53,13 @@ public final class TinyModels {
 
     /** Writes the preset into {@code dir} (built in a temporary sibling directory, then renamed). */
     public static void create(String preset, Path dir, long seed) throws IOException {
-        Shape shape = PRESETS.get(preset);
+        create(preset, dir, seed, 0);
+    }
+
+    /** @param layers decoder layers instead of the preset's (0: the preset's), e.g. 4 real-shaped 32B layers for a GPU benchmark */
+    public static void create(String preset, Path dir, long seed, int layers) throws IOException {
+        Shape preset0 = PRESETS.get(preset);
+        Shape shape = preset0 == null || layers <= 0 ? preset0 : new Shape(preset0.hidden(), preset0.intermediate(), layers, preset0.heads(), preset0.kvHeads());
         if (shape == null) throw new IllegalArgumentException("unknown preset '" + preset + "'; known: " + new java.util.TreeSet<>(PRESETS.keySet()));
         if (Files.exists(dir) && !Files.isDirectory(dir) || Files.isDirectory(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
             throw new CheckpointFormatException(dir + " already exists and is not empty but is no model (no config.json); "
