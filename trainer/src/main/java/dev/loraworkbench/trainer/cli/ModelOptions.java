@@ -88,7 +88,7 @@ final class ModelOptions {
         HfCheckpoint ckpt = HfCheckpoint.open(dir);
         NDManager manager = NDManager.newBaseManager(target, "PyTorch");
         try {
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager, quantization(), HalfPrecision.dataType(dtype));
+            DecoderWeights weights = dev.loraworkbench.trainer.train.TrainingSetup.loadWeights(ckpt, manager, quantization(), HalfPrecision.dataType(dtype));
             LoraAdapter lora = adapter == null ? null : PeftFormat.read(adapter, ckpt.config(), manager);
             return new LoadedModel(dir, ckpt, manager, new Decoder(ckpt.config(), weights, lora));
         } catch (RuntimeException e) {

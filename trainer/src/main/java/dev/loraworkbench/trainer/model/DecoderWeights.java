@@ -89,6 +89,12 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
      * weights are stored in it, 4-bit ones dequantized into it; everything else stays fp32.
      */
     public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType) {
+        return load(ckpt, manager, quantization, computeType, bytes -> { });
+    }
+
+    /** @param progress told the stored size of each tensor once it is loaded (for a progress bar over minutes of loading) */
+    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType,
+                                      java.util.function.LongConsumer progress) {
         ModelConfig c = ckpt.config();
         // transformers zero-initialises a Qwen2 q/k/v bias the checkpoint lacks; accept a checkpoint with none at all
         boolean qkvBias = c.qkvBias() && ckpt.has("model.layers.0.self_attn.q_proj.bias");
@@ -96,7 +102,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             System.err.println("note: " + ckpt.dir() + " has no q/k/v bias tensors; using zero biases as transformers does");
         }
         ckpt.checkNames(expectedNames(c, qkvBias));
-        Loader l = new Loader(ckpt, manager, quantization, computeType);
+        Loader l = new Loader(ckpt, manager, quantization, computeType, progress);
         int h = c.hiddenSize();
         int q = c.numHeads() * c.headDim();
         int kv = c.numKvHeads() * c.headDim();
@@ -138,11 +144,18 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
         return all;
     }
 
-    private record Loader(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType) {
+    private record Loader(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType,
+                          java.util.function.LongConsumer progress) {
         NDArray tensor(String name, long... shape) {
             NDArray a = Tensors.streamed(manager, new Shape(shape), reader(name, shape));
             a.setName(name);
+            loaded(name);
             return a;
+        }
+
+        void loaded(String name) {
+            TensorInfo info = ckpt.info(name);
+            progress.accept(info.end() - info.begin());
         }
 
         /** Reads the stored tensor in ranges, after checking its shape against config.json. */
@@ -168,6 +181,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             long[] shape = {out, in};
             QuantizedTensor q = Quantizer.quantize(reader(module + ".weight", shape), (long) out * in, shape, quantization.codebook(),
                     quantization.blockSize(), quantization.doubleQuant());
+            loaded(module + ".weight");
             return new Linear(null, b, DeviceQuantized.upload(q, manager));
         }
     }

@@ -21,11 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
-import me.tongfei.progressbar.ConsoleProgressBarConsumer;
-import me.tongfei.progressbar.DelegatingProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 
 /**
  * A whole training run from a recipe: prepare the model and data, loop over optimizer steps, write
@@ -136,7 +132,7 @@ public final class TrainingRun {
         RunStatus status = startStatus(loaded, run, setup, startStep);
         Double bestEval = status.bestEvalLoss();
         try (EventWriter events = EventWriter.create(run.dir());
-             ProgressBar bar = progressBar(startStep, total)) {
+             ProgressBar bar = ProgressBars.of("train", startStep, total, " steps", 1)) {
             if (startStep > 0) {
                 // TensorBoard drops every point at or after a START's step: the resumed session begins at startStep + 1
                 events.sessionLog(startStep + 1, EventWriter.SessionStatus.START);
@@ -258,19 +254,6 @@ public final class TrainingRun {
         dev.loraworkbench.trainer.io.AtomicFiles.writeString(dir.resolve(RunDirectory.RECIPE), recipeYaml);
         CrashTesting.maybeHalt(state.globalStep());
         state.write(dir);
-    }
-
-    private static ProgressBar progressBar(int start, int total) {
-        boolean terminal = System.console() != null;
-        return new ProgressBarBuilder()
-                .setTaskName("train")
-                .setInitialMax(total)
-                .startsFrom(start, Duration.ZERO)
-                .setUnit(" steps", 1)
-                .setStyle(ProgressBarStyle.ASCII)
-                .setUpdateIntervalMillis(terminal ? 250 : 10_000)
-                .setConsumer(terminal ? new ConsoleProgressBarConsumer(System.err) : new DelegatingProgressBarConsumer(System.err::println))
-                .build();
     }
 
     /**

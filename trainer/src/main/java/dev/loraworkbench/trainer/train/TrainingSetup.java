@@ -1,6 +1,7 @@
 package dev.loraworkbench.trainer.train;
 
 import ai.djl.Device;
+import me.tongfei.progressbar.ProgressBar;
 import ai.djl.engine.Engine;
 import dev.loraworkbench.trainer.device.ComputeDevice;
 import dev.loraworkbench.trainer.device.HalfPrecision;
@@ -60,7 +61,7 @@ public record TrainingSetup(
             Device device = ComputeDevice.resolve(r.device());
             HalfPrecision.require(r.quantization().computeDtype(), device); // before minutes of loading, not after
             manager = NDManager.newBaseManager(device, "PyTorch");
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager, r.quantization().forLoading(), HalfPrecision.dataType(r.quantization().computeDtype()));
+            DecoderWeights weights = loadWeights(ckpt, manager, r.quantization().forLoading(), HalfPrecision.dataType(r.quantization().computeDtype()));
             List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
             var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(), targets, r.lora().useRslora());
             LoraAdapter lora = checkpoint == null
@@ -84,6 +85,19 @@ public record TrainingSetup(
             if (ckpt != null) ckpt.close();
             tokenizer.close();
             throw e;
+        }
+    }
+
+    /** Base weights, with a progress bar when loading takes a while (a 32B checkpoint: minutes of reading and quantizing). */
+    public static DecoderWeights loadWeights(HfCheckpoint ckpt, NDManager manager, DecoderWeights.Quantization q, ai.djl.ndarray.types.DataType compute) {
+        long bytes = ckpt.tensorsInOrder().stream().mapToLong(t -> t.end() - t.begin()).sum();
+        if (bytes < 500_000_000L) return DecoderWeights.load(ckpt, manager, q, compute);
+        try (ProgressBar bar = ProgressBars.of(q == null ? "load" : "load+" + q.codebook().name().toLowerCase(), 0, bytes / 1_000_000, " MB", 1)) {
+            long[] done = {0};
+            return DecoderWeights.load(ckpt, manager, q, compute, n -> {
+                done[0] += n;
+                bar.stepTo(done[0] / 1_000_000);
+            });
         }
     }
 
