@@ -27,8 +27,9 @@ public final class ChatTemplate {
     public ChatTemplate(String source, Map<String, Object> specialTokens) {
         this.source = PythonIsms.rewrite(source);
         this.specialTokens = Map.copyOf(specialTokens);
-        // transformers renders with trim_blocks and lstrip_blocks on
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(true).build());
+        // transformers renders with trim_blocks and lstrip_blocks on; Jinjava's lstrip also eats spaces in the middle of
+        // a line ("assistant: {% endif %}" lost its space), so PythonIsms applies Jinja2's rule instead
+        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(false).build());
         PythonIsms.register(jinjava);
     }
 

@@ -23,6 +23,8 @@ final class PythonIsms {
     private static final Pattern REVERSE = Pattern.compile("\\[\\s*::\\s*-1\\s*]");
 
     private static final Pattern EXPR_TRIM_LEFT = Pattern.compile("\\s*\\{\\{-");
+    /** Jinja2's lstrip_blocks: spaces and tabs from the start of a line to a block or comment tag ({%+ opts out). */
+    private static final Pattern LSTRIP_BLOCKS = Pattern.compile("(?m)^[ \\t]+(?=\\{%(?!\\+)|\\{#)");
     private static final Pattern EXPR_TRIM_RIGHT = Pattern.compile("-}}\\s*");
 
     private PythonIsms() {}
@@ -71,7 +73,8 @@ final class PythonIsms {
 
     /** Rewrites {@code x.lstrip()} to {@code x|py_lstrip}, {@code x.startswith(y)} to {@code x|py_startswith(y)}, {@code x[::-1]} to {@code x|py_reverse}. */
     static String rewrite(String template) {
-        String out = EXPR_TRIM_LEFT.matcher(template).replaceAll("{{");
+        String out = LSTRIP_BLOCKS.matcher(template).replaceAll("").replace("{%+", "{%");
+        out = EXPR_TRIM_LEFT.matcher(out).replaceAll("{{");
         out = EXPR_TRIM_RIGHT.matcher(out).replaceAll("}}");
         out = parenthesizeNamespaceArguments(out);
         out = REVERSE.matcher(out).replaceAll("|py_reverse");

@@ -34,6 +34,14 @@ public final class TokenizerFiles implements AutoCloseable {
     }
 
     public static TokenizerFiles load(Path modelDir) {
+        return load(modelDir, null);
+    }
+
+    /**
+     * @param chatTemplate Jinja source used instead of tokenizer_config.json's {@code chat_template} (base models
+     *     ship none; a recipe may also want its own), or null for the model's
+     */
+    public static TokenizerFiles load(Path modelDir, String chatTemplate) {
         Path tokenizerJson = modelDir.resolve("tokenizer.json");
         Path configJson = modelDir.resolve("tokenizer_config.json");
         if (!Files.isRegularFile(tokenizerJson)) throw new DatasetException(tokenizerJson + ": missing; the model directory needs a Hugging Face tokenizer.json");
@@ -44,9 +52,10 @@ public final class TokenizerFiles implements AutoCloseable {
         } catch (IOException e) {
             throw new DatasetException(configJson + ": not valid JSON (" + e.getMessage() + ")");
         }
-        JsonNode tmpl = config.get("chat_template");
+        JsonNode tmpl = chatTemplate != null ? com.fasterxml.jackson.databind.node.TextNode.valueOf(chatTemplate) : config.get("chat_template");
         if (tmpl == null || !tmpl.isTextual()) {
-            throw new DatasetException(configJson + ": field 'chat_template' is missing; training needs the model's chat template");
+            throw new DatasetException(configJson + ": field 'chat_template' is missing (a base model?); set model.chat_template in the recipe "
+                    + "(chatml, or a .jinja file) or use the instruct model's tokenizer files");
         }
         Map<String, Object> special = new HashMap<>();
         for (String key : new String[] {"bos_token", "eos_token", "pad_token", "unk_token"}) {

@@ -27,6 +27,16 @@ class PythonIsmsTest {
         assertEquals("ab\n", render("a\n    {{- 'b' }}\n", m), "{{- strips the whitespace before it; the newline after }} stays, as in Jinja2");
     }
 
+    /** transformers renders with trim_blocks and lstrip_blocks: only whitespace from a line's start to a block tag goes. */
+    @Test
+    void lstripAndTrimBlocksAsJinja2() {
+        List<Message> m = List.of(Message.user("q"));
+        assertEquals("assistant: |", render("{% if true %}assistant: {% endif %}|", m), "spaces before a tag mid-line stay");
+        assertEquals("a\nb|", render("a\n    {% if true %}\nb{% endif %}|", m), "indentation before a tag and the newline after it go");
+        assertEquals("a\n  b", render("a\n  {%+ if true %}b{% endif %}", m), "{%+ keeps the indentation");
+        assertEquals("x\n  y", render("x\n  {{ 'y' }}", m), "expressions are not blocks");
+    }
+
     @Test
     void stringMethodsSlicingAndRaiseException() {
         List<Message> m = List.of(Message.user("  hi"), Message.assistant("<think>plan</think>\n\nanswer"));

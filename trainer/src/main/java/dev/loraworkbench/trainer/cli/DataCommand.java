@@ -48,7 +48,7 @@ final class DataCommand {
                 var d = loaded.recipe().dataset();
                 CsvColumns columns = d.csvColumns();
                 Path modelDir = loaded.modelDir();
-                TokenizerFiles tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.json")) ? TokenizerFiles.load(modelDir) : null;
+                TokenizerFiles tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.json")) ? loaded.tokenizer(modelDir) : null;
                 if (tokenizer == null) System.out.println("note: " + modelDir + " has no tokenizer yet; lengths after the chat template are not checked");
                 try {
                     ExampleEncoder encoder = tokenizer == null ? null : new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation(), d.reasoning());
@@ -111,7 +111,7 @@ final class DataCommand {
             var d = loaded.recipe().dataset();
             Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), System.out);
             List<Example> examples = DatasetReader.read(loaded.datasetPath(), d.format(), d.csvColumns(), d.system());
-            try (TokenizerFiles tokenizer = TokenizerFiles.load(modelDir)) {
+            try (TokenizerFiles tokenizer = loaded.tokenizer(modelDir)) {
                 DatasetStats s = DatasetStats.of(examples, new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation(), d.reasoning()));
                 System.out.printf("%s: %d examples, %d exact duplicates; %d truncated, %d dropped at max_seq_len %d (%s)%n",
                         loaded.datasetPath(), s.examples(), s.duplicates(), s.truncated(), s.dropped(), d.maxSeqLen(), d.truncation().name().toLowerCase(Locale.ROOT));
@@ -144,7 +144,7 @@ final class DataCommand {
             if (!split.equals("train") && !split.equals("eval")) throw new WorkbenchCli.UserInputException("--split " + split + ": expected train or eval");
             LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
             Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), System.err);
-            try (TokenizerFiles tokenizer = TokenizerFiles.load(modelDir)) {
+            try (TokenizerFiles tokenizer = loaded.tokenizer(modelDir)) {
                 TrainingData data = TrainingData.load(loaded, tokenizer); // the trainer's own code path
                 List<EncodedExample> examples = split.equals("train") ? data.train() : data.eval();
                 if (index != null && (index < 0 || index >= examples.size())) {

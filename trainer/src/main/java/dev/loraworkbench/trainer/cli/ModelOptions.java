@@ -43,6 +43,9 @@ final class ModelOptions {
     @Option(names = "--block-size", defaultValue = "64", description = "elements per 4-bit block (default ${DEFAULT-VALUE})")
     int blockSize;
 
+    @Option(names = "--chat-template", paramLabel = "chatml|FILE", description = "chat template instead of the model's (default: the run's model.chat_template when --adapter is a run, else tokenizer_config.json's)")
+    String chatTemplate;
+
     @Option(names = "--device", defaultValue = "auto", description = "auto | cpu | cuda | cuda:N (default ${DEFAULT-VALUE})")
     String device;
 
@@ -66,6 +69,22 @@ final class ModelOptions {
         throw new WorkbenchCli.UserInputException("--model DIR is required (or pass a run directory as --adapter, whose recipe names the base model)");
     }
 
+    /** Jinja source of the chat template to use, or null for the model's own. */
+    String chatTemplateSource() {
+        if (chatTemplate != null) {
+            if (chatTemplate.equalsIgnoreCase("chatml")) return dev.loraworkbench.datasets.ChatTemplate.CHATML;
+            try {
+                return Files.readString(Path.of(chatTemplate));
+            } catch (IOException e) {
+                throw new WorkbenchCli.UserInputException("--chat-template " + chatTemplate + ": cannot read it; expected chatml or a Jinja template file");
+            }
+        }
+        if (adapter != null && Files.isRegularFile(adapter.resolve(RunDirectory.RECIPE))) {
+            return RecipeLoader.load(adapter.resolve(RunDirectory.RECIPE), List.of()).chatTemplateSource(); // as the run trained
+        }
+        return null;
+    }
+
     DecoderWeights.Quantization quantization() {
         return quantization(quantization, blockSize, doubleQuant);
     }
@@ -83,6 +102,7 @@ final class ModelOptions {
     LoadedModel open() {
         Path dir = modelDir();
         Recipe.ComputeDtype dtype = computeDtype();
+        String template = chatTemplateSource(); // a bad --chat-template fails now, not after the weights load
         Device target = ComputeDevice.resolve(device);
         HalfPrecision.require(dtype, target);
         HfCheckpoint ckpt = HfCheckpoint.open(dir);
@@ -90,7 +110,7 @@ final class ModelOptions {
         try {
             DecoderWeights weights = dev.loraworkbench.trainer.train.TrainingSetup.loadWeights(ckpt, manager, quantization(), HalfPrecision.dataType(dtype));
             LoraAdapter lora = adapter == null ? null : PeftFormat.read(adapter, ckpt.config(), manager);
-            return new LoadedModel(dir, ckpt, manager, new Decoder(ckpt.config(), weights, lora));
+            return new LoadedModel(dir, ckpt, manager, new Decoder(ckpt.config(), weights, lora), template);
         } catch (RuntimeException e) {
             manager.close();
             ckpt.close();
@@ -99,8 +119,8 @@ final class ModelOptions {
     }
 
     /** A base model (+ adapter) in memory; closing frees the weights and unmaps the checkpoint. */
-    record LoadedModel(Path dir, HfCheckpoint checkpoint, NDManager manager, Decoder decoder) implements AutoCloseable {
-        TokenizerFiles tokenizer() { return TokenizerFiles.load(dir); }
+    record LoadedModel(Path dir, HfCheckpoint checkpoint, NDManager manager, Decoder decoder, String chatTemplate) implements AutoCloseable {
+        TokenizerFiles tokenizer() { return TokenizerFiles.load(dir, chatTemplate); }
 
         /** Generation stops at any eos id of generation_config.json (an id or a list), and at the tokenizer's eos token. */
         Set<Integer> stopIds(TokenizerFiles tokenizer) {

@@ -17,6 +17,26 @@ public record LoadedRecipe(Recipe recipe, Path file, Path baseDir, JsonNode reso
 
     public Path datasetPath() { return resolve(recipe.dataset().path()); }
 
+    /** The model's tokenizer with the recipe's chat template, if it names one. */
+    public dev.loraworkbench.datasets.TokenizerFiles tokenizer(Path modelDir) {
+        return dev.loraworkbench.datasets.TokenizerFiles.load(modelDir, chatTemplateSource());
+    }
+
+    /** model.chat_template as Jinja source: null (the model's own), the built-in ChatML, or a file's text. */
+    public String chatTemplateSource() {
+        String t = recipe.model().chatTemplate();
+        if (t == null) return null;
+        if (t.equalsIgnoreCase("chatml")) return dev.loraworkbench.datasets.ChatTemplate.CHATML;
+        Path file = resolve(t);
+        try {
+            return java.nio.file.Files.readString(file);
+        } catch (java.io.IOException e) {
+            String why = e instanceof java.nio.file.NoSuchFileException ? "no such file" : e.getMessage();
+            throw new RecipeException(java.util.List.of(this.file + ": model.chat_template: cannot read " + file
+                    + " (" + why + "); expected chatml or a Jinja template file"));
+        }
+    }
+
     public Path runsDir() {
         String dir = recipe.output().runsDir();
         return dir == null ? Path.of("runs").toAbsolutePath() : resolve(dir);
@@ -29,6 +49,9 @@ public record LoadedRecipe(Recipe recipe, Path file, Path baseDir, JsonNode reso
     public String resolvedYaml() {
         ObjectNode copy = resolved.deepCopy();
         absolute(copy, "model", "path");
+        absolute(copy, "model", "config");
+        JsonNode template = copy.path("model").get("chat_template");
+        if (template != null && template.isTextual() && !template.asText().equalsIgnoreCase("chatml")) absolute(copy, "model", "chat_template");
         absolute(copy, "dataset", "path");
         absolute(copy, "dataset", "eval_path");
         ((ObjectNode) copy.get("output")).put("runs_dir", runsDir().toString());

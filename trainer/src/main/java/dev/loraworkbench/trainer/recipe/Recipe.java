@@ -23,9 +23,10 @@ public record Recipe(
 
     /**
      * {@code path}: a Hugging Face checkpoint directory; {@code init_preset}: create it with that preset if it does not
-     * exist yet; {@code config}: a config.json for {@code plan} when the checkpoint is not on this machine.
+     * exist yet; {@code config}: a config.json for {@code plan} when the checkpoint is not on this machine;
+     * {@code chat_template}: {@code chatml} or a Jinja file instead of tokenizer_config.json's template.
      */
-    public record ModelSection(String path, String initPreset, String config) {}
+    public record ModelSection(String path, String initPreset, String config, String chatTemplate) {}
 
     public enum QuantType { NONE, NF4, FP4 }
 

@@ -50,7 +50,7 @@ public record TrainingSetup(
         Recipe.TrainingSection t = r.training();
         Path modelDir = TinyModels.ensure(loaded.modelDir(), r.model().initPreset(), log);
         Engine.getEngine("PyTorch").setRandomSeed(t.seed());
-        TokenizerFiles tokenizer = TokenizerFiles.load(modelDir);
+        TokenizerFiles tokenizer = loaded.tokenizer(modelDir);
         HfCheckpoint ckpt = null;
         NDManager manager = null;
         try {

@@ -249,4 +249,34 @@ class WorkbenchCliTest {
         assertEquals(2, noModel.code());
         assertTrue(noModel.err().contains("--model DIR is required"), noModel.err());
     }
+
+    /** A base model's tokenizer_config.json has no chat_template: the error says how to give one, and model.chat_template does. */
+    @Test
+    void baseModelsTakeTheRecipesChatTemplate() throws Exception {
+        Path model = Files.createDirectories(dir.resolve("base"));
+        Files.copy(TinyModelFixture.dir().resolve("tokenizer.json"), model.resolve("tokenizer.json"));
+        var cfg = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(TinyModelFixture.dir().resolve("tokenizer_config.json").toFile());
+        cfg.remove("chat_template");
+        Files.writeString(model.resolve("tokenizer_config.json"), cfg.toString());
+        String base = "model:\n  path: " + model + "\n%sdataset:\n  path: " + TinyModelFixture.sampleData() + "\n";
+        Result none = run("data", "show", Files.writeString(dir.resolve("none.yaml"), base.formatted("")).toString(), "--n", "1");
+        assertEquals(2, none.code());
+        assertTrue(none.err().contains("'chat_template' is missing") && none.err().contains("model.chat_template"), none.err());
+
+        Result chatml = run("data", "show", Files.writeString(dir.resolve("chatml.yaml"), base.formatted("  chat_template: chatml\n")).toString(), "--n", "1");
+        assertEquals(0, chatml.code(), chatml.err());
+        assertTrue(chatml.out().contains("<|im_start|>user\n") && chatml.out().contains("<|im_end|>]]"), chatml.out());
+
+        Files.writeString(dir.resolve("qa.jinja"), "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}<|im_end|>\n{% endfor %}"
+                + "{% if add_generation_prompt %}assistant: {% endif %}");
+        Result file = run("data", "show", Files.writeString(dir.resolve("file.yaml"), base.formatted("  chat_template: qa.jinja\n")).toString(), "--n", "1");
+        assertEquals(0, file.code(), file.err());
+        assertTrue(file.out().contains("user: ") && file.out().contains("assistant: [["), file.out());
+
+        Result missing = run("data", "show", Files.writeString(dir.resolve("missing.yaml"), base.formatted("  chat_template: nope.jinja\n")).toString());
+        assertEquals(2, missing.code());
+        assertTrue(missing.err().contains("model.chat_template: cannot read"), missing.err());
+        assertNoStackTrace(missing);
+    }
 }
