@@ -61,8 +61,9 @@ public final class Decoder {
     }
 
     /**
-     * Logits [1, t, V] for ids [1, t] that continue the sequence held in {@code cache}, whose keys and values
-     * grow by these t positions: prefill with the whole prompt, then one token per call.
+     * Logits [1, 1, V] of the last of ids [1, t], which continue the sequence held in {@code cache}; its keys and
+     * values grow by these t positions: prefill with the whole prompt, then one token per call. Only the last
+     * position goes through the head (a 4k-token prompt's full logits would be 2.5 GB at a 152k vocabulary).
      */
     public NDArray logitsCached(NDArray ids, KvCache cache) {
         int t = (int) ids.getShape().get(1);
@@ -74,7 +75,7 @@ public final class Decoder {
         NDArray x = embed(ids);
         for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, rope, mask, false, cache);
         cache.advance(t);
-        return head(x);
+        return head(x.get(":, -1:, :"));
     }
 
     /** Keys and values of every layer so far, after RoPE and before the GQA expansion: [1, nKV, T, D] each. */
@@ -91,6 +92,9 @@ public final class Decoder {
         }
 
         public int length() { return length; }
+
+        /** Arrays the cache holds: two per layer once filled (anything more is a leak). */
+        public int liveArrays() { return manager.getManagedArrays().size(); }
 
         /** Appends this call's k or v to the layer's cache (kept in the cache's own manager) and returns the whole sequence's. */
         private NDArray append(NDArray[] store, int layer, NDArray fresh) {
@@ -144,6 +148,9 @@ public final class Decoder {
         if (cache != null) {
             k = cache.append(cache.keys, i, k);     // [B, nKV, cached + T, D]
             v = cache.append(cache.values, i, v);
+            // results land in the first operand's manager: lend the cached arrays to this step's scope, or every
+            // GQA copy and transpose derived from them would pile up in the cache until generation ends
+            h.getManager().tempAttachAll(k, v);
         }
         int groups = config.numHeads() / config.numKvHeads();
         if (groups > 1) {

@@ -40,6 +40,25 @@ class GeneratorTest {
         }
     }
 
+    /** Decoding holds two arrays per layer in the cache, however many tokens it generates (no per-step leftovers). */
+    @Test
+    void theCacheHoldsOnlyKeysAndValues() {
+        try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null);
+            int layers = ckpt.config().numLayers();
+            try (Decoder.KvCache cache = new Decoder.KvCache(m, layers)) {
+                for (int step = 0; step < 12; step++) {
+                    try (NDManager s = m.newSubManager()) {
+                        long[] ids = step == 0 ? new long[] {5, 77, 301} : new long[] {7};
+                        decoder.logitsCached(dev.loraworkbench.trainer.model.Tensors.of(s, ids, new ai.djl.ndarray.types.Shape(1, ids.length)), cache);
+                    }
+                    assertEquals(2 * layers, cache.liveArrays(), "after step " + step);
+                }
+                assertEquals(14, cache.length());
+            }
+        }
+    }
+
     @Test
     void stopsAtAStopTokenAndSamplingIsSeeded() {
         try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
