@@ -79,18 +79,38 @@ final class PythonIsms {
         out = parenthesizeNamespaceArguments(out);
         out = REVERSE.matcher(out).replaceAll("|py_reverse");
         // x.m(args) -> (x|py_m(args)); the parentheses let a method or index follow, as in a.split(b)[0].rstrip(c).split(d)
+        // the search resumes at the rewritten call, so calls inside its arguments (x.startswith(y.lstrip())) follow
         Matcher m = METHOD.matcher(out);
         while (m.find()) {
-            int close = out.indexOf(')', m.end());
-            if (close < 0) break;
+            int close = matchingClose(out, m.end() - 1);
+            if (close < 0) break; // unbalanced: leave it for Jinjava to report
             int start = chainStart(out, m.start());
             String args = out.substring(m.end(), close).trim();
             String call = "(" + out.substring(start, m.start()) + "|py_" + m.group(1) + (args.isEmpty() ? "" : "(" + args + ")") + ")";
             out = out.substring(0, start) + call + out.substring(close + 1);
             m = METHOD.matcher(out);
-            m.region(start + call.length() - 1, out.length());
+            m.region(start, out.length());
         }
         return out;
+    }
+
+    /** Index of the parenthesis that closes the one at {@code open}, skipping quoted strings (x.rstrip(')')), or -1. */
+    private static int matchingClose(String s, int open) {
+        int depth = 0;
+        char quote = 0;
+        for (int i = open; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (quote != 0) {
+                if (c == quote && s.charAt(i - 1) != '\\') quote = 0;
+            } else if (c == '\'' || c == '"') {
+                quote = c;
+            } else if (c == '(' || c == '[') {
+                depth++;
+            } else if ((c == ')' || c == ']') && --depth == 0) {
+                return i;
+            }
+        }
+        return -1;
     }
 
     /** Start of the postfix chain (names, dots, calls, indexes, a string literal) that ends just before {@code end}. */

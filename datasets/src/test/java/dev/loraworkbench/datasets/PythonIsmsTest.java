@@ -24,6 +24,8 @@ class PythonIsmsTest {
         assertEquals("why", render("{{ messages[1].content.split('</think>')[0].rstrip('\\n').split('<think>')[-1].lstrip('\\n') }}", m));
         assertEquals("|x|", render("{{ '|' + '\\nx\\n'.strip('\\n') + '|' }}", m));
         assertEquals("1", render("{%- set ns = namespace(last=messages|length - 1, flag=true) %}{{ ns.last }}", m));
+        assertEquals("(a", render("{{ '(a)'.rstrip(')') }}", m), "a parenthesis inside a quoted argument");
+        assertEquals("yes", render("{% if ' ab'.lstrip().startswith(' a'.lstrip()) %}yes{% endif %}", m), "a string method inside another one's arguments");
         assertEquals("ab\n", render("a\n    {{- 'b' }}\n", m), "{{- strips the whitespace before it; the newline after }} stays, as in Jinja2");
     }
 
