@@ -47,13 +47,16 @@ public final class ExampleEncoder {
      * The conversation as trained: the template's rendering, or with {@code KEEP} / {@code EMPTY} the last reply
      * rewritten as the inference prompt plus the think block and answer the model should generate.
      */
-    private String renderForTraining(List<Message> messages, String source) {
+    /** The text to train on and, when the last reply was rewritten for a reasoning policy, where that reply starts (else -1). */
+    private record Rendered(String text, int rewrittenReplyStart) {}
+
+    private Rendered renderForTraining(List<Message> messages, String source) {
         ChatTemplate template = tokenizer.template();
         String full = template.render(messages, false);
         int last = messages.size() - 1;
-        if (reasoning == ReasoningPolicy.TEMPLATE || !messages.get(last).role().equals("assistant")) return full;
+        if (reasoning == ReasoningPolicy.TEMPLATE || !messages.get(last).role().equals("assistant")) return new Rendered(full, -1);
         String prompt = template.render(messages.subList(0, last), true);
-        int start = commonPrefix(prompt, full);
+        int start = replyStart(messages, last, full);
         int end = endOfTurn(full, start);
         if (end < 0) throw noEndOfTurn(source, last);
         String endToken = full.substring(endTokenStart(full, start, end), end);
@@ -70,7 +73,7 @@ public final class ExampleEncoder {
         if (reasoning == ReasoningPolicy.EMPTY) thought = "";
         String block = THINK + thought + "\n</think>\n\n" + answer;
         if (prompt.endsWith(THINK)) block = block.substring(THINK.length());
-        return prompt + block + endToken + full.substring(end);
+        return new Rendered(prompt + block + endToken + full.substring(end), prompt.length());
     }
 
     /** Where the end-of-turn marker that ends at {@code end} begins. */
@@ -88,6 +91,27 @@ public final class ExampleEncoder {
         List<String> markers = new ArrayList<>(tokenizer.specialTokens());
         if (!tokenizer.eosToken().isEmpty()) markers.add(tokenizer.eosToken());
         return markers;
+    }
+
+    /** Stands in for a reply to find where the template puts reply content (private-use characters: no template alters them). */
+    private static final String SENTINEL = "\uE000reply\uE001";
+
+    /**
+     * Where assistant turn i's reply starts in {@code full}: where it leaves the rendering of the turns before i with
+     * the generation prompt, but never past where the template puts the reply's content. The limit matters when
+     * the generation prompt runs on past the role marker: R1's ends in "&lt;think&gt;\n", which shares its first
+     * character with a reply starting "&lt;b&gt;".
+     */
+    private int replyStart(List<Message> messages, int i, String full) {
+        ChatTemplate template = tokenizer.template();
+        int start = commonPrefix(template.render(messages.subList(0, i), true), full);
+        List<Message> probe = new ArrayList<>(messages.subList(0, i));
+        probe.add(Message.assistant(SENTINEL));
+        String withSentinel = template.render(probe, false);
+        int at = withSentinel.indexOf(SENTINEL);
+        // only where that rendering agrees with the real one up to the reply (Qwen3 renders a last turn differently)
+        if (at >= 0 && commonPrefix(withSentinel, full) >= at) start = Math.min(start, at);
+        return start;
     }
 
     private static int commonPrefix(String a, String b) {
@@ -115,13 +139,15 @@ public final class ExampleEncoder {
     public Optional<EncodedExample> encode(Example example) {
         ChatTemplate template = tokenizer.template();
         List<Message> messages = example.messages();
-        String full = renderForTraining(messages, example.source());
+        Rendered rendered = renderForTraining(messages, example.source());
+        String full = rendered.text();
         List<int[]> pieces = new ArrayList<>();
         List<Boolean> trained = new ArrayList<>();
         int done = 0;
         for (int i = 0; i < messages.size(); i++) {
             if (!messages.get(i).role().equals("assistant")) continue;
-            int start = commonPrefix(template.render(messages.subList(0, i), true), full);
+            // a rewritten last reply starts right after the inference prompt, "<think>\n" included in the prompt
+            int start = i == messages.size() - 1 && rendered.rewrittenReplyStart() >= 0 ? rendered.rewrittenReplyStart() : replyStart(messages, i, full);
             if (start < done) {
                 throw new DatasetException(example.source() + ": the chat template does not render turn " + i
                         + " after the earlier turns; cannot mask the prompt");

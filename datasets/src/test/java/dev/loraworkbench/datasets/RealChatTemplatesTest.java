@@ -110,6 +110,8 @@ class RealChatTemplatesTest {
             assertEquals(bos + "Be brief.<｜User｜>Q1?<｜Assistant｜>A1.<｜end▁of▁sentence｜><｜User｜>Q2?<｜Assistant｜>\n\nA2.<｜end▁of▁sentence｜>",
                     tok.template().render(TWO_TURNS, false), "reasoning is cut at the last </think>");
             assertEquals("A1.<｜end▁of▁sentence｜>|\n\nA2.<｜end▁of▁sentence｜>", mask(tok, TWO_TURNS));
+            // a reply that starts like the generation prompt's "<think>\n" still trains from its first character
+            assertEquals("<b>bold</b> text<｜end▁of▁sentence｜>", mask(tok, List.of(Message.user("Q?"), Message.assistant("<b>bold</b> text"))));
         }
     }
 
