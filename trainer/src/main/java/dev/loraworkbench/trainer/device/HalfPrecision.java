@@ -61,15 +61,17 @@ public final class HalfPrecision {
         cmd.add(type.name());
         cmd.add(device.getDeviceType());
         cmd.add(Integer.toString(device.getDeviceId()));
+        Path log = null;
         try {
-            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-            byte[] out = p.getInputStream().readAllBytes();
+            // output to a file, not a pipe: reading a pipe would block past the timeout if the child hung (e.g. CUDA init)
+            log = java.nio.file.Files.createTempFile("lora-workbench-probe", ".log");
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 return new Probe(false, "the probe did not finish in 120 s");
             }
             if (p.exitValue() == 0) return new Probe(true, type + " matmul with gradients works");
-            String why = new String(out, StandardCharsets.UTF_8).lines()
+            String why = java.nio.file.Files.readAllLines(log, StandardCharsets.UTF_8).stream()
                     .filter(l -> l.contains("Exception") || l.contains("Error") || l.contains("error:")).findFirst().orElse("exit code " + p.exitValue());
             return new Probe(false, "a " + type + " tensor " + (p.exitValue() >= 128 ? "killed the probe JVM (signal " + (p.exitValue() - 128) + ")" : "failed: " + why.strip()));
         } catch (IOException e) {
@@ -77,6 +79,8 @@ public final class HalfPrecision {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return new Probe(false, "interrupted");
+        } finally {
+            if (log != null) log.toFile().delete();
         }
     }
 

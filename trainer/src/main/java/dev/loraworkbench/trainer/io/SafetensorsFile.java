@@ -174,15 +174,25 @@ public final class SafetensorsFile implements AutoCloseable {
         return out;
     }
 
-    /** Elements [from, from + count) of the tensor widened to fp32 into dst[0, count): loads stream through a small buffer. */
+    /**
+     * Elements [from, from + count) of the tensor widened to fp32 into dst[0, count): loads stream through a small
+     * buffer. Only that range is mapped, so a chunked read of a large tensor never maps it whole (a mapping lives
+     * until the GC finds it: thousands of whole-tensor mappings would pile up while a 32B model loads).
+     */
     public void floats(String name, long from, float[] dst, int count) {
         TensorInfo info = info(name);
         if (from < 0 || from + count > info.numel()) throw new IndexOutOfBoundsException(name + ": [" + from + ", " + (from + count) + ") of " + info.numel());
-        ByteBuffer b = bytes(name);
+        int size = info.dtype().bytes;
+        ByteBuffer b;
+        try {
+            b = channel.map(FileChannel.MapMode.READ_ONLY, dataStart + info.begin() + from * size, (long) count * size).order(ByteOrder.LITTLE_ENDIAN);
+        } catch (IOException e) {
+            throw bad(path, "cannot map tensor '" + name + "' (" + e.getMessage() + ")");
+        }
         switch (info.dtype()) {
-            case F32 -> b.position(Math.toIntExact(4 * from)).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(dst, 0, count);
-            case BF16 -> { for (int i = 0; i < count; i++) dst[i] = Floats.bf16ToFloat(b.getShort((int) (2 * (from + i)))); }
-            case F16 -> { for (int i = 0; i < count; i++) dst[i] = Floats.f16ToFloat(b.getShort((int) (2 * (from + i)))); }
+            case F32 -> b.asFloatBuffer().get(dst, 0, count);
+            case BF16 -> { for (int i = 0; i < count; i++) dst[i] = Floats.bf16ToFloat(b.getShort(2 * i)); }
+            case F16 -> { for (int i = 0; i < count; i++) dst[i] = Floats.f16ToFloat(b.getShort(2 * i)); }
             default -> throw bad(path, "tensor '" + name + "' has dtype " + info.dtype() + ", expected a float type");
         }
     }

@@ -64,6 +64,10 @@ public final class Trainer {
             Accumulated a = accumulateGradients(microBatches, step, scale);
             double norm = AdamW.gradNorm(params) / scale;
             double loss = a.nllSum() / Math.max(1, a.targets());
+            if (scaler != null && Double.isFinite(loss) && !Double.isFinite(norm) && scaler.scale() <= 1.0) {
+                // nothing left to back off: without this every remaining step would be skipped in silence
+                throw new NonFiniteException(loss, norm, firstNonFiniteGradient(params) + ", at fp16 loss scale 1: use compute_dtype bf16 or fp32");
+            }
             if (scaler != null && Double.isFinite(loss) && !scaler.update(Double.isFinite(norm))) {
                 optimizer.discardGradients(); // fp16 overflow: the scale was halved; this step's update is dropped
                 return new StepResult(loss, norm, lr, a.targets(), a.correct(), a.inputs(), true);

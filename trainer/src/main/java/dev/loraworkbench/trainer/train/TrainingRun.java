@@ -263,9 +263,11 @@ public final class TrainingRun {
     public record Window(double lossTimesTokens, double gradNorm, long tokens, long correct, int steps) {
         static final Window EMPTY = new Window(0, 0, 0, 0, 0);
 
+        /** A step skipped for fp16 overflow adds its loss but not its (infinite) grad norm. */
         Window add(Trainer.StepResult s) {
-            return new Window(lossTimesTokens + s.loss() * s.targetTokens(), gradNorm + s.gradNorm(), tokens + s.targetTokens(),
-                    correct + s.correct(), steps + 1);
+            boolean counted = !s.skipped();
+            return new Window(lossTimesTokens + s.loss() * s.targetTokens(), gradNorm + (counted ? s.gradNorm() : 0), tokens + s.targetTokens(),
+                    correct + s.correct(), steps + (counted ? 1 : 0));
         }
 
         double loss() { return lossTimesTokens / Math.max(1, tokens); }
