@@ -43,16 +43,27 @@ for name in qwen2_5 qwen3 llama3 r1; do
   cp "$src/tokenizer.json" "$src/tokenizer_config.json" "$dir/"
   template=""
   if [ "$name" = r1 ]; then
-    # R1's template on Qwen2.5's vocabulary, with R1's bos/eos (its special tokens stay plain text here: same for both sides)
+    # R1's template on Qwen2.5's vocabulary with R1's special tokens
     cp datasets/src/test/resources/templates/deepseek-r1-distill-qwen.jinja "$dir/chat_template.jinja"
     template="chat_template: chat_template.jinja"
-    python3 - "$dir/tokenizer_config.json" <<'PY'
+    python3 - "$dir" <<'PY'
 import json, sys
-path = sys.argv[1]
-c = json.load(open(path))
+d = sys.argv[1]
+# R1-Distill-Qwen's tokenizer is Qwen2.5's with DeepSeek's special tokens at 151643-151649 (as the tests build it)
+names = {151643: "<｜end▁of▁sentence｜>", 151644: "<｜User｜>", 151645: "<｜Assistant｜>", 151646: "<｜begin▁of▁sentence｜>",
+         151647: "<|EOT|>", 151648: "<think>", 151649: "</think>"}
+t = json.load(open(d + "/tokenizer.json", encoding="utf-8"))
+for a in t["added_tokens"]:
+    if a["id"] in names:
+        a["content"] = names[a["id"]]
+        a["special"] = a["id"] in (151643, 151646)
+json.dump(t, open(d + "/tokenizer.json", "w", encoding="utf-8"), ensure_ascii=False)
+c = json.load(open(d + "/tokenizer_config.json", encoding="utf-8"))
 c.pop("chat_template", None)
+for key in ("added_tokens_decoder", "additional_special_tokens"):  # Qwen2.5's names for those ids; tokenizer.json has R1's
+    c.pop(key, None)
 c.update(bos_token="<｜begin▁of▁sentence｜>", eos_token="<｜end▁of▁sentence｜>", pad_token="<｜end▁of▁sentence｜>")
-json.dump(c, open(path, "w"), ensure_ascii=False, indent=1)
+json.dump(c, open(d + "/tokenizer_config.json", "w", encoding="utf-8"), ensure_ascii=False, indent=1)
 PY
   fi
   printf 'model: {path: %s, %s}\ndataset: {path: %s}\n' "$dir" "$template" "$data" | sed 's/, }/}/' > "$dir/recipe.yaml"

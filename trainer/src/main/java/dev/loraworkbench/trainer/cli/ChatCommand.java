@@ -27,6 +27,7 @@ final class ChatCommand implements Callable<Integer> {
             List<Message> history = new ArrayList<>();
             if (system != null) history.add(Message.system(system));
             int fixed = history.size();
+            var sampler = sampling.sampler();
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
             System.err.println("chat with " + loaded.dir() + (model.adapter == null ? "" : " + " + model.adapter) + "  (/reset, /exit)");
             while (true) {
@@ -41,7 +42,7 @@ final class ChatCommand implements Callable<Integer> {
                     continue;
                 }
                 history.add(Message.user(line));
-                var reply = sampling.run(loaded, tokenizer, tokenizer.template().render(history, true), System.out);
+                var reply = sampling.run(loaded, tokenizer, tokenizer.template().render(history, true), System.out, sampler);
                 System.out.println();
                 sampling.report(reply.result(), System.err);
                 history.add(Message.assistant(reply.text()));

@@ -59,12 +59,17 @@ final class GenerateCommand implements Callable<Integer> {
 
         /** Generates from rendered text, printing the reply as it grows (stop tokens and other special tokens left out). */
         Reply run(ModelOptions.LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out) {
+            return run(loaded, tokenizer, text, out, sampler());
+        }
+
+        /** As above with a given sampler: a chat keeps one, so its turns draw from one seeded stream, not the same draws each turn. */
+        Reply run(ModelOptions.LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out, Sampler sampler) {
             int[] ids = tokenizer.encode(text);
             if (ids.length == 0) throw new WorkbenchCli.UserInputException("the prompt has no tokens");
             var stop = loaded.stopIds(tokenizer);
             List<Integer> shown = new ArrayList<>();
             int[] printed = {0};
-            Generator.Result r = new Generator(loaded.decoder(), loaded.manager()).generate(ids, maxNewTokens, sampler(), stop, token -> {
+            Generator.Result r = new Generator(loaded.decoder(), loaded.manager()).generate(ids, maxNewTokens, sampler, stop, token -> {
                 if (stop.contains(token)) return;
                 shown.add(token);
                 // decode the whole reply each time: a token can end in the middle of a UTF-8 character

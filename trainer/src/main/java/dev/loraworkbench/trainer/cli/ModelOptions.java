@@ -34,7 +34,8 @@ final class ModelOptions {
     @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter directory: a run (runs/<name>), one of its checkpoints, or an exported adapter")
     Path adapter;
 
-    @Option(names = "--quantization", defaultValue = "none", description = "none | nf4 | fp4: quantize the decoder projections on load (default ${DEFAULT-VALUE})")
+    // quantization, compute dtype and device default to the run's own when --adapter is a run, else to none / fp32 / auto
+    @Option(names = "--quantization", description = "none | nf4 | fp4: quantize the decoder projections on load (default: the run's, else none)")
     String quantization;
 
     @Option(names = "--double-quant", description = "with nf4/fp4: also quantize the block scales (8-bit, blocks of 256)")
@@ -46,18 +47,29 @@ final class ModelOptions {
     @Option(names = "--chat-template", paramLabel = "chatml|FILE", description = "chat template instead of the model's (default: the run's model.chat_template when --adapter is a run, else tokenizer_config.json's)")
     String chatTemplate;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto | cpu | cuda | cuda:N (default ${DEFAULT-VALUE})")
+    @Option(names = "--device", description = "auto | cpu | cuda | cuda:N (default: the run's, else auto)")
     String device;
 
-    @Option(names = "--compute-dtype", defaultValue = "fp32", description = "fp32 | fp16 | bf16 for the projections' matmuls (default ${DEFAULT-VALUE})")
+    @Option(names = "--compute-dtype", description = "fp32 | fp16 | bf16 for the projections' matmuls (default: the run's, else fp32)")
     String computeDtype;
 
+    /** The recipe of the run given as --adapter (a run or one of its checkpoints), if it is one. */
+    java.util.Optional<Recipe> runRecipe() {
+        if (adapter == null || !Files.isRegularFile(adapter.resolve(RunDirectory.RECIPE))) return java.util.Optional.empty();
+        return java.util.Optional.of(RecipeLoader.load(adapter.resolve(RunDirectory.RECIPE), List.of()).recipe());
+    }
+
     Recipe.ComputeDtype computeDtype() {
+        if (computeDtype == null) return runRecipe().map(r -> r.quantization().computeDtype()).orElse(Recipe.ComputeDtype.FP32);
         try {
             return Recipe.ComputeDtype.valueOf(computeDtype.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
             throw new WorkbenchCli.UserInputException("--compute-dtype " + computeDtype + ": expected fp32, fp16 or bf16");
         }
+    }
+
+    String device() {
+        return device != null ? device : runRecipe().map(Recipe::device).orElse("auto");
     }
 
     /** The base model: --model, or the model of the run whose adapter was given. */
@@ -85,8 +97,10 @@ final class ModelOptions {
         return null;
     }
 
+    /** --quantization, else the run's (a 32B run trained on nf4 would not fit in memory loaded in fp32), else none. */
     DecoderWeights.Quantization quantization() {
-        return quantization(quantization, blockSize, doubleQuant);
+        if (quantization != null) return quantization(quantization, blockSize, doubleQuant);
+        return runRecipe().map(r -> r.quantization().forLoading()).orElse(null);
     }
 
     /** A --quantization value (none | nf4 | fp4) as the load-time quantization, null for none. */
@@ -103,12 +117,15 @@ final class ModelOptions {
         Path dir = modelDir();
         Recipe.ComputeDtype dtype = computeDtype();
         String template = chatTemplateSource(); // a bad --chat-template fails now, not after the weights load
-        Device target = ComputeDevice.resolve(device);
+        Device target = ComputeDevice.resolve(device());
         HalfPrecision.require(dtype, target);
         HfCheckpoint ckpt = HfCheckpoint.open(dir);
         NDManager manager = NDManager.newBaseManager(target, "PyTorch");
         try {
-            DecoderWeights weights = dev.loraworkbench.trainer.train.TrainingSetup.loadWeights(ckpt, manager, quantization(), HalfPrecision.dataType(dtype));
+            DecoderWeights.Quantization q = quantization();
+            System.err.printf("model    %s (%s base, %s compute, %s)%s%n", dir, q == null ? "fp32" : q.codebook().name().toLowerCase(Locale.ROOT),
+                    dtype.name().toLowerCase(Locale.ROOT), ComputeDevice.name(target), adapter == null ? "" : " + adapter " + adapter);
+            DecoderWeights weights = dev.loraworkbench.trainer.train.TrainingSetup.loadWeights(ckpt, manager, q, HalfPrecision.dataType(dtype));
             LoraAdapter lora = adapter == null ? null : PeftFormat.read(adapter, ckpt.config(), manager);
             return new LoadedModel(dir, ckpt, manager, new Decoder(ckpt.config(), weights, lora), template);
         } catch (RuntimeException e) {

@@ -40,13 +40,13 @@ public record DeviceQuantized(Codebook codebook, Shape shape, int blockSize, NDA
         return l;
     }
 
-    /** The fp32 weight, created in {@code scratch} (close it to free the weight once the layer is done). */
     /** The weight in {@code type}: rebuilt in fp32 (exact, as bitsandbytes computes it), then rounded once. */
     public NDArray dequantize(NDManager scratch, DataType type) {
         NDArray w = dequantize(scratch);
         return type == DataType.FLOAT32 ? w : w.toType(type, false);
     }
 
+    /** The fp32 weight, created in {@code scratch} (close it to free the weight once the layer is done). */
     public NDArray dequantize(NDManager scratch) {
         scratch.tempAttachAll(arrays().toArray(new NDArray[0]));
         long blocks = shape.size() / blockSize;

@@ -279,4 +279,19 @@ class WorkbenchCliTest {
         assertTrue(missing.err().contains("model.chat_template: cannot read"), missing.err());
         assertNoStackTrace(missing);
     }
+
+    /** generate with a run as --adapter loads the base as that run did (a 32B nf4 run would not fit loaded in fp32). */
+    @Test
+    void generateTakesTheRunsQuantizationUnlessTold() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("q.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\nquantization: fp4\n"
+                + "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 96}\n"
+                + "lora: {r: 2, target_modules: [q_proj]}\ntraining: {max_steps: 1}\noutput: {runs_dir: " + dir.resolve("runs") + ", name: q}\n");
+        assertEquals(0, run("train", recipe.toString()).code());
+        String runDir = dir.resolve("runs/q").toString();
+        Result inherited = run("generate", "--adapter", runDir, "--prompt", "hi", "--max-new-tokens", "2");
+        assertEquals(0, inherited.code(), inherited.err());
+        assertTrue(inherited.err().contains("(fp4 base, fp32 compute, cpu) + adapter"), inherited.err());
+        Result told = run("generate", "--adapter", runDir, "--quantization", "none", "--prompt", "hi", "--max-new-tokens", "2");
+        assertTrue(told.err().contains("(fp32 base, fp32 compute, cpu)"), told.err());
+    }
 }
