@@ -23,6 +23,7 @@ final class ChatCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        sampling.sampler(); // bad sampling options fail before minutes of loading
         try (ModelOptions.LoadedModel loaded = model.open(); TokenizerFiles tokenizer = loaded.tokenizer()) {
             List<Message> history = new ArrayList<>();
             if (system != null) history.add(Message.system(system));

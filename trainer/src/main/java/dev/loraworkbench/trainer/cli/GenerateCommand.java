@@ -29,6 +29,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        sampling.sampler(); // bad sampling options fail before minutes of loading
         try (ModelOptions.LoadedModel loaded = model.open(); TokenizerFiles tokenizer = loaded.tokenizer()) {
             List<Message> messages = new ArrayList<>();
             if (system != null) messages.add(Message.system(system));
