@@ -1,6 +1,5 @@
 package dev.loraworkbench.trainer.generate;
 
-import java.util.Arrays;
 import java.util.Random;
 
 /** Next-token choice from one row of logits: greedy at temperature 0, else temperature + top-p (nucleus) sampling. */
@@ -22,22 +21,28 @@ public final class Sampler {
     public int next(float[] logits) {
         if (temperature == 0) return argmax(logits);
         double max = logits[argmax(logits)];
-        double[] p = new double[logits.length];
+        float[] p = new float[logits.length];
         double sum = 0;
-        for (int i = 0; i < p.length; i++) sum += p[i] = Math.exp((logits[i] - max) / temperature);
-        Integer[] order = new Integer[p.length];
-        for (int i = 0; i < order.length; i++) order[i] = i;
-        Arrays.sort(order, (a, b) -> Double.compare(p[b], p[a]));
+        for (int i = 0; i < p.length; i++) sum += p[i] = (float) Math.exp((logits[i] - max) / temperature);
+        // most likely first, by sorting primitive keys (probability bits, which order like the values for p >= 0, then index)
+        long[] order = new long[p.length];
+        for (int i = 0; i < p.length; i++) order[i] = ((long) Float.floatToIntBits(p[i]) << 32) | i;
+        java.util.Arrays.sort(order);
         // the smallest set of most likely tokens whose mass reaches top_p (always at least one)
         double kept = 0;
         int n = 0;
-        while (n < order.length && (n == 0 || kept < topP * sum)) kept += p[order[n++]];
+        while (n < order.length && (n == 0 || kept < topP * sum)) kept += p[token(order, n++)];
         double r = random.nextDouble() * kept;
         for (int i = 0; i < n; i++) {
-            r -= p[order[i]];
-            if (r <= 0) return order[i];
+            r -= p[token(order, i)];
+            if (r <= 0) return token(order, i);
         }
-        return order[n - 1];
+        return token(order, n - 1);
+    }
+
+    /** The i-th most likely token of the ascending sorted keys. */
+    private static int token(long[] order, int i) {
+        return (int) order[order.length - 1 - i];
     }
 
     /** Index of the largest logit; the lowest index on ties, as torch.argmax. */
