@@ -23,14 +23,14 @@ import picocli.CommandLine.Parameters;
 final class ExportCommand {
 
     /** A run directory or one of its checkpoints: holds the adapter and the recipe that names the base model. */
-    record Source(Path adapterDir, Path baseModel) {
+    record Source(Path adapterDir, Path baseModel, dev.loraworkbench.trainer.model.DecoderWeights.Quantization trainedOn) {
         static Source of(Path dir) {
             if (!Files.isRegularFile(dir.resolve(PeftFormat.WEIGHTS)) || !Files.isRegularFile(dir.resolve(RunDirectory.RECIPE))) {
                 throw new WorkbenchCli.UserInputException(dir + ": expected a run directory (runs/<name>) or a checkpoint "
                         + "(runs/<name>/checkpoints/step-N) with " + PeftFormat.WEIGHTS + " and " + RunDirectory.RECIPE);
             }
             var loaded = RecipeLoader.load(dir.resolve(RunDirectory.RECIPE), List.of());
-            return new Source(dir, loaded.modelDir());
+            return new Source(dir, loaded.modelDir(), loaded.recipe().quantization().forLoading());
         }
     }
 
@@ -67,11 +67,23 @@ final class ExportCommand {
         @Option(names = "--dtype", defaultValue = "bf16", description = "bf16 | fp16 | fp32 (default ${DEFAULT-VALUE})") String dtype;
         @Option(names = "--shard-size", defaultValue = "5GB", description = "largest shard, e.g. 5GB, 500MB (default ${DEFAULT-VALUE})") String shardSize;
         @Option(names = "--force", description = "replace a non-empty output directory") boolean force;
+        @Option(names = "--base", defaultValue = "auto", description = "auto | dequantized | original: the projections the LoRA is added to. "
+                + "auto: as the run trained (a 4-bit run's quantized-then-dequantized weights, so the merged model computes what the "
+                + "trained one did), else as stored (default ${DEFAULT-VALUE})")
+        String base;
 
         @Override
         public Integer call() throws Exception {
             Source src = Source.of(source);
             checkOut(out, force);
+            var trainedOn = switch (base.toLowerCase(Locale.ROOT)) {
+                case "auto", "dequantized" -> src.trainedOn();
+                case "original" -> null;
+                default -> throw new WorkbenchCli.UserInputException("--base " + base + ": expected auto, dequantized or original");
+            };
+            if (base.equalsIgnoreCase("dequantized") && trainedOn == null) {
+                throw new WorkbenchCli.UserInputException("--base dequantized: " + source + " was trained on an unquantized base; use auto or original");
+            }
             DType type = switch (dtype.toLowerCase(Locale.ROOT)) {
                 case "bf16", "bfloat16" -> DType.BF16;
                 case "fp16", "f16", "float16" -> DType.F16;
@@ -79,7 +91,9 @@ final class ExportCommand {
                 default -> throw new WorkbenchCli.UserInputException("--dtype " + dtype + ": expected bf16, fp16 or fp32");
             };
             long t0 = System.nanoTime();
-            var result = MergedExport.export(src.baseModel(), src.adapterDir(), out, type, parseSize(shardSize), System.out);
+            if (trainedOn != null) System.out.printf("merging into the %s-dequantized base the adapter was trained on (--base original: as stored)%n",
+                    trainedOn.codebook().name().toLowerCase(Locale.ROOT));
+            var result = MergedExport.export(src.baseModel(), src.adapterDir(), out, type, parseSize(shardSize), trainedOn, System.out);
             System.out.printf("merged %d modules into %s: %d shard(s), %.1f MB, %.1f s%n", result.mergedModules(), out, result.shards(),
                     result.bytes() / 1e6, (System.nanoTime() - t0) / 1e9);
             return 0;

@@ -1,5 +1,8 @@
 package dev.loraworkbench.trainer.export;
 
+import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.quant.Quantizer;
+
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -20,9 +23,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Base model + LoRA merged into one Hugging Face checkpoint: W' = W + scale · B A on the base weights as
- * stored in the source checkpoint (never a re-quantized copy), streamed tensor by tensor into size-limited
- * shards with model.safetensors.index.json, plus config, generation config and tokenizer files.
+ * Base model + LoRA merged into one Hugging Face checkpoint: W' = W + scale · B A, streamed tensor by tensor into
+ * size-limited shards with model.safetensors.index.json, plus config, generation config and tokenizer files.
+ * W is the base weight as stored, or, for an adapter trained on a 4-bit base, that weight quantized and
+ * dequantized exactly as training saw it (as PEFT's merge_and_unload of a 4-bit model does): the merged model then
+ * computes what the trained one did.
  */
 public final class MergedExport {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -35,6 +40,12 @@ public final class MergedExport {
     public record Result(Path dir, int shards, long bytes, int mergedModules) {}
 
     public static Result export(Path baseDir, Path adapterDir, Path out, DType dtype, long shardBytes, PrintStream log) throws IOException {
+        return export(baseDir, adapterDir, out, dtype, shardBytes, null, log);
+    }
+
+    /** @param trainedOn the 4-bit quantization the adapter was trained against (its projections are merged dequantized), or null */
+    public static Result export(Path baseDir, Path adapterDir, Path out, DType dtype, long shardBytes, DecoderWeights.Quantization trainedOn,
+                                PrintStream log) throws IOException {
         try (HfCheckpoint base = HfCheckpoint.open(baseDir); NDManager manager = NDManager.newBaseManager("PyTorch")) {
             LoraAdapter adapter = PeftFormat.read(adapterDir, base.config(), manager);
             List<TensorInfo> tensors = base.tensorsInOrder();
@@ -49,6 +60,9 @@ public final class MergedExport {
                     try (var writer = new StreamingSafetensorsWriter(dir.resolve(file), shards.get(s), Map.of("format", "pt"))) {
                         for (var spec : shards.get(s)) {
                             float[] values = base.floats(spec.name());
+                            if (trainedOn != null && isQuantizedProjection(spec.name())) {
+                                values = Quantizer.dequantize(Quantizer.quantize(values, spec.shape(), trainedOn.codebook(), trainedOn.blockSize(), trainedOn.doubleQuant()));
+                            }
                             LoraAdapter.Pair pair = spec.name().endsWith(".weight")
                                     ? adapter.get(spec.name().substring(0, spec.name().length() - ".weight".length())) : null;
                             if (pair != null) {
@@ -80,6 +94,11 @@ public final class MergedExport {
             }
             return new Result(out, shards.size(), total[0], merged[0]);
         }
+    }
+
+    /** The weights DecoderWeights quantizes on load: the seven projections of every decoder layer. */
+    static boolean isQuantizedProjection(String name) {
+        return name.startsWith("model.layers.") && name.endsWith("_proj.weight");
     }
 
     /** values += scale · (B A), B [out, r], A [r, in], row-major like the weight. */

@@ -63,4 +63,25 @@ class MergedExportTest {
         float bf16Error = maxRelativeError(logits(dir.resolve("bf16"), ids), expected);
         assertTrue(bf16Error > 0 && bf16Error < 0.02, "bf16 merge: max error " + bf16Error + " of the logit range");
     }
+
+    /** An adapter trained on an NF4 base, merged into the dequantized base, computes what the QLoRA model did; merged as stored it does not. */
+    @Test
+    void aQloraAdapterMergedIntoTheDequantizedBaseReproducesTheTrainedModel() throws Exception {
+        Path fixture = Fixtures.golden("qwen2-golden");
+        long[] ids = {3, 14, 15, 92, 65, 35, 89, 79};
+        var nf4 = new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true);
+        float[] qlora;
+        try (NDManager m = NDManager.newBaseManager("PyTorch"); HfCheckpoint c = HfCheckpoint.open(fixture.resolve("model"))) {
+            var adapter = dev.loraworkbench.trainer.lora.PeftFormat.read(fixture.resolve("adapter"), c.config(), m);
+            Decoder d = new Decoder(c.config(), DecoderWeights.load(c, m, nf4), adapter);
+            qlora = d.logits(Tensors.of(m, ids, new Shape(1, ids.length)), new int[] {ids.length}, false).toFloatArray();
+        }
+        PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+        MergedExport.export(fixture.resolve("model"), fixture.resolve("adapter"), dir.resolve("deq"), DType.F32, 5_000_000_000L, nf4, quiet);
+        MergedExport.export(fixture.resolve("model"), fixture.resolve("adapter"), dir.resolve("orig"), DType.F32, 5_000_000_000L, null, quiet);
+        float dequantized = maxRelativeError(logits(dir.resolve("deq"), ids), qlora);
+        float original = maxRelativeError(logits(dir.resolve("orig"), ids), qlora);
+        assertTrue(dequantized <= 1e-4, "dequantized merge vs the QLoRA model: " + dequantized);
+        assertTrue(original > 10 * Math.max(dequantized, 1e-6f), "the stored base differs from what training saw: " + original + " vs " + dequantized);
+    }
 }
