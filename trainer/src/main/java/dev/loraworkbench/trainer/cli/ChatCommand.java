@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.cli;
 
 import dev.loraworkbench.datasets.Message;
 import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.generate.Generator;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
@@ -24,7 +25,8 @@ final class ChatCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         sampling.sampler(); // bad sampling options fail before minutes of loading
-        try (ModelOptions.LoadedModel loaded = model.open(); TokenizerFiles tokenizer = loaded.tokenizer()) {
+        try (ModelOptions.LoadedModel loaded = model.open(); TokenizerFiles tokenizer = loaded.tokenizer();
+             Generator.Session session = new Generator(loaded.decoder(), loaded.manager()).session()) {
             List<Message> history = new ArrayList<>();
             if (system != null) history.add(Message.system(system));
             int fixed = history.size();
@@ -43,9 +45,9 @@ final class ChatCommand implements Callable<Integer> {
                     continue;
                 }
                 history.add(Message.user(line));
-                var reply = sampling.run(loaded, tokenizer, tokenizer.template().render(history, true), System.out, sampler);
+                var reply = sampling.run(loaded, tokenizer, tokenizer.template().render(history, true), System.out, sampler, session);
                 System.out.println();
-                sampling.report(reply.result(), System.err);
+                sampling.report(reply, System.err);
                 history.add(Message.assistant(reply.text()));
             }
         }

@@ -37,7 +37,7 @@ final class GenerateCommand implements Callable<Integer> {
             String text = raw ? prompt : tokenizer.template().render(messages, true);
             SamplingOptions.Reply reply = sampling.run(loaded, tokenizer, text, System.out);
             System.out.println();
-            sampling.report(reply.result(), System.err);
+            sampling.report(reply, System.err);
         }
         return 0;
     }
@@ -56,21 +56,26 @@ final class GenerateCommand implements Callable<Integer> {
             return new Sampler(temperature, topP, seed);
         }
 
-        record Reply(String text, Generator.Result result) {}
+        record Reply(String text, Generator.Result result, int reusedTokens) {}
 
         /** Generates from rendered text, printing the reply as it grows (stop tokens and other special tokens left out). */
         Reply run(ModelOptions.LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out) {
-            return run(loaded, tokenizer, text, out, sampler());
+            try (Generator.Session session = new Generator(loaded.decoder(), loaded.manager()).session()) {
+                return run(loaded, tokenizer, text, out, sampler(), session);
+            }
         }
 
-        /** As above with a given sampler: a chat keeps one, so its turns draw from one seeded stream, not the same draws each turn. */
-        Reply run(ModelOptions.LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out, Sampler sampler) {
+        /**
+         * As above in a chat: one sampler, so turns draw from one seeded stream rather than the same draws each turn,
+         * and one session, so each turn computes only what follows the conversation's cached prefix.
+         */
+        Reply run(ModelOptions.LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out, Sampler sampler, Generator.Session session) {
             int[] ids = tokenizer.encode(text);
             if (ids.length == 0) throw new WorkbenchCli.UserInputException("the prompt has no tokens");
             var stop = loaded.stopIds(tokenizer);
             List<Integer> shown = new ArrayList<>();
             int[] printed = {0};
-            Generator.Result r = new Generator(loaded.decoder(), loaded.manager()).generate(ids, maxNewTokens, sampler, stop, token -> {
+            Generator.Result r = session.generate(ids, maxNewTokens, sampler, stop, token -> {
                 if (stop.contains(token)) return;
                 shown.add(token);
                 // decode the whole reply each time: a token can end in the middle of a UTF-8 character
@@ -81,12 +86,13 @@ final class GenerateCommand implements Callable<Integer> {
                     printed[0] = sofar.length();
                 }
             });
-            return new Reply(tokenizer.decode(shown.stream().mapToInt(Integer::intValue).toArray(), true), r);
+            return new Reply(tokenizer.decode(shown.stream().mapToInt(Integer::intValue).toArray(), true), r, session.reused());
         }
 
-        void report(Generator.Result r, PrintStream err) {
-            err.printf("[%d tokens%s, prefill %.0f ms, %.1f tokens/s]%n", r.tokens().size(), r.stopped() ? ", stopped at eos" : ", hit --max-new-tokens",
-                    r.prefillNanos() / 1e6, r.tokensPerSecond());
+        void report(Reply reply, PrintStream err) {
+            Generator.Result r = reply.result();
+            err.printf("[%d tokens%s, prefill %.0f ms%s, %.1f tokens/s]%n", r.tokens().size(), r.stopped() ? ", stopped at eos" : ", hit --max-new-tokens",
+                    r.prefillNanos() / 1e6, reply.reusedTokens() > 0 ? " (" + reply.reusedTokens() + " cached tokens reused)" : "", r.tokensPerSecond());
         }
     }
 }

@@ -37,14 +37,46 @@ public final class Generator {
     }
 
     Result generate(int[] prompt, int maxNewTokens, Sampler sampler, Set<Integer> stopIds, IntConsumer onToken, Consumer<float[]> onLogits) {
-        if (prompt.length == 0) throw new IllegalArgumentException("the prompt has no tokens");
-        List<Integer> out = new ArrayList<>();
-        long t0 = System.nanoTime();
-        long prefill = 0;
-        try (Decoder.KvCache cache = new Decoder.KvCache(manager, decoder.config().numLayers())) {
-            int[] next = prompt;
+        try (Session session = session()) {
+            return session.generate(prompt, maxNewTokens, sampler, stopIds, onToken, onLogits);
+        }
+    }
+
+    /** A cache kept across calls, for a conversation: each turn's prompt repeats the earlier turns. */
+    public Session session() {
+        return new Session();
+    }
+
+    /**
+     * Each call feeds only the prompt tokens after the longest prefix they share with the tokens the cache holds
+     * (the keys and values of a prefix depend on nothing after it), cutting the cache back where they part.
+     */
+    public final class Session implements AutoCloseable {
+        private final Decoder.KvCache cache = new Decoder.KvCache(manager, decoder.config().numLayers());
+        private final List<Integer> held = new ArrayList<>(); // tokens whose keys and values the cache holds
+        private int reused;
+
+        /** Prompt tokens the last call took from the cache instead of computing them. */
+        public int reused() { return reused; }
+
+        public Result generate(int[] prompt, int maxNewTokens, Sampler sampler, Set<Integer> stopIds, IntConsumer onToken) {
+            return generate(prompt, maxNewTokens, sampler, stopIds, onToken, logits -> { });
+        }
+
+        Result generate(int[] prompt, int maxNewTokens, Sampler sampler, Set<Integer> stopIds, IntConsumer onToken, Consumer<float[]> onLogits) {
+            if (prompt.length == 0) throw new IllegalArgumentException("the prompt has no tokens");
+            int common = 0;
+            while (common < held.size() && common < prompt.length && held.get(common) == prompt[common]) common++;
+            reused = Math.min(common, prompt.length - 1); // at least one token goes through, for the next token's logits
+            cache.truncate(reused);
+            held.subList(reused, held.size()).clear();
+            List<Integer> out = new ArrayList<>();
+            long t0 = System.nanoTime();
+            long prefill = 0;
+            int[] next = java.util.Arrays.copyOfRange(prompt, reused, prompt.length);
             while (out.size() < maxNewTokens) {
                 float[] logits = lastLogits(next, cache);
+                for (int id : next) held.add(id);
                 if (out.isEmpty()) prefill = System.nanoTime() - t0;
                 onLogits.accept(logits);
                 int token = sampler.next(logits);
@@ -53,8 +85,11 @@ public final class Generator {
                 if (stopIds.contains(token)) return new Result(out, true, prefill, System.nanoTime() - t0 - prefill);
                 next = new int[] {token};
             }
+            return new Result(out, false, prefill, System.nanoTime() - t0 - prefill);
         }
-        return new Result(out, false, prefill, System.nanoTime() - t0 - prefill);
+
+        @Override
+        public void close() { cache.close(); }
     }
 
     private float[] lastLogits(int[] ids, Decoder.KvCache cache) {

@@ -107,6 +107,26 @@ public final class Decoder {
 
         private void advance(int t) { length += t; }
 
+        /** Keeps the first n positions (a conversation that parts from what the cache holds at position n). */
+        public void truncate(int n) {
+            if (n >= length) return;
+            for (NDArray[] store : new NDArray[][] {keys, values}) {
+                for (int layer = 0; layer < store.length; layer++) {
+                    if (store[layer] == null) continue;
+                    NDArray kept = null;
+                    if (n > 0) {
+                        try (NDArray view = store[layer].get(":, :, :" + n + ", :")) {
+                            kept = view.duplicate();
+                        }
+                        kept.attach(manager);
+                    }
+                    store[layer].close();
+                    store[layer] = kept;
+                }
+            }
+            length = n;
+        }
+
         @Override
         public void close() { manager.close(); }
     }

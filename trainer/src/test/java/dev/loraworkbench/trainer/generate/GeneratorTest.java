@@ -59,6 +59,30 @@ class GeneratorTest {
         }
     }
 
+    /** A chat session reuses the cached prefix of each new prompt, cut back where the prompt parts from it: same tokens as from scratch. */
+    @Test
+    void aSessionReusesTheSharedPrefixExactly() {
+        try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Generator g = new Generator(new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null), m);
+            try (Generator.Session session = g.session()) {
+                List<Integer> first = session.generate(PROMPT, 6, Sampler.greedy(), Set.of(), t -> { }).tokens();
+                assertEquals(0, session.reused());
+                // the next turn repeats the conversation so far (prompt + reply) and adds to it
+                int[] next = java.util.stream.IntStream.concat(java.util.stream.IntStream.concat(java.util.Arrays.stream(PROMPT),
+                        first.stream().mapToInt(Integer::intValue)), java.util.stream.IntStream.of(9, 88, 1200)).toArray();
+                List<Integer> second = session.generate(next, 8, Sampler.greedy(), Set.of(), t -> { }).tokens();
+                assertEquals(PROMPT.length + first.size() - 1, session.reused(), "everything fed so far is reused");
+                assertEquals(g.generate(next, 8, Sampler.greedy(), Set.of(), t -> { }).tokens(), second);
+                // a prompt that parts from the cache half-way through the first prompt
+                int[] edited = java.util.Arrays.copyOf(PROMPT, PROMPT.length);
+                edited[5] = 333;
+                List<Integer> third = session.generate(edited, 8, Sampler.greedy(), Set.of(), t -> { }).tokens();
+                assertEquals(5, session.reused());
+                assertEquals(g.generate(edited, 8, Sampler.greedy(), Set.of(), t -> { }).tokens(), third);
+            }
+        }
+    }
+
     @Test
     void stopsAtAStopTokenAndSamplingIsSeeded() {
         try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
