@@ -26,6 +26,7 @@ import org.junit.jupiter.api.io.TempDir;
 class NotebooksIT {
     static final Path JUPYTER = Path.of("/usr/bin/jupyter"); // pyenv's python may come first on PATH and lack Jupyter
     static final long NOTEBOOK_TIMEOUT_S = 600;
+    static final long CELL_TIMEOUT_S = 300; // a stuck cell fails with nbconvert's own message, well before the notebook's limit
     static final String NO_JUPYTER = "SKIPPED: no Jupyter at /usr/bin/jupyter, so the notebooks were not executed; install it with "
             + "apt-get install jupyter-notebook python3-nbconvert python3-ipykernel jupyter-client jupyter-nbconvert (.ci/run does)";
 
@@ -69,7 +70,7 @@ class NotebooksIT {
                 "PYDEVD_DISABLE_FILE_VALIDATION", "1");
         long start = System.nanoTime();
         int code = run(List.of(JUPYTER.toString(), "nbconvert", "--to", "notebook", "--execute",
-                "--ExecutePreprocessor.kernel_name=lora-workbench-java", "--ExecutePreprocessor.timeout=" + NOTEBOOK_TIMEOUT_S,
+                "--ExecutePreprocessor.kernel_name=lora-workbench-java", "--ExecutePreprocessor.timeout=" + CELL_TIMEOUT_S,
                 "--output-dir", out.toString(), notebook.toString()), env, NOTEBOOK_TIMEOUT_S + 60);
         double seconds = (System.nanoTime() - start) / 1e9;
         String log = Files.readString(tmp.resolve("nbconvert.log"));

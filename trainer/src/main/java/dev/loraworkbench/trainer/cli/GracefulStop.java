@@ -31,6 +31,11 @@ final class GracefulStop {
             return training.run(stop).interrupted() ? 130 : 0;
         } finally {
             finished.countDown();
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook); // a notebook kernel trains many times in one JVM
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running: it returns at once now that training finished
+            }
         }
     }
 }

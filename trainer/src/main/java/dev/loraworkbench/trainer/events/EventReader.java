@@ -61,13 +61,18 @@ public final class EventReader {
             int start = b.position();
             long len = b.getLong();
             int lenCrc = b.getInt();
+            // a bad checksum (e.g. zeros after a power loss) ends the file's usable part, as TensorBoard treats it
             if (lenCrc != EventWriter.maskedCrc(java.util.Arrays.copyOfRange(all, start, start + 8))) {
-                throw new IOException(file + ": corrupt record length at byte " + start);
+                System.err.println("warning: " + file + ": corrupt record length at byte " + start + "; reading stops there");
+                break;
             }
             if (len < 0 || b.remaining() < len + 4) break;
             byte[] data = new byte[(int) len];
             b.get(data);
-            if (b.getInt() != EventWriter.maskedCrc(data)) throw new IOException(file + ": corrupt record at byte " + start);
+            if (b.getInt() != EventWriter.maskedCrc(data)) {
+                System.err.println("warning: " + file + ": corrupt record at byte " + start + "; reading stops there");
+                break;
+            }
             events.add(parse(data));
         }
         return events;

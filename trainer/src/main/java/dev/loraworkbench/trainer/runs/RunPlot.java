@@ -68,7 +68,8 @@ public final class RunPlot {
     public static RunPlot ofRuns(List<Run> runs, List<String> tags) {
         if (runs.isEmpty()) throw new IllegalArgumentException("no runs to plot");
         Set<String> present = new java.util.TreeSet<>();
-        runs.forEach(r -> present.addAll(r.curves().keySet()));
+        // a tag whose points a resume purged entirely has nothing to draw
+        runs.forEach(r -> r.curves().forEach((tag, points) -> { if (!points.isEmpty()) present.add(tag); }));
         List<String> chosen = tags == null || tags.isEmpty() ? DEFAULT_TAGS.stream().filter(present::contains).toList() : tags;
         for (String tag : chosen) {
             if (!present.contains(tag)) throw new IllegalArgumentException("no run has the tag " + tag + "; tags present: " + String.join(", ", present));

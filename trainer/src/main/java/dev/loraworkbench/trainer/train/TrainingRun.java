@@ -173,6 +173,9 @@ public final class TrainingRun {
                     if (trainer.scaler() != null) events.scalar("train/loss_scale", step, trainer.scaler().scale());
                     window = Window.EMPTY;
                 }
+                // an interrupted thread (a notebook's interrupt button) stops like Ctrl-C; the flag is cleared so the
+                // checkpoint's file channels are not closed by it
+                if (Thread.interrupted()) stop.set(true);
                 boolean interrupted = stop.get() && step < total; // save at once; the eval can wait for the resume
                 if (!interrupted && !data.eval().isEmpty() && ((t.evalEvery() > 0 && step % t.evalEvery() == 0) || step == total)) {
                     Trainer.EvalResult e = trainer.evaluate(data.eval(), t.microBatchSize());

@@ -52,12 +52,15 @@ class NotebookAndPlotCommandsTest {
         Map<String, Object> spec = NotebookCommand.InstallKernel.kernelSpec(dir);
         assertEquals("LoRA Workbench (Java)", spec.get("display_name"));
         List<?> argv = (List<?>) spec.get("argv");
-        assertTrue(Path.of(argv.get(0).toString()).isAbsolute());
-        assertTrue(argv.contains("-Dai.djl.offline=true"), argv.toString());
-        String cp = argv.get(argv.indexOf("-cp") + 1).toString();
+        // bash sources the GPU set-up (.workbench/engine.env) if present, then execs java offline with the jars
+        assertEquals(List.of("/bin/bash", "-c"), argv.subList(0, 2));
+        assertTrue(argv.get(2).toString().contains("-Dai.djl.offline=true") && argv.get(2).toString().contains("WORKBENCH_JAVA_OPTS"), argv.toString());
+        assertEquals("{connection_file}", argv.get(3));
+        assertEquals(dir.resolve(".workbench/engine.env").toString(), argv.get(4));
+        assertTrue(Path.of(argv.get(5).toString()).isAbsolute(), "java by absolute path");
         assertEquals(dir + "/notebook-kernel/target/workbench-kernel.jar:" + dir + "/notebook-kernel/target/lib/*:"
-                + dir + "/trainer/target/workbench.jar:" + dir + "/trainer/target/lib/*", cp);
-        assertEquals(List.of(NotebookCommand.KERNEL_MAIN, "{connection_file}"), argv.subList(argv.size() - 2, argv.size()));
+                + dir + "/trainer/target/workbench.jar:" + dir + "/trainer/target/lib/*", argv.get(7));
+        assertEquals(NotebookCommand.KERNEL_MAIN, argv.get(8));
 
         Files.delete(dir.resolve("notebook-kernel/target/workbench-kernel.jar"));
         var e = assertThrows(WorkbenchCli.UserInputException.class, () -> NotebookCommand.InstallKernel.kernelSpec(dir));

@@ -58,6 +58,18 @@ class RunPlotTest {
         }
     }
 
+    /** Zeros after the last record (a power loss) end the file's usable part instead of making the run unreadable. */
+    @Test
+    void aCorruptTailIsIgnoredAsTensorBoardDoes() throws Exception {
+        Path run = java.nio.file.Files.createDirectories(dir.resolve("crashed"));
+        session(run, 1, 6, 0, false);
+        try (var files = java.nio.file.Files.list(run)) {
+            Path events = files.filter(p -> p.getFileName().toString().startsWith("events.out.tfevents")).findFirst().orElseThrow();
+            java.nio.file.Files.write(events, new byte[16], java.nio.file.StandardOpenOption.APPEND);
+        }
+        assertEquals(6, EventReader.scalars(run).get("train/loss").size());
+    }
+
     @Test
     void writesOnePanelPerTagAndOneSeriesPerRun() throws Exception {
         Path a = dir.resolve("r8-lr1e-3"), b = dir.resolve("r16-lr5e-3");
