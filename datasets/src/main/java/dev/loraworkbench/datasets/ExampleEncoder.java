@@ -24,6 +24,8 @@ public final class ExampleEncoder {
     private final int maxSeqLen;
     private final TruncationPolicy policy;
     private final ReasoningPolicy reasoning;
+    /** End-of-turn candidates: the special tokens, and the eos token even where it is plain text. */
+    private final List<String> markers;
 
     public ExampleEncoder(TokenizerFiles tokenizer, int maxSeqLen, TruncationPolicy policy) {
         this(tokenizer, maxSeqLen, policy, ReasoningPolicy.TEMPLATE);
@@ -34,6 +36,9 @@ public final class ExampleEncoder {
         this.maxSeqLen = maxSeqLen;
         this.policy = policy;
         this.reasoning = reasoning;
+        List<String> markers = new ArrayList<>(tokenizer.specialTokens());
+        if (!tokenizer.eosToken().isEmpty()) markers.add(tokenizer.eosToken());
+        this.markers = List.copyOf(markers);
     }
 
     private static final String THINK = "<think>\n";
@@ -78,7 +83,7 @@ public final class ExampleEncoder {
 
     /** Where the end-of-turn marker that ends at {@code end} begins. */
     private int endTokenStart(String text, int from, int end) {
-        for (String marker : markers()) if (end - marker.length() >= from && text.startsWith(marker, end - marker.length())) return end - marker.length();
+        for (String marker : markers) if (end - marker.length() >= from && text.startsWith(marker, end - marker.length())) return end - marker.length();
         return end;
     }
 
@@ -87,11 +92,6 @@ public final class ExampleEncoder {
                 + " in the rendered chat template; the template or tokenizer.json (added_tokens with \"special\": true) is not usable for training");
     }
 
-    private List<String> markers() {
-        List<String> markers = new ArrayList<>(tokenizer.specialTokens());
-        if (!tokenizer.eosToken().isEmpty()) markers.add(tokenizer.eosToken());
-        return markers;
-    }
 
     /** Stands in for a reply to find where the template puts reply content (private-use characters: no template alters them). */
     private static final String SENTINEL = "\uE000reply\uE001";
@@ -125,7 +125,7 @@ public final class ExampleEncoder {
     private int endOfTurn(String text, int from) {
         int best = -1;
         int bestEnd = -1;
-        for (String special : markers()) {
+        for (String special : markers) {
             int at = text.indexOf(special, from);
             if (at >= 0 && (best < 0 || at < best || (at == best && at + special.length() > bestEnd))) {
                 best = at;

@@ -17,7 +17,6 @@ import org.apache.commons.csv.CSVFormat;
 import org.apache.commons.csv.CSVParser;
 import org.apache.commons.csv.CSVRecord;
 import org.dflib.jjava.jupyter.kernel.BaseNotebookStatics;
-import picocli.CommandLine;
 
 /** What notebook cells call (statically imported by the kernel): the workbench's commands, tables and plots. */
 public final class Notebook {
@@ -85,11 +84,6 @@ public final class Notebook {
     /** Shows a chart, table or any value now, e.g. inside an if block (a cell's last expression shows by itself). */
     public static void display(Object value) {
         BaseNotebookStatics.display(value);
-    }
-
-    /** Whether this build's CLI has a command (newer commands may be missing from older builds). */
-    public static boolean hasCommand(String name) {
-        return new CommandLine(new WorkbenchCli()).getSubcommands().containsKey(name);
     }
 
     static String[] argv(Object[] args, String... extra) {

@@ -51,7 +51,7 @@ final class DataCommand {
                 TokenizerFiles tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.json")) ? loaded.tokenizer(modelDir) : null;
                 if (tokenizer == null) System.out.println("note: " + modelDir + " has no tokenizer yet; lengths after the chat template are not checked");
                 try {
-                    ExampleEncoder encoder = tokenizer == null ? null : new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation(), d.reasoning());
+                    ExampleEncoder encoder = tokenizer == null ? null : d.encoder(tokenizer);
                     report = DatasetCheck.run(loaded.datasetPath(), d.format(), columns, d.system(), encoder);
                     checked.add(loaded.datasetPath());
                     if (d.evalPath() != null) {
@@ -112,7 +112,7 @@ final class DataCommand {
             Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), System.out);
             List<Example> examples = DatasetReader.read(loaded.datasetPath(), d.format(), d.csvColumns(), d.system());
             try (TokenizerFiles tokenizer = loaded.tokenizer(modelDir)) {
-                DatasetStats s = DatasetStats.of(examples, new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation(), d.reasoning()));
+                DatasetStats s = DatasetStats.of(examples, d.encoder(tokenizer));
                 System.out.printf("%s: %d examples, %d exact duplicates; %d truncated, %d dropped at max_seq_len %d (%s)%n",
                         loaded.datasetPath(), s.examples(), s.duplicates(), s.truncated(), s.dropped(), d.maxSeqLen(), d.truncation().name().toLowerCase(Locale.ROOT));
                 System.out.println("tokens        min  median     p95     max    mean");

@@ -5,9 +5,9 @@ import dev.loraworkbench.trainer.io.TensorInfo;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
 import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.train.TrainingBench;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -20,12 +20,8 @@ final class LoadBench {
 
     static void run(Path model, DecoderWeights.Quantization quantization, PrintStream out) throws IOException {
         try (HfCheckpoint ckpt = HfCheckpoint.open(model)) {
-            long bytes = 0;
-            long numel = 0;
-            for (TensorInfo t : ckpt.tensorsInOrder()) {
-                bytes += t.end() - t.begin();
-                numel += t.numel();
-            }
+            long bytes = ckpt.storedBytes();
+            long numel = ckpt.tensorsInOrder().stream().mapToLong(TensorInfo::numel).sum();
             out.printf("model    %s: %d tensors, %,d params, %.1f MB stored; before: %s%n", model, ckpt.tensorsInOrder().size(), numel, bytes / 1e6, memory());
             long t0 = System.nanoTime();
             float[] buf = Tensors.chunkBuffer();
@@ -50,22 +46,10 @@ final class LoadBench {
         }
     }
 
-    /** RssAnon (heap + native allocations) and RssFile (mapped file pages, page cache) of this process, and its peak RSS. */
+    /** RssAnon (heap + native allocations) and RssFile (mapped file pages, page cache) of this process, and its peak RSS, in MB. */
     static String memory() {
-        try {
-            long anon = 0, file = 0, peak = 0;
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("RssAnon:")) anon = kb(line);
-                if (line.startsWith("RssFile:")) file = kb(line);
-                if (line.startsWith("VmHWM:")) peak = kb(line);
-            }
-            return String.format("anon %.0f MB, file %.0f MB, peak RSS so far %.0f MB", anon / 1e3, file / 1e3, peak / 1e3);
-        } catch (IOException | RuntimeException e) {
-            return "(no /proc/self/status)";
-        }
-    }
-
-    private static long kb(String line) {
-        return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024 / 1000;
+        double mb = 1.048576; // TrainingBench.rssMb gives MiB
+        return String.format("anon %.0f MB, file %.0f MB, peak RSS so far %.0f MB", TrainingBench.rssMb("RssAnon") * mb,
+                TrainingBench.rssMb("RssFile") * mb, TrainingBench.rssMb("VmHWM") * mb);
     }
 }

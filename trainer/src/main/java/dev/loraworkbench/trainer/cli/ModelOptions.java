@@ -4,6 +4,7 @@ import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import dev.loraworkbench.trainer.device.ComputeDevice;
 import dev.loraworkbench.trainer.device.HalfPrecision;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -53,14 +54,19 @@ final class ModelOptions {
     @Option(names = "--compute-dtype", description = "fp32 | fp16 | bf16 for the projections' matmuls (default: the run's, else fp32)")
     String computeDtype;
 
-    /** The recipe of the run given as --adapter (a run or one of its checkpoints), if it is one. */
-    java.util.Optional<Recipe> runRecipe() {
-        if (adapter == null || !Files.isRegularFile(adapter.resolve(RunDirectory.RECIPE))) return java.util.Optional.empty();
-        return java.util.Optional.of(RecipeLoader.load(adapter.resolve(RunDirectory.RECIPE), List.of()).recipe());
+    private java.util.Optional<LoadedRecipe> runRecipe;
+
+    /** The recipe of the run given as --adapter (a run or one of its checkpoints), if it is one; read once. */
+    java.util.Optional<LoadedRecipe> runRecipe() {
+        if (runRecipe == null) {
+            runRecipe = adapter == null || !Files.isRegularFile(adapter.resolve(RunDirectory.RECIPE)) ? java.util.Optional.empty()
+                    : java.util.Optional.of(RecipeLoader.load(adapter.resolve(RunDirectory.RECIPE), List.of()));
+        }
+        return runRecipe;
     }
 
     Recipe.ComputeDtype computeDtype() {
-        if (computeDtype == null) return runRecipe().map(r -> r.quantization().computeDtype()).orElse(Recipe.ComputeDtype.FP32);
+        if (computeDtype == null) return runRecipe().map(r -> r.recipe().quantization().computeDtype()).orElse(Recipe.ComputeDtype.FP32);
         try {
             return Recipe.ComputeDtype.valueOf(computeDtype.toUpperCase(Locale.ROOT));
         } catch (IllegalArgumentException e) {
@@ -69,15 +75,13 @@ final class ModelOptions {
     }
 
     String device() {
-        return device != null ? device : runRecipe().map(Recipe::device).orElse("auto");
+        return device != null ? device : runRecipe().map(r -> r.recipe().device()).orElse("auto");
     }
 
     /** The base model: --model, or the model of the run whose adapter was given. */
     Path modelDir() {
         if (model != null) return model;
-        if (adapter != null && Files.isRegularFile(adapter.resolve(RunDirectory.RECIPE))) {
-            return RecipeLoader.load(adapter.resolve(RunDirectory.RECIPE), List.of()).modelDir();
-        }
+        if (runRecipe().isPresent()) return runRecipe().get().modelDir();
         throw new WorkbenchCli.UserInputException("--model DIR is required (or pass a run directory as --adapter, whose recipe names the base model)");
     }
 
@@ -91,16 +95,13 @@ final class ModelOptions {
                 throw new WorkbenchCli.UserInputException("--chat-template " + chatTemplate + ": cannot read it; expected chatml or a Jinja template file");
             }
         }
-        if (adapter != null && Files.isRegularFile(adapter.resolve(RunDirectory.RECIPE))) {
-            return RecipeLoader.load(adapter.resolve(RunDirectory.RECIPE), List.of()).chatTemplateSource(); // as the run trained
-        }
-        return null;
+        return runRecipe().map(LoadedRecipe::chatTemplateSource).orElse(null); // as the run trained
     }
 
     /** --quantization, else the run's (a 32B run trained on nf4 would not fit in memory loaded in fp32), else none. */
     DecoderWeights.Quantization quantization() {
         if (quantization != null) return quantization(quantization, blockSize, doubleQuant);
-        return runRecipe().map(r -> r.quantization().forLoading()).orElse(null);
+        return runRecipe().map(r -> r.recipe().quantization().forLoading()).orElse(null);
     }
 
     /** A --quantization value (none | nf4 | fp4) as the load-time quantization, null for none. */

@@ -80,6 +80,11 @@ public final class HfCheckpoint implements AutoCloseable {
         return fileOf.entrySet().stream().map(e -> e.getValue().info(e.getKey())).toList();
     }
 
+    /** Bytes of all tensors as stored (what a load reads). */
+    public long storedBytes() {
+        return tensorsInOrder().stream().mapToLong(t -> t.end() - t.begin()).sum();
+    }
+
     public TensorInfo info(String name) {
         return file(name).info(name);
     }

@@ -54,8 +54,8 @@ public final class Tensors {
     }
 
     public static NDArray of(NDManager m, float[] data, Shape shape) {
-        if (data.length <= STREAM_FLOATS || shape.dimension() < 2) {
-            if (data.length <= STREAM_FLOATS) return stageFloats(m, data, 0, data.length, shape);
+        if (data.length <= STREAM_FLOATS) return stageFloats(m, data, 0, data.length, shape);
+        if (shape.dimension() < 2) {
             try (NDArray blob = m.create(data, shape)) { // a huge 1-d tensor: rare, let DJL stage it
                 return blob.duplicate();
             }

@@ -62,6 +62,11 @@ public record Recipe(
         public CsvColumns csvColumns() {
             return new CsvColumns(promptColumn, completionColumn, csvHeader);
         }
+
+        /** The encoder these settings describe (length, truncation, reasoning), the same for training, data check and stats. */
+        public dev.loraworkbench.datasets.ExampleEncoder encoder(dev.loraworkbench.datasets.TokenizerFiles tokenizer) {
+            return new dev.loraworkbench.datasets.ExampleEncoder(tokenizer, maxSeqLen, truncation, reasoning);
+        }
     }
 
     public enum Schedule { COSINE, LINEAR, CONSTANT }

@@ -61,7 +61,8 @@ public final class TrainingBench {
     }
 
     /** A line of /proc/self/status in MB (Linux); NaN elsewhere. */
-    static double rssMb(String field) {
+    /** A field of /proc/self/status (VmRSS, VmHWM, RssAnon...) in MiB, NaN where there is none. */
+    public static double rssMb(String field) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                 if (line.startsWith(field + ":")) return Long.parseLong(line.replaceAll("\\D", "")) / 1024.0;

@@ -30,7 +30,7 @@ public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval
             train = split.train();
             eval = split.eval();
         }
-        ExampleEncoder encoder = new ExampleEncoder(tokenizer, d.maxSeqLen(), d.truncation(), d.reasoning());
+        ExampleEncoder encoder = d.encoder(tokenizer);
         int[] dropped = {0};
         int[] truncated = {0};
         List<EncodedExample> trainEnc = encode(train, encoder, dropped, truncated);

@@ -90,7 +90,7 @@ public record TrainingSetup(
 
     /** Base weights, with a progress bar when loading takes a while (a 32B checkpoint: minutes of reading and quantizing). */
     public static DecoderWeights loadWeights(HfCheckpoint ckpt, NDManager manager, DecoderWeights.Quantization q, ai.djl.ndarray.types.DataType compute) {
-        long bytes = ckpt.tensorsInOrder().stream().mapToLong(t -> t.end() - t.begin()).sum();
+        long bytes = ckpt.storedBytes();
         if (bytes < 500_000_000L) return DecoderWeights.load(ckpt, manager, q, compute);
         try (ProgressBar bar = ProgressBars.of(q == null ? "load" : "load+" + q.codebook().name().toLowerCase(), 0, bytes / 1_000_000, " MB", 1)) {
             long[] done = {0};
