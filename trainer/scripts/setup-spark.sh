@@ -4,6 +4,8 @@
 # from the DJL release source against the libtorch of the local PyTorch install (pip wheel or NGC container),
 # adds BFLOAT16 to its dtype mapping, installs it where DJL looks for it, and writes .workbench/engine.env
 # (PYTORCH_LIBRARY_PATH / PYTORCH_VERSION / PYTORCH_FLAVOR), which ./workbench sources.
+# --cpu does the same for a CPU-only torch (no GPU needed): bf16 compute on the CPU, or a libtorch other than the
+# bundled one; it is also how this script's build path is tested on machines without a GPU.
 # Undo: rm .workbench/engine.env   (the workbench then uses its bundled CPU libtorch again)
 set -euo pipefail
 
@@ -15,11 +17,16 @@ djl="${djl:-0.36.0}"
 pom_djl="$djl"
 prefix="${HOME}/.cache/lora-workbench/djl-jni"
 smoke=1
+cpu=0
+torch_cmake=""
 
 usage() {
   cat <<EOF
-usage: trainer/scripts/setup-spark.sh [--python PY] [--djl-version V] [--prefix DIR] [--no-smoke]
+usage: trainer/scripts/setup-spark.sh [--python PY] [--cpu] [--torch-cmake DIR] [--djl-version V] [--prefix DIR] [--no-smoke]
   --python PY        Python that has the CUDA PyTorch to build against (default: python3)
+  --cpu              build for the CPU only (no GPU, no CUDA toolkit): a CPU-only torch, bf16 on the CPU
+  --torch-cmake DIR  folder holding Torch/TorchConfig.cmake when torch.utils.cmake_prefix_path has none
+                     (Debian's python3-torch: /usr/lib/x86_64-linux-gnu/cmake)
   --djl-version V    DJL release whose JNI source is built (default: $pom_djl, from pom.xml)
   --prefix DIR       where DJL is cloned and built (default: \$HOME/.cache/lora-workbench/djl-jni)
   --no-smoke         skip the 10-step smoke training run at the end
@@ -35,21 +42,25 @@ while [ $# -gt 0 ]; do
     --djl-version) need_arg "$@"; djl="$2"; shift 2 ;;
     --prefix) need_arg "$@"; prefix="$2"; shift 2 ;;
     --no-smoke) smoke=0; shift ;;
+    --cpu) cpu=1; shift ;;
+    --torch-cmake) need_arg "$@"; torch_cmake="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option '$1'" ;;
   esac
 done
 [ "$djl" = "$pom_djl" ] || echo "warning: --djl-version $djl differs from pom.xml ($pom_djl); DJL will not pick this JNI up" >&2
 
-step "Checking the machine (Linux, NVIDIA GPU)"
+step "Checking the machine (Linux$([ "$cpu" = 1 ] && echo ', CPU only' || echo ', NVIDIA GPU'))"
 [ "$(uname -s)" = Linux ] || die "this script is for Linux (DGX Spark or x86_64 + NVIDIA GPU); on other systems use the CPU path (./workbench as is)"
 arch="$(uname -m)"
 case "$arch" in aarch64|x86_64) ;; *) die "unsupported CPU architecture '$arch'; only aarch64 (DGX Spark) and x86_64 are supported" ;; esac
-command -v nvidia-smi >/dev/null 2>&1 ||
-  die "no NVIDIA GPU visible (nvidia-smi not found); install the NVIDIA driver (DGX OS ships it), or in a container start it with --gpus all. Without a GPU nothing needs setting up: ./workbench runs on the CPU"
-gpus="$(nvidia-smi -L 2>/dev/null || true)"
-[ -n "$gpus" ] || die "nvidia-smi lists no GPU; check the driver with 'nvidia-smi' (in a container: --gpus all)"
-echo "$gpus"
+if [ "$cpu" = 0 ]; then
+  command -v nvidia-smi >/dev/null 2>&1 ||
+    die "no NVIDIA GPU visible (nvidia-smi not found); install the NVIDIA driver (DGX OS ships it), or in a container start it with --gpus all. Without a GPU nothing needs setting up: ./workbench runs on the CPU (--cpu builds the engine for the CPU, e.g. for bf16 there)"
+  gpus="$(nvidia-smi -L 2>/dev/null || true)"
+  [ -n "$gpus" ] || die "nvidia-smi lists no GPU; check the driver with 'nvidia-smi' (in a container: --gpus all)"
+  echo "$gpus"
+fi
 
 step "Checking PyTorch in $py"
 command -v "$py" >/dev/null 2>&1 || die "'$py' not found; install Python 3 (apt-get install -y python3 python3-pip) or pass --python /path/to/python"
@@ -58,7 +69,7 @@ command -v "$py" >/dev/null 2>&1 || die "'$py' not found; install Python 3 (apt-
 # One probe, printed as shell assignments: version, CUDA, C++ ABI, cmake prefix and library dir of this torch.
 probe="$("$py" - <<'PY'
 import os, shlex, torch, torch.utils
-ok = torch.cuda.is_available()
+ok = torch.version.cuda is not None and torch.cuda.is_available()
 vals = {
     "TORCH_VERSION": torch.__version__, "TORCH_CUDA": torch.version.cuda or "", "TORCH_CUDA_OK": int(ok),
     "TORCH_CAP": "%d.%d" % torch.cuda.get_device_capability(0) if ok else "",
@@ -72,15 +83,22 @@ PY
 )" || die "probing torch with '$py' failed (see above)"
 eval "$probe"
 echo "torch $TORCH_VERSION, CUDA ${TORCH_CUDA:-none}, cxx11 ABI $TORCH_CXX11_ABI, GPU ${TORCH_GPU:-none} (sm ${TORCH_CAP:-?})"
-[ -n "$TORCH_CUDA" ] || die "torch $TORCH_VERSION is a CPU-only build; install a CUDA wheel (cu130 on the Spark: --index-url https://download.pytorch.org/whl/cu130)"
-[ "$TORCH_CUDA_OK" = 1 ] || die "torch cannot use the GPU (torch.cuda.is_available() is False); check the driver version against CUDA $TORCH_CUDA with nvidia-smi"
+if [ "$cpu" = 0 ]; then
+  [ -n "$TORCH_CUDA" ] || die "torch $TORCH_VERSION is a CPU-only build; install a CUDA wheel (cu130 on the Spark: --index-url https://download.pytorch.org/whl/cu130), or pass --cpu to build for the CPU"
+  [ "$TORCH_CUDA_OK" = 1 ] || die "torch cannot use the GPU (torch.cuda.is_available() is False); check the driver version against CUDA $TORCH_CUDA with nvidia-smi"
+fi
 [ -f "$TORCH_LIB/libtorch.so" ] || die "no libtorch.so in $TORCH_LIB; reinstall torch"
-# DJL names: PYTORCH_VERSION is the plain x.y.z (2.9.0+cu130, 2.9.0a0+abc.nv25.09 -> 2.9.0); flavor cu<major><minor>.
+# torch.utils.cmake_prefix_path is where find_package(Torch) looks; Debian's python3-torch points it at nothing.
+[ -z "$torch_cmake" ] || TORCH_CMAKE="$torch_cmake"
+[ -f "$TORCH_CMAKE/Torch/TorchConfig.cmake" ] ||
+  die "no Torch/TorchConfig.cmake under '$TORCH_CMAKE' (torch.utils.cmake_prefix_path of $py); find it with 'find / -name TorchConfig.cmake 2>/dev/null' and pass the folder above Torch/ as --torch-cmake DIR"
+# DJL names: PYTORCH_VERSION is the plain x.y.z (2.9.0+cu130, 2.9.0a0+abc.nv25.09 -> 2.9.0); flavor cu<major><minor>
+# or cpu (a CUDA torch built --cpu still gets the cpu flavor: DJL then loads no CUDA libraries).
 pt_version="$(printf '%s' "$TORCH_VERSION" | sed -n 's/^\([0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*\).*/\1/p')"
 [ -n "$pt_version" ] || die "cannot read a x.y.z version from torch '$TORCH_VERSION'"
-flavor="cu${TORCH_CUDA//./}"
+if [ "$cpu" = 1 ]; then flavor=cpu; else flavor="cu${TORCH_CUDA//./}"; fi
 
-step "Checking build tools (CUDA toolkit, cmake, g++, make, git, JDK 17+, maven)"
+step "Checking build tools ($([ "$cpu" = 0 ] && echo 'CUDA toolkit, ')cmake, g++, make, git, JDK 17+, maven)"
 apt_hint="sudo apt-get install -y cmake g++ make git openjdk-17-jdk-headless maven"
 missing=""
 for t in cmake g++ make git java javac; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
@@ -92,16 +110,19 @@ cmake_v="$(cmake --version | sed -n '1s/[^0-9]*\([0-9][0-9.]*\).*/\1/p')"
 javac_major="$(javac -version 2>&1 | sed -n 's/^javac \([0-9]*\).*/\1/p')"
 [ "${javac_major:-0}" -ge 17 ] || die "need a JDK 17 or newer (javac says '$(javac -version 2>&1)'); $apt_hint"
 export JAVA_HOME="${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v javac)")")")}"
-# torch's cmake config (Caffe2/public/cuda.cmake) must find a CUDA toolkit of the same major version as torch.
-# Order: CUDA_HOME/CUDA_PATH if set, then nvcc on PATH, then /usr/local/cuda (where DGX OS puts it).
-nvcc="${CUDA_HOME:-${CUDA_PATH:-}}"; nvcc="${nvcc:+$nvcc/bin/nvcc}"
-[ -n "$nvcc" ] || nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
-cuda_home="$(dirname "$(dirname "$nvcc")")"
-[ -x "$nvcc" ] || die "no CUDA toolkit (nvcc) found in PATH or $cuda_home; install CUDA $TORCH_CUDA (DGX OS ships it in /usr/local/cuda; elsewhere from NVIDIA's apt repo: sudo apt-get install -y cuda-toolkit-${TORCH_CUDA//./-}) or set CUDA_HOME"
-cuda_home="$(dirname "$(dirname "$(readlink -f "$nvcc")")")"
-nvcc_v="$("$nvcc" --version | sed -n 's/.*release \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p')"
-[ "${nvcc_v%%.*}" = "${TORCH_CUDA%%.*}" ] || die "CUDA toolkit $nvcc_v ($nvcc) does not match torch's CUDA $TORCH_CUDA; install cuda-toolkit-${TORCH_CUDA//./-} or point CUDA_HOME at a matching one"
-echo "cmake $cmake_v, javac $javac_major (JAVA_HOME=$JAVA_HOME), nvcc $nvcc_v ($cuda_home)"
+nvcc_v=none cuda_home=""
+if [ "$cpu" = 0 ]; then
+  # torch's cmake config (Caffe2/public/cuda.cmake) must find a CUDA toolkit of the same major version as torch.
+  # Order: CUDA_HOME/CUDA_PATH if set, then nvcc on PATH, then /usr/local/cuda (where DGX OS puts it).
+  nvcc="${CUDA_HOME:-${CUDA_PATH:-}}"; nvcc="${nvcc:+$nvcc/bin/nvcc}"
+  [ -n "$nvcc" ] || nvcc="$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)"
+  cuda_home="$(dirname "$(dirname "$nvcc")")"
+  [ -x "$nvcc" ] || die "no CUDA toolkit (nvcc) found in PATH or $cuda_home; install CUDA $TORCH_CUDA (DGX OS ships it in /usr/local/cuda; elsewhere from NVIDIA's apt repo: sudo apt-get install -y cuda-toolkit-${TORCH_CUDA//./-}) or set CUDA_HOME"
+  cuda_home="$(dirname "$(dirname "$(readlink -f "$nvcc")")")"
+  nvcc_v="$("$nvcc" --version | sed -n 's/.*release \([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p')"
+  [ "${nvcc_v%%.*}" = "${TORCH_CUDA%%.*}" ] || die "CUDA toolkit $nvcc_v ($nvcc) does not match torch's CUDA $TORCH_CUDA; install cuda-toolkit-${TORCH_CUDA//./-} or point CUDA_HOME at a matching one"
+fi
+echo "cmake $cmake_v, javac $javac_major (JAVA_HOME=$JAVA_HOME), nvcc $nvcc_v${cuda_home:+ ($cuda_home)}"
 
 mkdir -p "$prefix" && prefix="$(cd "$prefix" && pwd)"   # absolute: later steps cd into the build dir
 src="$prefix/djl-v$djl"
@@ -158,13 +179,16 @@ rm -rf "$build" && mkdir -p "$build/classes"
   ../../pytorch-engine/src/main/java/ai/djl/pytorch/jni/PyTorchLibrary.java -h include -d classes) ||
   die "javac could not generate the JNI header (see above)"
 pt_define=""
-case "$pt_version" in 1.13.1|2.0.1|2.1.*) pt_define=V1_13_X ;; esac   # as in DJL's build.sh
-export PATH="$cuda_home/bin:$PATH" CUDACXX="$cuda_home/bin/nvcc"
-export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-$TORCH_CAP}"
-# USE_SYSTEM_NVTX: older torch cmake configs otherwise look for libnvToolsExt, which CUDA 12.9+ no longer ships.
+case "$pt_version" in 1.13.*|2.0.*|2.1.*) pt_define=V1_13_X ;; esac   # as DJL's build.sh (1.13.1, 2.0.1, 2.1.*)
+cuda_args=()
+if [ "$cpu" = 0 ]; then
+  export PATH="$cuda_home/bin:$PATH" CUDACXX="$cuda_home/bin/nvcc"
+  export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-$TORCH_CAP}"
+  # USE_SYSTEM_NVTX: older torch cmake configs otherwise look for libnvToolsExt, which CUDA 12.9+ no longer ships.
+  cuda_args=(-DCUDAToolkit_ROOT="$cuda_home" -DCUDA_TOOLKIT_ROOT_DIR="$cuda_home" -DUSE_SYSTEM_NVTX=ON -DUSE_CUDA=1)
+fi
 cmake -S "$native" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_CMAKE" \
-  -DCUDAToolkit_ROOT="$cuda_home" -DCUDA_TOOLKIT_ROOT_DIR="$cuda_home" -DUSE_SYSTEM_NVTX=ON \
-  -DUSE_CUDA=1 -DPT_VERSION="$pt_define" ||
+  "${cuda_args[@]}" -DPT_VERSION="$pt_define" ||
   die "cmake configure failed (see above); usually a CUDA toolkit that torch's cmake config cannot use: check CUDA_HOME"
 cmake --build "$build" -j "$(nproc)" || die "compiling the JNI failed (see above); the DJL v$djl source may not build against torch $TORCH_VERSION"
 # As DJL's build.sh does: relink without the toolkit's libcudart/libnvrtc, so at run time the JNI shares the CUDA
@@ -195,7 +219,7 @@ step "Writing $env_file"
 mkdir -p "$(dirname "$env_file")"
 {
   echo "# Written by trainer/scripts/setup-spark.sh on $(date -u +%Y-%m-%dT%H:%M:%SZ); sourced by ./workbench."
-  echo "# torch $TORCH_VERSION (CUDA $TORCH_CUDA) via $py; JNI: $jni"
+  echo "# torch $TORCH_VERSION (${TORCH_CUDA:+CUDA $TORCH_CUDA, }flavor $flavor) via $py; JNI: $jni"
   echo "# Delete this file to go back to the bundled CPU libtorch."
   printf 'export PYTORCH_LIBRARY_PATH=%q\n' "$TORCH_LIB"
   printf 'export PYTORCH_VERSION=%q\n' "$pt_version"
@@ -211,16 +235,17 @@ cat "$env_file"
 step "./workbench doctor"
 (cd "$repo" && ./workbench doctor) || die "doctor reported a problem (see above); fix it, or delete $env_file to go back to CPU"
 
+if [ "$cpu" = 1 ]; then device=cpu where="the CPU"; else device=cuda where="the GPU"; fi
 if [ "$smoke" = 1 ]; then
-  step "Smoke test: 10 training steps of recipes/quickstart.yaml on the GPU"
+  step "Smoke test: 10 training steps of recipes/quickstart.yaml on $where"
   rm -rf "$repo/runs/spark-smoke" "$repo/runs/spark-smoke-qlora-bf16"   # a rerun of this script replaces them
-  (cd "$repo" && ./workbench train recipes/quickstart.yaml --set training.max_steps=10 --set device=cuda \
+  (cd "$repo" && ./workbench train recipes/quickstart.yaml --set training.max_steps=10 --set device=$device \
     --set output.name=spark-smoke) || die "the smoke training run failed (see above); the run is in runs/spark-smoke"
-  step "Smoke test: 10 QLoRA steps (nf4 base, bf16 compute: the flagship's path) on the GPU"
-  (cd "$repo" && ./workbench train recipes/quickstart-qlora-nf4.yaml --set training.max_steps=10 --set device=cuda \
+  step "Smoke test: 10 QLoRA steps (nf4 base, bf16 compute: the flagship's path) on $where"
+  (cd "$repo" && ./workbench train recipes/quickstart-qlora-nf4.yaml --set training.max_steps=10 --set device=$device \
     --set quantization.compute_dtype=bf16 --set output.name=spark-smoke-qlora-bf16) ||
     die "the QLoRA bf16 smoke run failed (see above); the run is in runs/spark-smoke-qlora-bf16"
 fi
 
-printf '\nDone. The workbench now trains on the GPU (%s, torch %s, %s).\n' "${TORCH_GPU}" "$TORCH_VERSION" "$flavor"
+printf '\nDone. The workbench now runs on %s (%s, torch %s, %s).\n' "$where" "${TORCH_GPU:-CPU}" "$TORCH_VERSION" "$flavor"
 printf 'Undo: rm %s   (optionally also %s and %s)\n' "$env_file" "$jni" "$prefix"

@@ -57,6 +57,44 @@ class WorkbenchCliTest {
         }
     }
 
+    /**
+     * doctor on this machine (CI: CPU, DJL's bundled natives): versions, the JNI in use and whether it carries the
+     * bf16 patch, what each half type can do; a recipe asking for a GPU the engine cannot see is refused with exit 2.
+     */
+    @Test
+    void doctorReportsTheEngineAndRefusesARecipeItCannotRun() throws Exception {
+        boolean stock = System.getenv("PYTORCH_LIBRARY_PATH") == null;
+        Result r = run("doctor");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("djl       0.36.0") && r.out().contains("libtorch  "), r.out());
+        String jni = r.out().lines().filter(l -> l.startsWith("jni ")).findFirst().orElseThrow();
+        assertTrue(jni.contains("libdjl_torch.so"), jni);
+        if (stock) {
+            assertTrue(jni.endsWith("(stock: no bf16)"), jni);
+            assertTrue(r.out().contains("fp16      usable on cpu") && r.out().contains("bf16      NOT usable on cpu"), r.out());
+        }
+
+        Path gpuRecipe = Files.writeString(dir.resolve("gpu.yaml"), "model: {path: m}\ndataset: {path: d.jsonl}\ndevice: cuda\n");
+        if (ai.djl.engine.Engine.getEngine("PyTorch").getGpuCount() == 0) {
+            Result refused = run("doctor", gpuRecipe.toString());
+            assertEquals(2, refused.code(), refused.out());
+            assertTrue(refused.out().contains("NOT usable: device: cuda but the PyTorch engine sees no CUDA device"), refused.out());
+        }
+        Path cpuRecipe = Files.writeString(dir.resolve("cpu.yaml"), "model: {path: m}\ndataset: {path: d.jsonl}\ndevice: cpu\n");
+        Result ok = run("doctor", cpuRecipe.toString());
+        assertEquals(0, ok.code(), ok.out());
+        assertTrue(ok.out().contains("device cpu -> cpu, compute_dtype fp32: usable"), ok.out());
+    }
+
+    @Test
+    void theBf16PatchIsRecognisedByItsMessage() throws Exception {
+        Path patched = Files.write(dir.resolve("patched.so"), "\0ELF..Unsupported DJL DataType ordinal: \0".getBytes(StandardCharsets.ISO_8859_1));
+        Path stock = Files.write(dir.resolve("stock.so"), "\0ELF..\0".getBytes(StandardCharsets.ISO_8859_1));
+        assertTrue(DoctorCommand.isBf16Patched(patched));
+        assertFalse(DoctorCommand.isBf16Patched(stock));
+        assertFalse(DoctorCommand.isBf16Patched(dir.resolve("missing.so")));
+    }
+
     @Test
     void recipeCheckPrintsTheResolvedRecipe() throws Exception {
         Path recipe = Files.writeString(dir.resolve("ok.yaml"), "model: {path: m}\ndataset: {path: d.jsonl}\n");

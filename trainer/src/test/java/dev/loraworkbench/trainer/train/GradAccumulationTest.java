@@ -2,9 +2,12 @@ package dev.loraworkbench.trainer.train;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import ai.djl.Device;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import dev.loraworkbench.datasets.DatasetFormat;
@@ -13,16 +16,20 @@ import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.ExampleEncoder;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.datasets.TruncationPolicy;
+import dev.loraworkbench.trainer.device.HalfPrecision;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.testing.TinyModelFixture;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** Gradient accumulation 4 x micro 1 gives the same gradients and loss as micro 4 x accumulation 1. */
 class GradAccumulationTest {
@@ -111,11 +118,25 @@ class GradAccumulationTest {
     }
 
     /**
-     * fp16 compute (half-precision projections, fp32 everywhere else) with a loss scale: the scaled gradients,
-     * unscaled, are those of fp32 compute within fp16 rounding (plain and nf4 base, plain and recomputed backward).
+     * Half-precision compute (projections in fp16 / bf16, fp32 everywhere else; fp16 with a loss scale): the
+     * gradients, unscaled, are those of fp32 compute within the half type's rounding (plain and nf4 base, plain and
+     * recomputed backward). bf16 runs only on an engine whose JNI maps bf16 (trainer/scripts/setup-spark.sh);
+     * the stock DJL natives abort on it, so there it is skipped, and fp16 must work.
      */
-    @Test
-    void fp16ComputeWithLossScalingGivesTheFp32Gradients() {
+    @ParameterizedTest
+    @EnumSource(value = Recipe.ComputeDtype.class, names = {"FP16", "BF16"})
+    void halfPrecisionComputeGivesTheFp32Gradients(Recipe.ComputeDtype dtype) {
+        DataType type = HalfPrecision.dataType(dtype);
+        boolean stockNatives = System.getenv("PYTORCH_LIBRARY_PATH") == null;
+        if (!(dtype == Recipe.ComputeDtype.FP16 && stockNatives)) {
+            HalfPrecision.Probe probe = HalfPrecision.probe(type, Device.cpu());
+            assumeTrue(probe.usable(), dtype + " is not usable with this engine: " + probe.detail());
+        }
+        // bf16 keeps fp32's range (no scaling needed) but only 8 mantissa bits to fp16's 11
+        double lossScale = dtype == Recipe.ComputeDtype.FP16 ? 1024 : 1;
+        // measured on tiny-qwen2: fp16 cosine 1.000000, max diff 0.1 % of the largest; bf16 0.99998, 0.7 %
+        double minCosine = dtype == Recipe.ComputeDtype.FP16 ? 0.9999 : 0.9995;
+        double maxRelDiff = 2e-2;
         try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
              HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
              NDManager manager = NDManager.newBaseManager("PyTorch")) {
@@ -123,7 +144,6 @@ class GradAccumulationTest {
             List<EncodedExample> batch = DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(8, 10)
                     .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
             var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
-            double lossScale = 1024;
             for (var quantization : new DecoderWeights.Quantization[] {null,
                     new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false)}) {
                 LoraAdapter lora = randomAdapter(ckpt, settings, manager);
@@ -134,9 +154,9 @@ class GradAccumulationTest {
                     a = new Trainer(fp32, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, false).accumulateGradients(List.of(batch), scope);
                     reference = gradientsAndZero(lora);
                 }
-                Decoder half = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager, quantization, ai.djl.ndarray.types.DataType.FLOAT16), lora);
-                assertEquals(ai.djl.ndarray.types.DataType.FLOAT16, quantization == null ? half.weights().layers().get(0).q().weight().getDataType()
-                        : ai.djl.ndarray.types.DataType.FLOAT16, "projection weights are stored in fp16");
+                Decoder half = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager, quantization, type), lora);
+                assertEquals(type, quantization == null ? half.weights().layers().get(0).q().weight().getDataType() : half.weights().computeType(),
+                        "projection weights are stored in (or dequantized to) " + type);
                 for (boolean recompute : new boolean[] {false, true}) {
                     Trainer.Accumulated b;
                     List<float[]> scaled;
@@ -145,7 +165,7 @@ class GradAccumulationTest {
                                 .accumulateGradients(List.of(batch), scope, lossScale);
                         scaled = gradientsAndZero(lora);
                     }
-                    assertEquals(a.nllSum() / a.targets(), b.nllSum() / b.targets(), 5e-3, "loss in fp16 compute");
+                    assertEquals(a.nllSum() / a.targets(), b.nllSum() / b.targets(), 5e-3, "loss in " + dtype + " compute");
                     double dot = 0, nr = 0, nh = 0, maxAbs = 0, maxDiff = 0;
                     for (int i = 0; i < reference.size(); i++) {
                         for (int j = 0; j < reference.get(i).length; j++) {
@@ -158,9 +178,11 @@ class GradAccumulationTest {
                             maxDiff = Math.max(maxDiff, Math.abs(r - h));
                         }
                     }
-                    String what = (quantization == null ? "fp16" : "nf4 + fp16") + (recompute ? ", recomputed" : "");
-                    assertTrue(dot / Math.sqrt(nr * nh) > 0.9999, what + ": cosine " + dot / Math.sqrt(nr * nh));
-                    assertTrue(maxDiff <= 2e-2 * maxAbs, what + ": max difference " + maxDiff + " of " + maxAbs);
+                    String what = (quantization == null ? "" : "nf4 + ") + dtype + (recompute ? ", recomputed" : "");
+                    System.out.printf("%s: loss %.5f vs fp32 %.5f, gradient cosine %.6f, max difference %.2e of %.2e%n", what,
+                            b.nllSum() / b.targets(), a.nllSum() / a.targets(), dot / Math.sqrt(nr * nh), maxDiff, maxAbs);
+                    assertTrue(dot / Math.sqrt(nr * nh) > minCosine, what + ": cosine " + dot / Math.sqrt(nr * nh));
+                    assertTrue(maxDiff <= maxRelDiff * maxAbs, what + ": max difference " + maxDiff + " of " + maxAbs);
                 }
             }
         }
