@@ -64,8 +64,10 @@ fi
 
 step "Checking PyTorch in $py"
 command -v "$py" >/dev/null 2>&1 || die "'$py' not found; install Python 3 (apt-get install -y python3 python3-pip) or pass --python /path/to/python"
-"$py" -c 'import torch' 2>/dev/null ||
+if ! "$py" -c 'import torch' 2>/dev/null; then
+  [ "$cpu" = 0 ] || die "'$py' cannot import torch; install a CPU wheel ('$py -m pip install torch --index-url https://download.pytorch.org/whl/cpu') or Debian's python3-torch + libtorch-dev (then --python /usr/bin/python3), or pass --python /path/to/python"
   die "'$py' cannot import torch; install a CUDA wheel, e.g. '$py -m pip install torch --index-url https://download.pytorch.org/whl/cu130' (Spark), or run inside the NGC PyTorch container"
+fi
 # One probe, printed as shell assignments: version, CUDA, C++ ABI, cmake prefix and library dir of this torch.
 probe="$("$py" - <<'PY'
 import os, shlex, torch, torch.utils
