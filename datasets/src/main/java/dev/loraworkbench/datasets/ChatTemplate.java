@@ -29,7 +29,10 @@ public final class ChatTemplate {
         this.specialTokens = Map.copyOf(specialTokens);
         // transformers renders with trim_blocks and lstrip_blocks on; Jinjava's lstrip also eats spaces in the middle of
         // a line ("assistant: {% endif %}" lost its space), so PythonIsms applies Jinja2's rule instead
-        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(false).build());
+        // Jinjava re-interprets '{{ }}' / '{% %}' found in an expression's output unless told not to: message content
+        // (code questions about templates, Helm charts, Vue...) must be printed as it is, as Jinja2 does
+        this.jinjava = new Jinjava(JinjavaConfig.newBuilder().withTrimBlocks(true).withLstripBlocks(false)
+                .withNestedInterpretationEnabled(false).build());
         PythonIsms.register(jinjava);
     }
 

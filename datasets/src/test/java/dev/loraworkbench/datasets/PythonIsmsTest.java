@@ -29,6 +29,14 @@ class PythonIsmsTest {
         assertEquals("ab\n", render("a\n    {{- 'b' }}\n", m), "{{- strips the whitespace before it; the newline after }} stays, as in Jinja2");
     }
 
+    /** Jinjava would interpret template syntax inside an expression's output; message text must come out as written. */
+    @Test
+    void messageContentIsPrintedNotInterpreted() {
+        String code = "Why is `{{ user.name }}` empty in {% raw %}my {% if x %} Helm chart{% endif %}? {#- not a comment -#}";
+        assertEquals("[" + code + "]", render("{% for m in messages %}[{{ m.content }}]{% endfor %}", List.of(Message.user(code))));
+        assertEquals("<|im_start|>user\n" + code + "<|im_end|>\n", render(ChatTemplate.CHATML, List.of(Message.user(code))));
+    }
+
     /** transformers renders with trim_blocks and lstrip_blocks: only whitespace from a line's start to a block tag goes. */
     @Test
     void lstripAndTrimBlocksAsJinja2() {

@@ -12,7 +12,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The models' own chat templates (from their tokenizer_config.json) rendered exactly as transformers'
  * apply_chat_template does, and the loss mask derived from them: exactly the assistant replies plus their
- * end-of-turn token. Expected strings are written out by hand from the templates' logic.
+ * end-of-turn token. Expected strings are written out by hand from the templates' logic; ChatTemplatesMatchJinja2Test
+ * checks the renderings against Jinja2 itself.
  */
 class RealChatTemplatesTest {
     @TempDir Path tmp;

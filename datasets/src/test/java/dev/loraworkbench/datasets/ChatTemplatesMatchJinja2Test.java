@@ -1,0 +1,121 @@
+package dev.loraworkbench.datasets;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * The real chat templates rendered by our Jinjava + {@link PythonIsms} equal Jinja2's rendering, set up as
+ * transformers' apply_chat_template sets it up (test resource jinja2/render.py, run by Debian's python3 with
+ * python3-jinja2, which .ci/run installs). An independent peer for the hand-written strings in RealChatTemplatesTest.
+ */
+class ChatTemplatesMatchJinja2Test {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final Path PYTHON = Path.of("/usr/bin/python3");
+
+    private record Case(List<Message> messages, boolean addGenerationPrompt) {}
+
+    private static final List<List<Message>> CONVERSATIONS = List.of(
+            List.of(Message.user("What is LoRA?"), Message.assistant("A low-rank adapter.")),
+            List.of(Message.system("Be brief."), Message.user("Q1?"), Message.assistant("A1."), Message.user("Q2?"),
+                    Message.assistant("<think>\nR2\n</think>\n\nA2.")),
+            List.of(Message.user("Q1?"), Message.assistant("<think>\nR1\n</think>\n\nA1."), Message.user("Q2?"), Message.assistant("A2.")),
+            // whitespace at the edges, tabs, code, braces that look like Jinja, CJK, emoji, combining marks
+            List.of(Message.system("  You review Java.\n"), Message.user("\tWhy does `x = {{ y }}` fail?\n\n```java\nint x = 1;  \n```\n"),
+                    Message.assistant("  Because {% raw %} is not Java 🙂 — naïve café, 中文回答。\n")),
+            List.of(Message.user("Only a question, waiting for the model."))
+    );
+
+    private static boolean jinja2Available() {
+        try {
+            Process p = new ProcessBuilder(PYTHON.toString(), "-c", "import jinja2").redirectErrorStream(true).start();
+            return p.waitFor(30, TimeUnit.SECONDS) && p.exitValue() == 0;
+        } catch (IOException | InterruptedException e) {
+            return false;
+        }
+    }
+
+    @BeforeAll
+    static void needsJinja2() {
+        assumeTrue(jinja2Available(), PYTHON + " with jinja2 is missing: apt-get install python3-jinja2 (.ci/run installs it)");
+    }
+
+    /** Each conversation as training renders it, and (for those ending in a reply) its prompt as inference renders it. */
+    private static List<Case> cases() {
+        List<Case> cases = new ArrayList<>();
+        for (List<Message> c : CONVERSATIONS) {
+            boolean endsWithReply = c.get(c.size() - 1).role().equals("assistant");
+            cases.add(new Case(c, !endsWithReply));
+            if (endsWithReply) cases.add(new Case(c.subList(0, c.size() - 1), true));
+        }
+        return cases;
+    }
+
+    private static JsonNode renderWithJinja2(Path tokenizerConfig, List<Case> cases, Path tmp) throws Exception {
+        Path script = tmp.resolve("render.py");
+        try (var in = ChatTemplatesMatchJinja2Test.class.getResourceAsStream("/jinja2/render.py")) {
+            Files.write(script, in.readAllBytes());
+        }
+        ArrayNode request = JSON.createArrayNode();
+        for (Case c : cases) {
+            ObjectNode o = request.addObject().put("add_generation_prompt", c.addGenerationPrompt());
+            ArrayNode msgs = o.putArray("messages");
+            c.messages().forEach(m -> msgs.addObject().put("role", m.role()).put("content", m.content()));
+        }
+        Path in = Files.writeString(tmp.resolve("cases.json"), JSON.writeValueAsString(request));
+        Path out = tmp.resolve("out.json");
+        Path err = tmp.resolve("err.txt");
+        Process p = new ProcessBuilder(PYTHON.toString(), script.toString(), tokenizerConfig.toString())
+                .redirectInput(in.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "render.py did not finish");
+        assertEquals(0, p.exitValue(), () -> "render.py failed: " + readQuietly(err));
+        return JSON.readTree(Files.readString(out, StandardCharsets.UTF_8));
+    }
+
+    private static String readQuietly(Path p) {
+        try {
+            return Files.readString(p);
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"qwen2_5", "qwen3", "llama3", "deepseek_v3", "deepseek-r1-distill-qwen"})
+    void rendersExactlyAsJinja2(String name, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
+        Path dir = name.equals("deepseek-r1-distill-qwen") ? RealTokenizers.r1DistillTokenizer(Files.createDirectories(tmp.resolve("r1")))
+                : RealTokenizers.dir(name);
+        List<Case> cases = cases();
+        JsonNode expected = renderWithJinja2(dir.resolve("tokenizer_config.json"), cases, tmp);
+        assertEquals(cases.size(), expected.size());
+        try (TokenizerFiles tok = TokenizerFiles.load(dir)) {
+            for (int i = 0; i < cases.size(); i++) {
+                Case c = cases.get(i);
+                String what = name + ", case " + i + " (" + c.messages().size() + " messages, add_generation_prompt " + c.addGenerationPrompt() + ")";
+                JsonNode e = expected.get(i);
+                if (e.has("error")) {
+                    var thrown = assertThrows(DatasetException.class, () -> tok.template().render(c.messages(), c.addGenerationPrompt()), what);
+                    assertTrue(thrown.getMessage().contains(e.get("error").asText()), what + ": " + thrown.getMessage() + " vs Jinja2's " + e.get("error"));
+                } else {
+                    assertEquals(e.get("text").asText(), tok.template().render(c.messages(), c.addGenerationPrompt()), what);
+                }
+            }
+        }
+    }
+}
