@@ -12,14 +12,15 @@ import java.util.regex.Pattern;
 
 /**
  * The Jinja2 / Python-isms Hugging Face chat templates use that Jinjava lacks: string methods lstrip / rstrip /
- * strip / startswith / endswith (rewritten to filters), {@code [::-1]} (to a reverse filter), the
+ * strip / startswith / endswith / split / rsplit (rewritten to filters; Jinjava's own split is Java's: a regex that
+ * drops trailing empty pieces, so "a</think>".split("</think>")[-1] gave "a", not ""), {@code [::-1]} (to a reverse filter), the
  * {@code raise_exception} function transformers provides, {@code {{-} / {@code -}}} whitespace control on
  * expressions (Jinjava honours it on tags only) and expressions as namespace() arguments (Jinjava binds
- * {@code n=a|length - 1} as {@code (n=a|length) - 1}). Jinjava already handles split(), negative indexes,
+ * {@code n=a|length - 1} as {@code (n=a|length) - 1}). Jinjava already handles negative indexes,
  * {@code in} and {@code is defined}.
  */
 final class PythonIsms {
-    private static final Pattern METHOD = Pattern.compile("\\.(lstrip|rstrip|strip|startswith|endswith)\\(");
+    private static final Pattern METHOD = Pattern.compile("\\.(lstrip|rstrip|strip|startswith|endswith|split|rsplit)\\(");
     private static final Pattern REVERSE = Pattern.compile("\\[\\s*::\\s*-1\\s*]");
 
     private static final Pattern EXPR_TRIM_LEFT = Pattern.compile("\\s*\\{\\{-");
@@ -156,6 +157,8 @@ final class PythonIsms {
         filters.registerFilter(new StripFilter("py_strip", true, true));
         filters.registerFilter(new AffixFilter("py_startswith", true));
         filters.registerFilter(new AffixFilter("py_endswith", false));
+        filters.registerFilter(new SplitFilter("py_split", false));
+        filters.registerFilter(new SplitFilter("py_rsplit", true));
         filters.registerFilter(new Filter() {
             @Override public String getName() { return "py_reverse"; }
 
@@ -189,6 +192,53 @@ final class PythonIsms {
             while (left && from < to && (chars == null ? Character.isWhitespace(s.charAt(from)) : chars.indexOf(s.charAt(from)) >= 0)) from++;
             while (right && to > from && (chars == null ? Character.isWhitespace(s.charAt(to - 1)) : chars.indexOf(s.charAt(to - 1)) >= 0)) to--;
             return s.substring(from, to);
+        }
+    }
+
+    /** Python's str.split / str.rsplit: a literal separator keeping empty pieces, or whitespace runs; optional maxsplit. */
+    private record SplitFilter(String name, boolean fromRight) implements Filter {
+        @Override public String getName() { return name; }
+
+        @Override public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
+            String s = var == null ? "" : var.toString();
+            String sep = args.length > 0 && args[0] != null && !args[0].equals("None") ? args[0] : null;
+            int maxSplit = args.length > 1 && args[1] != null ? Integer.parseInt(args[1].trim()) : -1;
+            if (sep != null && sep.isEmpty()) throw new DatasetException("the chat template called split('') (empty separator)");
+            List<String> pieces = new ArrayList<>();
+            if (sep == null) { // runs of whitespace; with maxsplit the unsplit rest keeps its own whitespace, as in Python
+                List<int[]> words = new ArrayList<>();
+                Matcher w = Pattern.compile("\\S+").matcher(s);
+                while (w.find()) words.add(new int[] {w.start(), w.end()});
+                int n = words.size();
+                int keep = maxSplit < 0 || n <= maxSplit + 1 ? n : maxSplit;
+                if (keep == n) {
+                    words.forEach(span -> pieces.add(s.substring(span[0], span[1])));
+                } else if (!fromRight) {
+                    words.subList(0, keep).forEach(span -> pieces.add(s.substring(span[0], span[1])));
+                    pieces.add(s.substring(words.get(keep)[0]));
+                } else {
+                    pieces.add(s.substring(0, words.get(n - keep - 1)[1]));
+                    words.subList(n - keep, n).forEach(span -> pieces.add(s.substring(span[0], span[1])));
+                }
+                return pieces;
+            }
+            if (!fromRight) {
+                int from = 0;
+                for (int at = s.indexOf(sep); at >= 0 && (maxSplit < 0 || pieces.size() < maxSplit); at = s.indexOf(sep, from)) {
+                    pieces.add(s.substring(from, at));
+                    from = at + sep.length();
+                }
+                pieces.add(s.substring(from));
+                return pieces;
+            }
+            int to = s.length();
+            for (int at = s.lastIndexOf(sep, to - sep.length()); at >= 0 && (maxSplit < 0 || pieces.size() < maxSplit);
+                    at = to - sep.length() < 0 ? -1 : s.lastIndexOf(sep, to - sep.length())) {
+                pieces.add(0, s.substring(at + sep.length(), to));
+                to = at;
+            }
+            pieces.add(0, s.substring(0, to));
+            return pieces;
         }
     }
 

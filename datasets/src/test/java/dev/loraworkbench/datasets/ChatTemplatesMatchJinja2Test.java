@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -39,7 +40,10 @@ class ChatTemplatesMatchJinja2Test {
             // whitespace at the edges, tabs, code, braces that look like Jinja, CJK, emoji, combining marks
             List.of(Message.system("  You review Java.\n"), Message.user("\tWhy does `x = {{ y }}` fail?\n\n```java\nint x = 1;  \n```\n"),
                     Message.assistant("  Because {% raw %} is not Java 🙂 — naïve café, 中文回答。\n")),
-            List.of(Message.user("Only a question, waiting for the model."))
+            List.of(Message.user("Only a question, waiting for the model.")),
+            // Windows line ends, a reply that is only reasoning, an empty system prompt, a reasoning block left open
+            List.of(Message.system(""), Message.user("line one\r\nline two\r\n"), Message.assistant("<think>\nonly thoughts\n</think>"),
+                    Message.user("and?"), Message.assistant("<think>unclosed reasoning, then the answer"))
     );
 
     private static boolean jinja2Available() {
@@ -56,10 +60,36 @@ class ChatTemplatesMatchJinja2Test {
         assumeTrue(jinja2Available(), PYTHON + " with jinja2 is missing: apt-get install python3-jinja2 (.ci/run installs it)");
     }
 
+    /** Pieces that trip template engines: reasoning tags, template syntax, quotes, escapes, whitespace, non-ASCII. */
+    private static final String[] PIECES = {"word", "Answer.", "<think>", "</think>", "\n", "\n\n", " ", "  ", "\t", "{{", "}}", "{%", "%}",
+        "{#", "'", "\"", "\\", "|", ".", "::", "é", "中文", "🙂", "<|im_end|>", "None", "true"};
+
+    /** Seeded random conversations: an optional system prompt, then user / assistant turns, ending on either. */
+    private static List<List<Message>> randomConversations(int count) {
+        Random rnd = new Random(20261126);
+        List<List<Message>> out = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            List<Message> c = new ArrayList<>();
+            if (rnd.nextBoolean()) c.add(Message.system(randomText(rnd)));
+            int turns = 1 + rnd.nextInt(5);
+            for (int t = 0; t < turns; t++) c.add(t % 2 == 0 ? Message.user(randomText(rnd)) : Message.assistant(randomText(rnd)));
+            out.add(c);
+        }
+        return out;
+    }
+
+    private static String randomText(Random rnd) {
+        StringBuilder b = new StringBuilder();
+        for (int n = rnd.nextInt(8); n >= 0; n--) b.append(PIECES[rnd.nextInt(PIECES.length)]);
+        return b.toString();
+    }
+
     /** Each conversation as training renders it, and (for those ending in a reply) its prompt as inference renders it. */
     private static List<Case> cases() {
         List<Case> cases = new ArrayList<>();
-        for (List<Message> c : CONVERSATIONS) {
+        List<List<Message>> conversations = new ArrayList<>(CONVERSATIONS);
+        conversations.addAll(randomConversations(60));
+        for (List<Message> c : conversations) {
             boolean endsWithReply = c.get(c.size() - 1).role().equals("assistant");
             cases.add(new Case(c, !endsWithReply));
             if (endsWithReply) cases.add(new Case(c.subList(0, c.size() - 1), true));

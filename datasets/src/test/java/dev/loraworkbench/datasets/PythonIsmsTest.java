@@ -29,6 +29,20 @@ class PythonIsmsTest {
         assertEquals("ab\n", render("a\n    {{- 'b' }}\n", m), "{{- strips the whitespace before it; the newline after }} stays, as in Jinja2");
     }
 
+    /** Python's split, not Java's (a regex, dropping trailing empty pieces); expected values are what CPython prints. */
+    @Test
+    void splitAndRsplitFollowPython() {
+        List<Message> m = List.of(Message.user("q"));
+        assertEquals("[]", render("[{{ 'only thoughts</think>'.split('</think>')[-1] }}]", m), "a trailing separator leaves an empty last piece");
+        assertEquals("3", render("{{ 'a.b.c'.split('.')|length }}", m), "the separator is literal, not a regex");
+        assertEquals("a|b||c|", render("{{ 'a,b,,c,'.split(',')|join('|') }}", m));
+        assertEquals("a|b|c", render("{{ ' a b \t c \n'.split()|join('|') }}", m), "no separator: runs of whitespace, no empty pieces");
+        assertEquals("k|v=w", render("{{ 'k=v=w'.split('=', 1)|join('|') }}", m));
+        assertEquals("k=v|w", render("{{ 'k=v=w'.rsplit('=', 1)|join('|') }}", m));
+        assertEquals("x|y|z", render("{{ 'x::y::z'.rsplit('::')|join('|') }}", m));
+        assertEquals("A2.", render("{{ messages[0].content.split('</think>')[-1].lstrip('\\n') }}", List.of(Message.user("<think>r</think>\n\nA2."))));
+    }
+
     /** Jinjava would interpret template syntax inside an expression's output; message text must come out as written. */
     @Test
     void messageContentIsPrintedNotInterpreted() {
