@@ -23,8 +23,8 @@ torch_cmake=""
 usage() {
   cat <<EOF
 usage: trainer/scripts/setup-spark.sh [--python PY] [--cpu] [--torch-cmake DIR] [--djl-version V] [--prefix DIR] [--no-smoke]
-  --python PY        Python that has the CUDA PyTorch to build against (default: python3)
-  --cpu              build for the CPU only (no GPU, no CUDA toolkit): a CPU-only torch, bf16 on the CPU
+  --python PY        Python whose PyTorch to build against (default: python3): a CUDA build, or a CPU-only one with --cpu
+  --cpu              build for the CPU only (no GPU, no CUDA toolkit), against a CPU-only torch: bf16 on the CPU
   --torch-cmake DIR  folder holding Torch/TorchConfig.cmake when torch.utils.cmake_prefix_path has none
                      (Debian's python3-torch: /usr/lib/x86_64-linux-gnu/cmake)
   --djl-version V    DJL release whose JNI source is built (default: $pom_djl, from pom.xml)
@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
     --prefix) need_arg "$@"; prefix="$2"; shift 2 ;;
     --no-smoke) smoke=0; shift ;;
     --cpu) cpu=1; shift ;;
-    --torch-cmake) need_arg "$@"; torch_cmake="$2"; shift 2 ;;
+    --torch-cmake) need_arg "$@"; [ -d "$2" ] || die "--torch-cmake $2: no such folder"; torch_cmake="$(cd "$2" && pwd)"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) usage >&2; die "unknown option '$1'" ;;
   esac
@@ -84,7 +84,13 @@ for k, v in vals.items():
 PY
 )" || die "probing torch with '$py' failed (see above)"
 eval "$probe"
-echo "torch $TORCH_VERSION, CUDA ${TORCH_CUDA:-none}, cxx11 ABI $TORCH_CXX11_ABI, GPU ${TORCH_GPU:-none} (sm ${TORCH_CAP:-?})"
+if [ "$cpu" = 1 ]; then
+  echo "torch $TORCH_VERSION, CPU build, cxx11 ABI $TORCH_CXX11_ABI"
+  # A CUDA torch cannot be built --cpu: its libtorch.so links libtorch_cuda and its cmake config wants the CUDA toolkit.
+  [ -z "$TORCH_CUDA" ] || die "torch $TORCH_VERSION is a CUDA build; --cpu needs a CPU-only torch ('$py -m pip install torch --index-url https://download.pytorch.org/whl/cpu' in its own venv, or Debian's python3-torch), or drop --cpu on a machine with an NVIDIA GPU"
+else
+  echo "torch $TORCH_VERSION, CUDA ${TORCH_CUDA:-none}, cxx11 ABI $TORCH_CXX11_ABI, GPU ${TORCH_GPU:-none} (sm ${TORCH_CAP:-?})"
+fi
 if [ "$cpu" = 0 ]; then
   [ -n "$TORCH_CUDA" ] || die "torch $TORCH_VERSION is a CPU-only build; install a CUDA wheel (cu130 on the Spark: --index-url https://download.pytorch.org/whl/cu130), or pass --cpu to build for the CPU"
   [ "$TORCH_CUDA_OK" = 1 ] || die "torch cannot use the GPU (torch.cuda.is_available() is False); check the driver version against CUDA $TORCH_CUDA with nvidia-smi"
@@ -94,10 +100,13 @@ fi
 [ -z "$torch_cmake" ] || TORCH_CMAKE="$torch_cmake"
 [ -f "$TORCH_CMAKE/Torch/TorchConfig.cmake" ] ||
   die "no Torch/TorchConfig.cmake under '$TORCH_CMAKE' (torch.utils.cmake_prefix_path of $py); find it with 'find / -name TorchConfig.cmake 2>/dev/null' and pass the folder above Torch/ as --torch-cmake DIR"
-# DJL names: PYTORCH_VERSION is the plain x.y.z (2.9.0+cu130, 2.9.0a0+abc.nv25.09 -> 2.9.0); flavor cu<major><minor>
-# or cpu (a CUDA torch built --cpu still gets the cpu flavor: DJL then loads no CUDA libraries).
+# DJL names: PYTORCH_VERSION is the plain x.y.z (2.9.0+cu130, 2.9.0a0+abc.nv25.09 -> 2.9.0); flavor cu<major><minor> or cpu.
 pt_version="$(printf '%s' "$TORCH_VERSION" | sed -n 's/^\([0-9][0-9]*\.[0-9][0-9]*\.[0-9][0-9]*\).*/\1/p')"
 [ -n "$pt_version" ] || die "cannot read a x.y.z version from torch '$TORCH_VERSION'"
+# The headers compiled against must be those of the libtorch loaded at run time ($TORCH_LIB), or the ABI breaks.
+cmake_version="$(sed -n 's/^set(PACKAGE_VERSION "\([^"]*\)").*/\1/p' "$TORCH_CMAKE/Torch/TorchConfigVersion.cmake" 2>/dev/null | head -n1)"
+[ -z "$cmake_version" ] || [ "${cmake_version%.*}" = "${pt_version%.*}" ] ||
+  die "$TORCH_CMAKE/Torch is torch $cmake_version but $py has torch $TORCH_VERSION; point --torch-cmake at the cmake files of that same torch"
 if [ "$cpu" = 1 ]; then flavor=cpu; else flavor="cu${TORCH_CUDA//./}"; fi
 
 step "Checking build tools ($([ "$cpu" = 0 ] && echo 'CUDA toolkit, ')cmake, g++, make, git, JDK 17+, maven)"
@@ -190,7 +199,7 @@ if [ "$cpu" = 0 ]; then
   cuda_args=(-DCUDAToolkit_ROOT="$cuda_home" -DCUDA_TOOLKIT_ROOT_DIR="$cuda_home" -DUSE_SYSTEM_NVTX=ON -DUSE_CUDA=1)
 fi
 cmake -S "$native" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$TORCH_CMAKE" \
-  "${cuda_args[@]}" -DPT_VERSION="$pt_define" ||
+  ${cuda_args[@]+"${cuda_args[@]}"} -DPT_VERSION="$pt_define" ||
   die "cmake configure failed (see above); usually a CUDA toolkit that torch's cmake config cannot use: check CUDA_HOME"
 cmake --build "$build" -j "$(nproc)" || die "compiling the JNI failed (see above); the DJL v$djl source may not build against torch $TORCH_VERSION"
 # As DJL's build.sh does: relink without the toolkit's libcudart/libnvrtc, so at run time the JNI shares the CUDA
@@ -249,5 +258,6 @@ if [ "$smoke" = 1 ]; then
     die "the QLoRA bf16 smoke run failed (see above); the run is in runs/spark-smoke-qlora-bf16"
 fi
 
-printf '\nDone. The workbench now runs on %s (%s, torch %s, %s).\n' "$where" "${TORCH_GPU:-CPU}" "$TORCH_VERSION" "$flavor"
+if [ "$cpu" = 1 ]; then what="CPU"; else what="$TORCH_GPU"; fi
+printf '\nDone. The workbench now runs on %s (%s, torch %s, %s).\n' "$where" "$what" "$TORCH_VERSION" "$flavor"
 printf 'Undo: rm %s   (optionally also %s and %s)\n' "$env_file" "$jni" "$prefix"

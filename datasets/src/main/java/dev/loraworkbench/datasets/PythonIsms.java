@@ -72,17 +72,96 @@ final class PythonIsms {
         return out.append(template.substring(at)).toString();
     }
 
-    /** Rewrites {@code x.lstrip()} to {@code x|py_lstrip}, {@code x.startswith(y)} to {@code x|py_startswith(y)}, {@code x[::-1]} to {@code x|py_reverse}. */
+    /**
+     * Rewrites {@code x.lstrip()} to {@code x|py_lstrip}, {@code x.startswith(y)} to {@code x|py_startswith(y)}, {@code x[::-1]} to
+     * {@code x|py_reverse}, inside {{ }} and {% %} tags only: the template's own text (a default system prompt that
+     * mentions {@code str.split(",")}), comments, raw blocks and string literals stay as written.
+     */
     static String rewrite(String template) {
         String out = LSTRIP_BLOCKS.matcher(template).replaceAll("").replace("{%+", "{%");
         out = EXPR_TRIM_LEFT.matcher(out).replaceAll("{{");
         out = EXPR_TRIM_RIGHT.matcher(out).replaceAll("}}");
-        out = parenthesizeNamespaceArguments(out);
-        out = REVERSE.matcher(out).replaceAll("|py_reverse");
+        return mapTags(out, PythonIsms::rewriteExpression);
+    }
+
+    private static final Pattern RAW = Pattern.compile("^[-+]?\\s*raw\\s*-?$");
+    private static final Pattern END_RAW = Pattern.compile("\\{%[-+]?\\s*endraw\\s*-?%}");
+
+    /** Applies {@code f} to the inside of each {{ }} / {% %} tag (a closing mark inside quotes does not close it); the rest is copied. */
+    static String mapTags(String template, java.util.function.UnaryOperator<String> f) {
+        StringBuilder out = new StringBuilder();
+        int at = 0;
+        while (true) {
+            int open = template.indexOf('{', at);
+            while (open >= 0 && (open + 1 >= template.length() || "{%#".indexOf(template.charAt(open + 1)) < 0)) open = template.indexOf('{', open + 1);
+            if (open < 0) break;
+            char kind = template.charAt(open + 1);
+            if (kind == '#') { // comment: copied up to its end
+                int end = template.indexOf("#}", open + 2);
+                if (end < 0) break;
+                out.append(template, at, end + 2);
+                at = end + 2;
+                continue;
+            }
+            String close = kind == '{' ? "}}" : "%}";
+            int end = closeOutsideQuotes(template, open + 2, close);
+            if (end < 0) break; // unbalanced: left for Jinjava to report
+            String inside = template.substring(open + 2, end);
+            if (kind == '%' && RAW.matcher(inside.trim()).matches()) { // {% raw %}…{% endraw %}: copied as is
+                Matcher endRaw = END_RAW.matcher(template);
+                int stop = endRaw.find(end + 2) ? endRaw.end() : template.length();
+                out.append(template, at, stop);
+                at = stop;
+                continue;
+            }
+            out.append(template, at, open + 2).append(f.apply(inside)).append(close);
+            at = end + 2;
+        }
+        return out.append(template.substring(at)).toString();
+    }
+
+    private static int closeOutsideQuotes(String s, int from, String close) {
+        char quote = 0;
+        for (int i = from; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (quote != 0) {
+                if (c == '\\') i++;
+                else if (c == quote) quote = 0;
+            } else if (c == '\'' || c == '"') {
+                quote = c;
+            } else if (s.startsWith(close, i)) {
+                return i;
+            }
+        }
+        return -1;
+    }
+
+    /** Whether {@code pos} of an expression lies inside a string literal. */
+    private static boolean insideQuotes(String expr, int pos) {
+        char quote = 0;
+        for (int i = 0; i < pos; i++) {
+            char c = expr.charAt(i);
+            if (quote != 0) {
+                if (c == '\\') i++;
+                else if (c == quote) quote = 0;
+            } else if (c == '\'' || c == '"') {
+                quote = c;
+            }
+        }
+        return quote != 0;
+    }
+
+    private static String rewriteExpression(String expr) {
+        String out = parenthesizeNamespaceArguments(expr);
+        Matcher r = REVERSE.matcher(out);
+        StringBuilder reversed = new StringBuilder();
+        while (r.find()) r.appendReplacement(reversed, insideQuotes(out, r.start()) ? Matcher.quoteReplacement(r.group()) : "|py_reverse");
+        out = r.appendTail(reversed).toString();
         // x.m(args) -> (x|py_m(args)); the parentheses let a method or index follow, as in a.split(b)[0].rstrip(c).split(d)
         // the search resumes at the rewritten call, so calls inside its arguments (x.startswith(y.lstrip())) follow
         Matcher m = METHOD.matcher(out);
         while (m.find()) {
+            if (insideQuotes(out, m.start())) continue;
             int close = matchingClose(out, m.end() - 1);
             if (close < 0) break; // unbalanced: leave it for Jinjava to report
             int start = chainStart(out, m.start());
@@ -150,11 +229,17 @@ final class PythonIsms {
         return 0;
     }
 
+    /** Python's str.isspace(): Unicode spaces (no-break, ideographic), line and paragraph separators, NEL, \\x1c-\\x1f. */
+    static boolean isPySpace(char c) {
+        return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == '\u0085';
+    }
+
     static void register(Jinjava jinjava) {
         var filters = jinjava.getGlobalContext();
         filters.registerFilter(new StripFilter("py_lstrip", true, false));
         filters.registerFilter(new StripFilter("py_rstrip", false, true));
         filters.registerFilter(new StripFilter("py_strip", true, true));
+        filters.registerFilter(new StripFilter("trim", true, true)); // Jinja2's trim is str.strip; Jinjava's strips all chars <= ' '
         filters.registerFilter(new AffixFilter("py_startswith", true));
         filters.registerFilter(new AffixFilter("py_endswith", false));
         filters.registerFilter(new SplitFilter("py_split", false));
@@ -189,8 +274,8 @@ final class PythonIsms {
             String s = var.toString();
             String chars = args.length > 0 && args[0] != null ? args[0] : null;
             int from = 0, to = s.length();
-            while (left && from < to && (chars == null ? Character.isWhitespace(s.charAt(from)) : chars.indexOf(s.charAt(from)) >= 0)) from++;
-            while (right && to > from && (chars == null ? Character.isWhitespace(s.charAt(to - 1)) : chars.indexOf(s.charAt(to - 1)) >= 0)) to--;
+            while (left && from < to && (chars == null ? isPySpace(s.charAt(from)) : chars.indexOf(s.charAt(from)) >= 0)) from++;
+            while (right && to > from && (chars == null ? isPySpace(s.charAt(to - 1)) : chars.indexOf(s.charAt(to - 1)) >= 0)) to--;
             return s.substring(from, to);
         }
     }
@@ -201,16 +286,20 @@ final class PythonIsms {
 
         @Override public Object filter(Object var, JinjavaInterpreter interpreter, String... args) {
             String s = var == null ? "" : var.toString();
-            String sep = args.length > 0 && args[0] != null && !args[0].equals("None") ? args[0] : null;
+            String sep = args.length > 0 ? args[0] : null; // Jinja's None / an undefined name arrive as null
             int maxSplit = args.length > 1 && args[1] != null ? Integer.parseInt(args[1].trim()) : -1;
             if (sep != null && sep.isEmpty()) throw new DatasetException("the chat template called split('') (empty separator)");
             List<String> pieces = new ArrayList<>();
             if (sep == null) { // runs of whitespace; with maxsplit the unsplit rest keeps its own whitespace, as in Python
                 List<int[]> words = new ArrayList<>();
-                Matcher w = Pattern.compile("\\S+").matcher(s);
-                while (w.find()) words.add(new int[] {w.start(), w.end()});
+                for (int i = 0; i < s.length(); ) {
+                    while (i < s.length() && isPySpace(s.charAt(i))) i++;
+                    int start = i;
+                    while (i < s.length() && !isPySpace(s.charAt(i))) i++;
+                    if (i > start) words.add(new int[] {start, i});
+                }
                 int n = words.size();
-                int keep = maxSplit < 0 || n <= maxSplit + 1 ? n : maxSplit;
+                int keep = maxSplit < 0 || n <= maxSplit ? n : maxSplit;
                 if (keep == n) {
                     words.forEach(span -> pieces.add(s.substring(span[0], span[1])));
                 } else if (!fromRight) {

@@ -62,7 +62,8 @@ class ChatTemplatesMatchJinja2Test {
 
     /** Pieces that trip template engines: reasoning tags, template syntax, quotes, escapes, whitespace, non-ASCII. */
     private static final String[] PIECES = {"word", "Answer.", "<think>", "</think>", "\n", "\n\n", " ", "  ", "\t", "{{", "}}", "{%", "%}",
-        "{#", "'", "\"", "\\", "|", ".", "::", "é", "中文", "🙂", "<|im_end|>", "None", "true"};
+        "{#", "'", "\"", "\\", "|", ".", "::", "é", "中文", "🙂", "<|im_end|>", "None", "true",
+        "\u00a0", "\u3000", "\u2028", "\u0085", "\u001f", "\u0001", "\r\n"};
 
     /** Seeded random conversations: an optional system prompt, then user / assistant turns, ending on either. */
     private static List<List<Message>> randomConversations(int count) {
@@ -111,7 +112,7 @@ class ChatTemplatesMatchJinja2Test {
         Path in = Files.writeString(tmp.resolve("cases.json"), JSON.writeValueAsString(request));
         Path out = tmp.resolve("out.json");
         Path err = tmp.resolve("err.txt");
-        Process p = new ProcessBuilder(PYTHON.toString(), script.toString(), tokenizerConfig.toString())
+        Process p = new ProcessBuilder(PYTHON.toString(), "-X", "utf8", script.toString(), tokenizerConfig.toString())
                 .redirectInput(in.toFile()).redirectOutput(out.toFile()).redirectError(err.toFile()).start();
         assertTrue(p.waitFor(60, TimeUnit.SECONDS), "render.py did not finish");
         assertEquals(0, p.exitValue(), () -> "render.py failed: " + readQuietly(err));

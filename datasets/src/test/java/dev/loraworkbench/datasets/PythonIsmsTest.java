@@ -41,6 +41,30 @@ class PythonIsmsTest {
         assertEquals("k=v|w", render("{{ 'k=v=w'.rsplit('=', 1)|join('|') }}", m));
         assertEquals("x|y|z", render("{{ 'x::y::z'.rsplit('::')|join('|') }}", m));
         assertEquals("A2.", render("{{ messages[0].content.split('</think>')[-1].lstrip('\\n') }}", List.of(Message.user("<think>r</think>\n\nA2."))));
+        // maxsplit on whitespace: the unsplit rest keeps its whitespace; `none` is Jinja's None
+        assertEquals("a|b|c  !", render("{{ 'a b c  '.split(none, 2)|join('|') }}!", m));
+        assertEquals("a  !", render("{{ '  a  '.split(none, 0)|join('|') }}!", m));
+        assertEquals("  a|b|c!", render("{{ '  a b c'.rsplit(none, 2)|join('|') }}!", m));
+        assertEquals("a|b", render("{{ messages[0].content.split()|join('|') }}", List.of(Message.user("a\u3000b"))), "an ideographic space is a space");
+    }
+
+    /** Python's notion of whitespace (str.strip, Jinja2's trim): Unicode spaces yes, control characters no. */
+    @Test
+    void stripAndTrimUsePythonWhitespace() {
+        List<Message> m = List.of(Message.user("\u3000a\u00a0\u0085"), Message.user("\u0001a\u0001"));
+        assertEquals("[a][\u0001a\u0001]", render("{% for x in messages %}[{{ x.content.strip() }}]{% endfor %}", m));
+        assertEquals("[a][\u0001a\u0001]", render("{% for x in messages %}[{{ x.content|trim }}]{% endfor %}", m));
+    }
+
+    /** Method rewriting touches expressions only: the template's text and string literals stay as written. */
+    @Test
+    void rewritingLeavesTextAndStringLiteralsAlone() {
+        List<Message> m = List.of(Message.user(" q "));
+        assertEquals("Use s.split(\",\") and x[::-1]. q", render("Use s.split(\",\") and x[::-1]. {{ messages[0].content.strip() }}", m));
+        assertEquals("say 'a.strip()'", render("{{ \"say 'a.strip()'\" }}", m));
+        assertEquals("{{ x.strip() }} q", render("{% raw %}{{ x.strip() }}{% endraw %} {{ messages[0].content.strip() }}", m));
+        assertEquals(" q", render("{# x.strip() #} {{ messages[0].content.strip() }}", m));
+        assertEquals("}} q", render("{{ '}}' + ' ' + messages[0].content.strip() }}", m), "a closing mark inside quotes");
     }
 
     /** Jinjava would interpret template syntax inside an expression's output; message text must come out as written. */

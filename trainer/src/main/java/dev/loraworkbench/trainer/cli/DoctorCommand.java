@@ -7,21 +7,15 @@ import ai.djl.pytorch.jni.LibUtils;
 import ai.djl.util.cuda.CudaUtils;
 import dev.loraworkbench.trainer.device.ComputeDevice;
 import dev.loraworkbench.trainer.device.DeviceException;
+import dev.loraworkbench.trainer.device.EngineJni;
 import dev.loraworkbench.trainer.device.HalfPrecision;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
-import ai.djl.util.Platform;
-import ai.djl.util.Utils;
-import java.io.IOException;
 import java.lang.management.MemoryUsage;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
@@ -42,7 +36,7 @@ final class DoctorCommand implements Callable<Integer> {
             String v = System.getenv(key);
             System.out.printf("  %-21s %s%n", key, v == null ? "(not set: the bundled CPU natives from the pytorch-native-cpu jar)" : v);
         }
-        System.out.println("jni       " + jniLibrary(engine).map(p -> p + (isBf16Patched(p) ? " (bf16 patch from setup-spark.sh)" : " (stock: no bf16)"))
+        System.out.println("jni       " + EngineJni.library().map(p -> p + (EngineJni.isBf16Patched(p) ? " (bf16 patch from setup-spark.sh)" : " (stock: no bf16)"))
                 .orElse("not found where DJL looks (the engine loaded, so DJL found it elsewhere)"));
         System.out.printf("cpu       %d cores, max heap %.1f GB%n", Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() / 1e9);
         int gpus = engine.getGpuCount();
@@ -69,28 +63,6 @@ final class DoctorCommand implements Callable<Integer> {
         } catch (DeviceException e) {
             System.out.printf("recipe    %s: NOT usable: %s%n", recipe, e.getMessage());
             return WorkbenchCli.USER_ERROR;
-        }
-    }
-
-    /** The JNI library DJL 0.36 loads, found in its order: the libtorch folder, then {engine cache}/pytorch/{version}-{flavor}-{classifier}/. */
-    static Optional<Path> jniLibrary(Engine engine) {
-        String name = Engine.getDjlVersion() + "-" + System.mapLibraryName("djl_torch");
-        Path libDir = Path.of(LibUtils.getLibtorchPath());
-        List<Path> candidates = new ArrayList<>(List.of(libDir.resolve(name), libDir.resolve(System.mapLibraryName("djl_torch"))));
-        String flavor = System.getenv("PYTORCH_FLAVOR");
-        if (flavor != null) {
-            String dir = engine.getVersion() + "-" + flavor + "-" + Platform.detectPlatform("pytorch").getClassifier();
-            candidates.add(Utils.getEngineCacheDir("pytorch").resolve(dir).resolve(name));
-        }
-        return candidates.stream().filter(Files::isRegularFile).findFirst();
-    }
-
-    /** setup-spark.sh's patch replaces the JNI's bare {@code throw;} with an exception carrying this text. */
-    static boolean isBf16Patched(Path jni) {
-        try {
-            return new String(Files.readAllBytes(jni), StandardCharsets.ISO_8859_1).contains("Unsupported DJL DataType ordinal");
-        } catch (IOException e) {
-            return false;
         }
     }
 }

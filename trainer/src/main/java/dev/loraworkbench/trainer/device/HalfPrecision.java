@@ -41,7 +41,8 @@ public final class HalfPrecision {
         Probe p = probe(dataType(dtype), device);
         if (p.usable()) return;
         String fix = dtype == Recipe.ComputeDtype.BF16
-                ? "bf16 needs the patched engine JNI from trainer/scripts/setup-spark.sh" + (device.isGpu() ? "" : " --cpu")
+                ? (EngineJni.loadedIsBf16Patched() ? "this engine's JNI has the bf16 patch but its libtorch cannot run bf16 here"
+                        : "bf16 needs the patched engine JNI from trainer/scripts/setup-spark.sh" + (device.isGpu() ? "" : " --cpu"))
                         + "; or use compute_dtype: fp32" + (device.isGpu() ? " or fp16" : "")
                 : "use compute_dtype: fp32";
         throw new DeviceException("quantization.compute_dtype: " + dtype.name().toLowerCase(java.util.Locale.ROOT) + " is not usable on "

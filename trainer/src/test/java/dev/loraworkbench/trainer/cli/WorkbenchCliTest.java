@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.loraworkbench.trainer.device.EngineJni;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.testing.TinyModelFixture;
 import java.io.ByteArrayOutputStream;
@@ -90,9 +91,9 @@ class WorkbenchCliTest {
     void theBf16PatchIsRecognisedByItsMessage() throws Exception {
         Path patched = Files.write(dir.resolve("patched.so"), "\0ELF..Unsupported DJL DataType ordinal: \0".getBytes(StandardCharsets.ISO_8859_1));
         Path stock = Files.write(dir.resolve("stock.so"), "\0ELF..\0".getBytes(StandardCharsets.ISO_8859_1));
-        assertTrue(DoctorCommand.isBf16Patched(patched));
-        assertFalse(DoctorCommand.isBf16Patched(stock));
-        assertFalse(DoctorCommand.isBf16Patched(dir.resolve("missing.so")));
+        assertTrue(EngineJni.isBf16Patched(patched));
+        assertFalse(EngineJni.isBf16Patched(stock));
+        assertFalse(EngineJni.isBf16Patched(dir.resolve("missing.so")));
     }
 
     @Test
