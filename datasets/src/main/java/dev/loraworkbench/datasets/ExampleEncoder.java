@@ -49,6 +49,17 @@ public final class ExampleEncoder {
     }
 
     /**
+     * True when the template renders a system prompt into an inference prompt but not into a conversation that ends
+     * in a reply (Mistral templates attach it to the user turn that is the last message): training then never sees it.
+     */
+    public static boolean templateDropsSystemPromptBeforeReplies(TokenizerFiles tokenizer) {
+        String marker = "\uE002system\uE003";
+        List<Message> prompt = List.of(Message.system(marker), Message.user("?"));
+        List<Message> trained = List.of(Message.system(marker), Message.user("?"), Message.assistant("!"));
+        return tokenizer.template().render(prompt, true).contains(marker) && !tokenizer.template().render(trained, false).contains(marker);
+    }
+
+    /**
      * The conversation as trained: the template's rendering, or with {@code KEEP} / {@code EMPTY} the last reply
      * rewritten as the inference prompt plus the think block and answer the model should generate.
      */
@@ -61,7 +72,7 @@ public final class ExampleEncoder {
         int last = messages.size() - 1;
         if (reasoning == ReasoningPolicy.TEMPLATE || !messages.get(last).role().equals("assistant")) return new Rendered(full, -1);
         String prompt = template.render(messages.subList(0, last), true);
-        int start = replyStart(messages, last, full);
+        int start = replyStart(messages, last, full, 0);
         int end = endOfTurn(full, start);
         if (end < 0) throw noEndOfTurn(source, last);
         String endToken = full.substring(endTokenStart(full, start, end), end);
@@ -97,21 +108,36 @@ public final class ExampleEncoder {
     private static final String SENTINEL = "\uE000reply\uE001";
 
     /**
-     * Where assistant turn i's reply starts in {@code full}: where it leaves the rendering of the turns before i with
-     * the generation prompt, but never past where the template puts the reply's content. The limit matters when
-     * the generation prompt runs on past the role marker: R1's ends in "&lt;think&gt;\n", which shares its first
-     * character with a reply starting "&lt;b&gt;".
+     * Where assistant turn i's reply starts in {@code full}: right after the assistant header the generation prompt
+     * adds, since what follows it is what the model generates at inference. Two renderings find it:
+     * <ul>
+     *   <li>the reply's own text begins where {@code full} and the same conversation with reply i replaced by a
+     *       sentinel first differ (before the reply, templates render both alike);</li>
+     *   <li>the header is what rendering turns 0..i-1 with {@code add_generation_prompt} adds to rendering them
+     *       without: Qwen's "&lt;|im_start|&gt;assistant\n", R1's "&lt;｜Assistant｜&gt;&lt;think&gt;\n", nothing for Mistral.</li>
+     * </ul>
+     * The reply starts at its text when the header, or a head of it (R1's earlier replies have no think block), ends
+     * there; after the header's last occurrence before the text when the template puts its own text between them
+     * (Qwen3's empty think block, which the model generates too); at its text when there is no header. Comparing
+     * with the earlier turns' rendering directly would fail where that rendering is no prefix of the conversation:
+     * Mistral puts the system prompt only into a final user turn.
+     *
+     * @param notBefore end of the previous reply: the header found must come after it
      */
-    private int replyStart(List<Message> messages, int i, String full) {
+    private int replyStart(List<Message> messages, int i, String full, int notBefore) {
         ChatTemplate template = tokenizer.template();
-        int start = commonPrefix(template.render(messages.subList(0, i), true), full);
-        List<Message> probe = new ArrayList<>(messages.subList(0, i));
-        probe.add(Message.assistant(SENTINEL));
-        String withSentinel = template.render(probe, false);
-        int at = withSentinel.indexOf(SENTINEL);
-        // only where that rendering agrees with the real one up to the reply (Qwen3 renders a last turn differently)
-        if (at >= 0 && commonPrefix(withSentinel, full) >= at) start = Math.min(start, at);
-        return start;
+        List<Message> probe = new ArrayList<>(messages);
+        probe.set(i, Message.assistant(SENTINEL));
+        int text = commonPrefix(template.render(probe, false), full);
+        String earlier = template.render(messages.subList(0, i), false);
+        String prompted = template.render(messages.subList(0, i), true);
+        String header = prompted.substring(commonPrefix(earlier, prompted));
+        if (header.isEmpty()) return text;
+        for (int k = header.length(); k > 0; k--) {
+            if (text - k >= notBefore && full.startsWith(header.substring(0, k), text - k)) return text;
+        }
+        int at = full.lastIndexOf(header, text - header.length());
+        return at >= notBefore ? at + header.length() : text;
     }
 
     private static int commonPrefix(String a, String b) {
@@ -147,7 +173,7 @@ public final class ExampleEncoder {
         for (int i = 0; i < messages.size(); i++) {
             if (!messages.get(i).role().equals("assistant")) continue;
             // a rewritten last reply starts right after the inference prompt, "<think>\n" included in the prompt
-            int start = i == messages.size() - 1 && rendered.rewrittenReplyStart() >= 0 ? rendered.rewrittenReplyStart() : replyStart(messages, i, full);
+            int start = i == messages.size() - 1 && rendered.rewrittenReplyStart() >= 0 ? rendered.rewrittenReplyStart() : replyStart(messages, i, full, done);
             if (start < done) {
                 throw new DatasetException(example.source() + ": the chat template does not render turn " + i
                         + " after the earlier turns; cannot mask the prompt");

@@ -41,6 +41,8 @@ class ChatTemplatesMatchJinja2Test {
             List.of(Message.system("  You review Java.\n"), Message.user("\tWhy does `x = {{ y }}` fail?\n\n```java\nint x = 1;  \n```\n"),
                     Message.assistant("  Because {% raw %} is not Java 🙂 — naïve café, 中文回答。\n")),
             List.of(Message.user("Only a question, waiting for the model.")),
+            // roles that do not alternate: Mistral's template raises, the others render
+            List.of(Message.user("First."), Message.user("Second, before any answer."), Message.assistant("One answer.")),
             // Windows line ends, a reply that is only reasoning, an empty system prompt, a reasoning block left open
             List.of(Message.system(""), Message.user("line one\r\nline two\r\n"), Message.assistant("<think>\nonly thoughts\n</think>"),
                     Message.user("and?"), Message.assistant("<think>unclosed reasoning, then the answer"))
@@ -128,7 +130,7 @@ class ChatTemplatesMatchJinja2Test {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"qwen2_5", "qwen3", "llama3", "deepseek_v3", "deepseek-r1-distill-qwen"})
+    @ValueSource(strings = {"qwen2_5", "qwen3", "llama3", "deepseek_v3", "mistral_nemo", "deepseek-r1-distill-qwen"})
     void rendersExactlyAsJinja2(String name, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
         Path dir = name.equals("deepseek-r1-distill-qwen") ? RealTokenizers.r1DistillTokenizer(Files.createDirectories(tmp.resolve("r1")))
                 : RealTokenizers.dir(name);

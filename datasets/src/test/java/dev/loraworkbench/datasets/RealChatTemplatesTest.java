@@ -24,6 +24,10 @@ class RealChatTemplatesTest {
 
     /** Trained spans as text, '|' between separate spans. */
     private static String trained(TokenizerFiles tok, EncodedExample e) {
+        return String.join("|", trainedSpans(tok, e));
+    }
+
+    private static List<String> trainedSpans(TokenizerFiles tok, EncodedExample e) {
         List<String> spans = new ArrayList<>();
         List<Integer> span = new ArrayList<>();
         for (int t = 0; t <= e.ids().length; t++) {
@@ -35,7 +39,7 @@ class RealChatTemplatesTest {
                 span.clear();
             }
         }
-        return String.join("|", spans);
+        return spans;
     }
 
     /** With a reasoning policy: the rendered training text and its trained spans. */
@@ -131,6 +135,51 @@ class RealChatTemplatesTest {
             assertEquals("\n</think>\n\nA low-rank adapter.<｜end▁of▁sentence｜>", noThought[1]);
             String[] empty = maskWith(tok, TWO_TURNS, ReasoningPolicy.EMPTY);
             assertEquals("A1.<｜end▁of▁sentence｜>|\n</think>\n\nA2.<｜end▁of▁sentence｜>", empty[1]);
+        }
+    }
+
+    /**
+     * Mistral-Nemo puts the system prompt into the user turn that is the last message (so only at inference; a
+     * conversation ending in a reply loses it, in transformers too), so the rendering of the earlier turns with the
+     * generation prompt is not a prefix of the whole conversation: each reply must still start at its own text.
+     */
+    @Test
+    void mistralNemoPutsTheSystemPromptOnlyIntoAFinalUserTurn() {
+        try (TokenizerFiles tok = TokenizerFiles.load(RealTokenizers.dir("mistral_nemo"))) {
+            assertEquals("<s>[INST]Q1?[/INST]A1.</s>[INST]Q2?[/INST]<think>\nR2\n</think>\n\nA2.</s>", tok.template().render(TWO_TURNS, false));
+            assertEquals("<s>[INST]Be brief.\n\nQ1?[/INST]", tok.template().render(TWO_TURNS.subList(0, 2), true));
+            assertEquals(true, ExampleEncoder.templateDropsSystemPromptBeforeReplies(tok), "train prints a note about it");
+            assertEquals("A1.</s>|<think>\nR2\n</think>\n\nA2.</s>", mask(tok, TWO_TURNS));
+            assertEquals("A low-rank adapter.</s>", mask(tok, QA));
+        }
+    }
+
+    /** On every real template, 1 to 4 turns, with and without a system prompt: one trained span per reply, holding that reply and no prompt text. */
+    @org.junit.jupiter.params.ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"qwen2_5", "qwen3", "llama3", "deepseek_v3", "mistral_nemo", "deepseek-r1-distill-qwen"})
+    void eachReplyIsTrainedAndNoPromptIs(String name) throws Exception {
+        Path dir = name.equals("deepseek-r1-distill-qwen") ? RealTokenizers.r1DistillTokenizer(tmp) : RealTokenizers.dir(name);
+        try (TokenizerFiles tok = TokenizerFiles.load(dir)) {
+            assertEquals(name.equals("mistral_nemo"), ExampleEncoder.templateDropsSystemPromptBeforeReplies(tok));
+            for (boolean system : new boolean[] {false, true}) {
+                for (int turns = 1; turns <= 4; turns++) {
+                    List<Message> messages = new ArrayList<>();
+                    if (system) messages.add(Message.system("sysprompt rules"));
+                    for (int t = 1; t <= turns; t++) {
+                        messages.add(Message.user("question" + t + " asked"));
+                        messages.add(Message.assistant("answer" + t + " given"));
+                    }
+                    String what = name + ", " + turns + " turns" + (system ? " + system" : "");
+                    EncodedExample e = new ExampleEncoder(tok, 4096, TruncationPolicy.ERROR).encode(new Example(messages, "test")).orElseThrow();
+                    List<String> spans = trainedSpans(tok, e);
+                    assertEquals(turns, spans.size(), what + ": " + String.join(" ¦ ", spans));
+                    for (int t = 1; t <= turns; t++) {
+                        String span = spans.get(t - 1);
+                        assertEquals(true, span.contains("answer" + t + " given"), what + ", span " + t + ": " + span);
+                        assertEquals(false, span.contains("question") || span.contains("sysprompt"), what + ", span " + t + ": " + span);
+                    }
+                }
+            }
         }
     }
 

@@ -40,7 +40,7 @@ class RealTokenizerIdsTest {
 
     /** DJL's binding of the Rust tokenizers and an independent plain-Java BPE agree on every sample string. */
     @ParameterizedTest
-    @ValueSource(strings = {"qwen2_5", "qwen3", "llama3", "deepseek_v3"})
+    @ValueSource(strings = {"qwen2_5", "qwen3", "llama3", "deepseek_v3", "mistral_nemo"})
     void djlMatchesAnIndependentBpe(String name) throws IOException {
         var dir = RealTokenizers.dir(name);
         ReferenceBpe reference = ReferenceBpe.load(dir.resolve("tokenizer.json"));

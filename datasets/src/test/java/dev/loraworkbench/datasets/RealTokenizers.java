@@ -21,7 +21,7 @@ public final class RealTokenizers {
         return Files.isDirectory(here) || !Files.isDirectory(Path.of("../datasets")) ? here : Path.of("../datasets/target/tokenizers");
     }
 
-    /** qwen2_5, qwen3, llama3 or deepseek_v3. Skipped (with the reason) only when the build ran with -Dtokenizers.skip=true. */
+    /** qwen2_5, qwen3, llama3, deepseek_v3 or mistral_nemo. Skipped (with the reason) only when the build ran with -Dtokenizers.skip=true. */
     public static Path dir(String name) {
         Path dir = root().resolve(name);
         assumeTrue(Files.isRegularFile(dir.resolve("tokenizer.json")),

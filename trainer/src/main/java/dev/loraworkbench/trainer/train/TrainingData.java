@@ -12,8 +12,13 @@ import dev.loraworkbench.trainer.recipe.Recipe;
 import java.util.ArrayList;
 import java.util.List;
 
-/** The recipe's dataset read, split into train / eval and encoded through the model's chat template. */
-public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval, int dropped, int truncated, LeakageAwareSplit.Result split) {
+/**
+ * The recipe's dataset read, split into train / eval and encoded through the model's chat template.
+ *
+ * @param withSystemPrompt training conversations that carry a (non-blank) system message
+ */
+public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval, int dropped, int truncated, LeakageAwareSplit.Result split,
+        int withSystemPrompt) {
 
     public static TrainingData load(LoadedRecipe loaded, TokenizerFiles tokenizer) {
         Recipe.DatasetSection d = loaded.recipe().dataset();
@@ -39,7 +44,8 @@ public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval
             throw new dev.loraworkbench.datasets.DatasetException(loaded.datasetPath() + ": no training examples left after encoding"
                     + (dropped[0] > 0 ? " (" + dropped[0] + " dropped as longer than max_seq_len " + d.maxSeqLen() + ")" : ""));
         }
-        return new TrainingData(trainEnc, evalEnc, dropped[0], truncated[0], split);
+        int withSystem = (int) train.stream().filter(e -> e.messages().stream().anyMatch(m -> m.role().equals("system") && !m.content().isBlank())).count();
+        return new TrainingData(trainEnc, evalEnc, dropped[0], truncated[0], split, withSystem);
     }
 
     private static List<EncodedExample> encode(List<Example> examples, ExampleEncoder encoder, int[] dropped, int[] truncated) {

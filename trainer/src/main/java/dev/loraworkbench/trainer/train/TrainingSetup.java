@@ -126,6 +126,11 @@ public record TrainingSetup(
             log.println("note     this model's generation prompt opens '<think>' but the template trains replies without it; "
                     + "set dataset.reasoning: keep (train '<think>reasoning</think>' + answer, empty when the data has none) or empty");
         }
+        if (data.withSystemPrompt() > 0 && dev.loraworkbench.datasets.ExampleEncoder.templateDropsSystemPromptBeforeReplies(tokenizer)) {
+            log.printf("note     this model's chat template leaves the system prompt out of a conversation that ends in a reply (it puts it "
+                    + "into a final user turn, as Mistral's do): %d training conversations train without theirs, while prompts at inference "
+                    + "carry it; to train with it, write it into the first user message instead%n", data.withSystemPrompt());
+        }
         if (data.split() != null) {
             var sp = data.split();
             log.printf("split    leakage-aware: %d groups (largest %d) from %d near-duplicate pairs and %d topics; closest train/eval questions %.2f similar%n",
