@@ -25,7 +25,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * `data show` for each real chat template (Qwen2.5, Qwen3, Llama 3, DeepSeek-R1 distill), on mixed formats with
+ * `data show` for each real chat template (Qwen2.5, Qwen3, Llama 3, Mistral-Nemo, DeepSeek-R1 distill), on mixed formats with
  * multi-turn conversations: its JSON is exactly what the trainer's batches hold, and its marked text trains
  * exactly the assistant replies plus their end-of-turn token.
  */
@@ -46,7 +46,8 @@ class DataShowTemplatesTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"qwen2_5, <|im_end|>, template", "qwen3, <|im_end|>, template", "llama3, <|eot_id|>, template", "r1, <｜end▁of▁sentence｜>, keep"})
+    @CsvSource({"qwen2_5, <|im_end|>, template", "qwen3, <|im_end|>, template", "llama3, <|eot_id|>, template", "mistral_nemo, </s>, template",
+        "r1, <｜end▁of▁sentence｜>, keep"})
     void jsonIsTheTrainersBatchAndOnlyRepliesAreTrained(String name, String endOfTurn, String reasoning) throws Exception {
         Path model = name.equals("r1") ? RealTokenizers.r1DistillTokenizer(Files.createDirectories(dir.resolve("r1"))) : RealTokenizers.dir(name);
         Path data = Path.of("src/test/resources/data/multi-turn.jsonl").toAbsolutePath();
