@@ -121,34 +121,33 @@ final class PythonIsms {
     }
 
     private static int closeOutsideQuotes(String s, int from, String close) {
-        char quote = 0;
-        for (int i = from; i < s.length(); i++) {
+        for (int i = from; i >= 0 && i < s.length(); i++) {
             char c = s.charAt(i);
-            if (quote != 0) {
-                if (c == '\\') i++;
-                else if (c == quote) quote = 0;
-            } else if (c == '\'' || c == '"') {
-                quote = c;
-            } else if (s.startsWith(close, i)) {
-                return i;
-            }
+            if (c == '\'' || c == '"') i = closingQuote(s, i);
+            else if (s.startsWith(close, i)) return i;
         }
         return -1;
     }
 
     /** Whether {@code pos} of an expression lies inside a string literal. */
     private static boolean insideQuotes(String expr, int pos) {
-        char quote = 0;
         for (int i = 0; i < pos; i++) {
             char c = expr.charAt(i);
-            if (quote != 0) {
-                if (c == '\\') i++;
-                else if (c == quote) quote = 0;
-            } else if (c == '\'' || c == '"') {
-                quote = c;
+            if (c == '\'' || c == '"') {
+                i = closingQuote(expr, i);
+                if (i < 0 || i >= pos) return true;
             }
         }
-        return quote != 0;
+        return false;
+    }
+
+    /** Index of the quote that closes the string literal opening at {@code open} (backslash escapes skipped), or -1. */
+    private static int closingQuote(String s, int open) {
+        for (int i = open + 1; i < s.length(); i++) {
+            if (s.charAt(i) == '\\') i++;
+            else if (s.charAt(i) == s.charAt(open)) return i;
+        }
+        return -1;
     }
 
     private static String rewriteExpression(String expr) {
