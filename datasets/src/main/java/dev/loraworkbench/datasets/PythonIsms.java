@@ -39,14 +39,12 @@ final class PythonIsms {
             List<String> args = new ArrayList<>();
             int depth = 0;
             int argStart = argsStart;
-            char quote = 0;
             int i = argsStart;
             for (; i < template.length(); i++) {
                 char c = template.charAt(i);
-                if (quote != 0) {
-                    if (c == quote && template.charAt(i - 1) != '\\') quote = 0;
-                } else if (c == '\'' || c == '"') {
-                    quote = c;
+                if (c == '\'' || c == '"') {
+                    int end = closingQuote(template, i);
+                    i = end < 0 ? template.length() : end;
                 } else if (c == '(' || c == '[' || c == '{') {
                     depth++;
                 } else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
@@ -121,10 +119,14 @@ final class PythonIsms {
     }
 
     private static int closeOutsideQuotes(String s, int from, String close) {
-        for (int i = from; i >= 0 && i < s.length(); i++) {
+        for (int i = from; i < s.length(); i++) {
             char c = s.charAt(i);
-            if (c == '\'' || c == '"') i = closingQuote(s, i);
-            else if (s.startsWith(close, i)) return i;
+            if (c == '\'' || c == '"') {
+                i = closingQuote(s, i);
+                if (i < 0) return -1; // an unterminated string: no close
+            } else if (s.startsWith(close, i)) {
+                return i;
+            }
         }
         return -1;
     }
@@ -176,13 +178,11 @@ final class PythonIsms {
     /** Index of the parenthesis that closes the one at {@code open}, skipping quoted strings (x.rstrip(')')), or -1. */
     private static int matchingClose(String s, int open) {
         int depth = 0;
-        char quote = 0;
         for (int i = open; i < s.length(); i++) {
             char c = s.charAt(i);
-            if (quote != 0) {
-                if (c == quote && s.charAt(i - 1) != '\\') quote = 0;
-            } else if (c == '\'' || c == '"') {
-                quote = c;
+            if (c == '\'' || c == '"') {
+                i = closingQuote(s, i);
+                if (i < 0) return -1;
             } else if (c == '(' || c == '[') {
                 depth++;
             } else if ((c == ')' || c == ']') && --depth == 0) {

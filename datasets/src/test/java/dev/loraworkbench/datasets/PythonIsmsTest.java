@@ -2,6 +2,7 @@ package dev.loraworkbench.datasets;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
@@ -65,6 +66,10 @@ class PythonIsmsTest {
         assertEquals("{{ x.strip() }} q", render("{% raw %}{{ x.strip() }}{% endraw %} {{ messages[0].content.strip() }}", m));
         assertEquals(" q", render("{# x.strip() #} {{ messages[0].content.strip() }}", m));
         assertEquals("}} q", render("{{ '}}' + ' ' + messages[0].content.strip() }}", m), "a closing mark inside quotes");
+        // an unterminated string is Jinjava's to report, promptly (the tag scanner once looped on it)
+        for (String broken : new String[] {"{{ 'abc }}", "{{ x.strip('abc) }}", "{%- set ns = namespace(a='x) %}"}) {
+            assertTimeoutPreemptively(java.time.Duration.ofSeconds(10), () -> assertThrows(DatasetException.class, () -> render(broken, m)), broken);
+        }
     }
 
     /** Jinjava would interpret template syntax inside an expression's output; message text must come out as written. */
