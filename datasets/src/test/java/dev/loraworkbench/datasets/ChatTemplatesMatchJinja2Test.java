@@ -19,7 +19,7 @@ import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The real chat templates rendered by our Jinjava + {@link PythonIsms} equal Jinja2's rendering, set up as
@@ -130,10 +130,9 @@ class ChatTemplatesMatchJinja2Test {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"qwen2_5", "qwen3", "llama3", "deepseek_v3", "mistral_nemo", "deepseek-r1-distill-qwen"})
+    @MethodSource("dev.loraworkbench.datasets.RealTokenizers#withChatTemplates")
     void rendersExactlyAsJinja2(String name, @org.junit.jupiter.api.io.TempDir Path tmp) throws Exception {
-        Path dir = name.equals("deepseek-r1-distill-qwen") ? RealTokenizers.r1DistillTokenizer(Files.createDirectories(tmp.resolve("r1")))
-                : RealTokenizers.dir(name);
+        Path dir = RealTokenizers.withChatTemplate(name, tmp);
         List<Case> cases = cases();
         JsonNode expected = renderWithJinja2(dir.resolve("tokenizer_config.json"), cases, tmp);
         assertEquals(cases.size(), expected.size());

@@ -156,9 +156,9 @@ class RealChatTemplatesTest {
 
     /** On every real template, 1 to 4 turns, with and without a system prompt: one trained span per reply, holding that reply and no prompt text. */
     @org.junit.jupiter.params.ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"qwen2_5", "qwen3", "llama3", "deepseek_v3", "mistral_nemo", "deepseek-r1-distill-qwen"})
+    @org.junit.jupiter.params.provider.MethodSource("dev.loraworkbench.datasets.RealTokenizers#withChatTemplates")
     void eachReplyIsTrainedAndNoPromptIs(String name) throws Exception {
-        Path dir = name.equals("deepseek-r1-distill-qwen") ? RealTokenizers.r1DistillTokenizer(tmp) : RealTokenizers.dir(name);
+        Path dir = RealTokenizers.withChatTemplate(name, tmp);
         try (TokenizerFiles tok = TokenizerFiles.load(dir)) {
             assertEquals(name.equals("mistral_nemo"), ExampleEncoder.templateDropsSystemPromptBeforeReplies(tok));
             for (boolean system : new boolean[] {false, true}) {

@@ -21,6 +21,19 @@ public final class RealTokenizers {
         return Files.isDirectory(here) || !Files.isDirectory(Path.of("../datasets")) ? here : Path.of("../datasets/target/tokenizers");
     }
 
+    /** The R1 distill's name in {@link #withChatTemplate}: its tokenizer is derived, not fetched. */
+    public static final String R1_DISTILL = "deepseek-r1-distill-qwen";
+
+    /** Every real tokenizer with a chat template, for parameterized tests (with {@link #withChatTemplate}). */
+    public static java.util.stream.Stream<String> withChatTemplates() {
+        return java.util.stream.Stream.of("qwen2_5", "qwen3", "llama3", "deepseek_v3", "mistral_nemo", R1_DISTILL);
+    }
+
+    /** {@link #dir} of a fetched tokenizer, or the R1 distill's derived into {@code scratch}/r1. */
+    public static Path withChatTemplate(String name, Path scratch) throws Exception {
+        return name.equals(R1_DISTILL) ? r1DistillTokenizer(Files.createDirectories(scratch.resolve("r1"))) : dir(name);
+    }
+
     /** qwen2_5, qwen3, llama3, deepseek_v3 or mistral_nemo. Skipped (with the reason) only when the build ran with -Dtokenizers.skip=true. */
     public static Path dir(String name) {
         Path dir = root().resolve(name);

@@ -47,9 +47,9 @@ class DataShowTemplatesTest {
 
     @ParameterizedTest
     @CsvSource({"qwen2_5, <|im_end|>, template", "qwen3, <|im_end|>, template", "llama3, <|eot_id|>, template", "mistral_nemo, </s>, template",
-        "r1, <｜end▁of▁sentence｜>, keep"})
+        "deepseek-r1-distill-qwen, <｜end▁of▁sentence｜>, keep"})
     void jsonIsTheTrainersBatchAndOnlyRepliesAreTrained(String name, String endOfTurn, String reasoning) throws Exception {
-        Path model = name.equals("r1") ? RealTokenizers.r1DistillTokenizer(Files.createDirectories(dir.resolve("r1"))) : RealTokenizers.dir(name);
+        Path model = RealTokenizers.withChatTemplate(name, dir);
         Path data = Path.of("src/test/resources/data/multi-turn.jsonl").toAbsolutePath();
         Path recipe = Files.writeString(dir.resolve("recipe.yaml"), "model:\n  path: " + model.toAbsolutePath() + "\ndataset:\n  path: " + data
                 + "\n  reasoning: " + reasoning + "\ntraining:\n  max_steps: 1\n");

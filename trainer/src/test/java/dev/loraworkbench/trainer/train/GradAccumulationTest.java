@@ -45,9 +45,7 @@ class GradAccumulationTest {
         try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
              HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
              NDManager manager = NDManager.newBaseManager("PyTorch")) {
-            var encoder = new ExampleEncoder(tok, 256, TruncationPolicy.TRUNCATE);
-            List<EncodedExample> four = DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(0, 4)
-                    .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
+            List<EncodedExample> four = samples(tok, 256, 0, 4);
             assertTrue(four.stream().mapToInt(e -> e.ids().length).distinct().count() > 1, "lengths differ, so padding is exercised");
 
             var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
@@ -69,14 +67,9 @@ class GradAccumulationTest {
             }
             assertEquals(big.targets(), acc.targets());
             assertEquals(big.nllSum() / big.targets(), acc.nllSum() / acc.targets(), 1e-5);
-            double maxAbs = 0;
-            double maxDiff = 0;
-            for (int i = 0; i < bigGrads.size(); i++) {
-                for (int j = 0; j < bigGrads.get(i).length; j++) {
-                    maxAbs = Math.max(maxAbs, Math.abs(bigGrads.get(i)[j]));
-                    maxDiff = Math.max(maxDiff, Math.abs(bigGrads.get(i)[j] - accGrads.get(i)[j]));
-                }
-            }
+            double[] absDiff = maxAbsAndDifference(bigGrads, accGrads);
+            double maxAbs = absDiff[0];
+            double maxDiff = absDiff[1];
             assertTrue(maxAbs > 1e-4, "gradients are not trivially zero: " + maxAbs);
             assertTrue(maxDiff <= 1e-4 * maxAbs, "max gradient difference " + maxDiff + " vs max gradient " + maxAbs);
         }
@@ -88,9 +81,7 @@ class GradAccumulationTest {
         try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
              HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
              NDManager manager = NDManager.newBaseManager("PyTorch")) {
-            var encoder = new ExampleEncoder(tok, 256, TruncationPolicy.TRUNCATE);
-            List<EncodedExample> batch = DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(4, 8)
-                    .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
+            List<EncodedExample> batch = samples(tok, 256, 4, 8);
             var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
             for (var quantization : new DecoderWeights.Quantization[] {null,
                     new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true)}) {
@@ -110,13 +101,9 @@ class GradAccumulationTest {
                 }
                 assertEquals(a.nllSum(), b.nllSum(), 1e-6 * Math.abs(a.nllSum()));
                 assertEquals(a.correct(), b.correct());
-                double maxAbs = 0, maxDiff = 0;
-                for (int i = 0; i < plain.size(); i++) {
-                    for (int j = 0; j < plain.get(i).length; j++) {
-                        maxAbs = Math.max(maxAbs, Math.abs(plain.get(i)[j]));
-                        maxDiff = Math.max(maxDiff, Math.abs(plain.get(i)[j] - recomputed.get(i)[j]));
-                    }
-                }
+                double[] absDiff = maxAbsAndDifference(plain, recomputed);
+                double maxAbs = absDiff[0];
+                double maxDiff = absDiff[1];
                 assertTrue(maxAbs > 1e-4, "non-trivial gradients");
                 assertTrue(maxDiff <= 1e-6 * maxAbs, (quantization == null ? "fp32" : "nf4") + ": max difference " + maxDiff + " of " + maxAbs);
             }
@@ -150,9 +137,7 @@ class GradAccumulationTest {
         try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
              HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
              NDManager manager = NDManager.newBaseManager("PyTorch")) {
-            var encoder = new ExampleEncoder(tok, 128, TruncationPolicy.TRUNCATE);
-            List<EncodedExample> batch = DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(8, 10)
-                    .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
+            List<EncodedExample> batch = samples(tok, 128, 8, 10);
             var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
             for (var quantization : new DecoderWeights.Quantization[] {null,
                     new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false)}) {
@@ -209,9 +194,7 @@ class GradAccumulationTest {
         try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
              HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
              NDManager manager = NDManager.newBaseManager("PyTorch")) {
-            var encoder = new ExampleEncoder(tok, 96, TruncationPolicy.TRUNCATE);
-            List<EncodedExample> batch = DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(20, 22)
-                    .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
+            List<EncodedExample> batch = samples(tok, 96, 20, 22);
             var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
             for (var quantization : new DecoderWeights.Quantization[] {null,
                     new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false)}) {
@@ -276,6 +259,25 @@ class GradAccumulationTest {
             Decoder decoder = new Decoder(ckpt.config(), weights, new LoraAdapter(pairs, lora.settings()));
             return new Trainer(decoder, null, scope, tok.padId(), 1.0, false).evaluate(batch, batch.size()).loss();
         }
+    }
+
+    /** Sample Q&A pairs [from, to) of the tiny model's data, encoded with its chat template. */
+    private static List<EncodedExample> samples(TokenizerFiles tok, int maxSeqLen, int from, int to) {
+        var encoder = new ExampleEncoder(tok, maxSeqLen, TruncationPolicy.TRUNCATE);
+        return DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(from, to)
+                .stream().map(e -> encoder.encode(e).orElseThrow()).toList();
+    }
+
+    /** {largest |reference gradient|, largest |reference − other|} over all parameters. */
+    private static double[] maxAbsAndDifference(List<float[]> reference, List<float[]> other) {
+        double maxAbs = 0, maxDiff = 0;
+        for (int i = 0; i < reference.size(); i++) {
+            for (int j = 0; j < reference.get(i).length; j++) {
+                maxAbs = Math.max(maxAbs, Math.abs(reference.get(i)[j]));
+                maxDiff = Math.max(maxDiff, Math.abs(reference.get(i)[j] - other.get(i)[j]));
+            }
+        }
+        return new double[] {maxAbs, maxDiff};
     }
 
     /** Non-zero B so that A gets gradients too. */
