@@ -6,7 +6,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
-import dev.loraworkbench.trainer.train.TrainingBench;
+import dev.loraworkbench.trainer.bench.GemmCeiling;
+import dev.loraworkbench.trainer.bench.LoadBench;
+import dev.loraworkbench.trainer.bench.QuantBench;
+import dev.loraworkbench.trainer.bench.TrainingBench;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -55,7 +58,7 @@ final class BenchCommand implements Callable<Integer> {
             LoadBench.run(loadModel, ModelOptions.quantization(loadQuantization, 64, true), System.out);
             return 0;
         }
-        double ceiling = gemmCeiling(gemm);
+        double ceiling = GemmCeiling.measure(gemm);
         if (quantizeShape != null) {
             System.out.printf("gemm     fp32 %dx%dx%d: %.1f GFLOP/s%n", gemm, gemm, gemm, ceiling / 1e9);
             QuantBench.run(quantizeShape, tokens, System.out);
@@ -70,25 +73,5 @@ final class BenchCommand implements Callable<Integer> {
                 steps, r.stepsPerSecond(), r.tokensPerSecond(), r.flopsPerSecond() / 1e9, 100 * r.flopsPerSecond() / ceiling);
         System.out.printf("memory   peak RSS %.0f MB, RSS growth over the timed steps %.1f MB%n", r.peakRssMb(), r.rssGrowthMb());
         return 0;
-    }
-
-    /** Best of several timed square matmuls, after a throwaway warm-up (the first shape timed in a JVM reads low). */
-    static double gemmCeiling(int n) {
-        Engine.getEngine("PyTorch");
-        try (NDManager m = NDManager.newBaseManager("PyTorch")) {
-            NDArray a = m.randomNormal(new Shape(n, n));
-            NDArray b = m.randomNormal(new Shape(n, n));
-            double best = 0;
-            for (int i = 0; i < 12; i++) {
-                try (NDManager scope = m.newSubManager()) {
-                    a.tempAttach(scope);
-                    long t0 = System.nanoTime();
-                    a.matMul(b).toFloatArray();
-                    double s = (System.nanoTime() - t0) / 1e9;
-                    if (i >= 2) best = Math.max(best, 2.0 * n * n * n / s);
-                }
-            }
-            return best;
-        }
     }
 }

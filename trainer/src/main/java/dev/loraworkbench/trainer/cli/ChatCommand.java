@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.cli;
 
+import dev.loraworkbench.trainer.loader.LoadedModel;
 import dev.loraworkbench.datasets.Message;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.generate.Generator;
@@ -25,7 +26,7 @@ final class ChatCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         sampling.sampler(); // bad sampling options fail before minutes of loading
-        try (ModelOptions.LoadedModel loaded = model.open(); TokenizerFiles tokenizer = loaded.tokenizer();
+        try (LoadedModel loaded = model.open(); TokenizerFiles tokenizer = model.tokenizer(loaded);
              Generator.Session session = new Generator(loaded.decoder(), loaded.manager()).session()) {
             List<Message> history = new ArrayList<>();
             if (system != null) history.add(Message.system(system));

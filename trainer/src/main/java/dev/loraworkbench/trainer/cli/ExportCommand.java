@@ -7,7 +7,8 @@ import dev.loraworkbench.trainer.io.DType;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
-import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.quant.Quantization;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.runs.RunDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,14 +24,14 @@ import picocli.CommandLine.Parameters;
 final class ExportCommand {
 
     /** A run directory or one of its checkpoints: holds the adapter and the recipe that names the base model. */
-    record Source(Path adapterDir, Path baseModel, dev.loraworkbench.trainer.model.DecoderWeights.Quantization trainedOn) {
+    record Source(Path adapterDir, Path baseModel, Quantization trainedOn) {
         static Source of(Path dir) {
-            if (!Files.isRegularFile(dir.resolve(PeftFormat.WEIGHTS)) || !Files.isRegularFile(dir.resolve(RunDirectory.RECIPE))) {
+            var recipe = Files.isRegularFile(dir.resolve(PeftFormat.WEIGHTS)) ? RunDirectory.recipeOf(dir) : java.util.Optional.<LoadedRecipe>empty();
+            if (recipe.isEmpty()) {
                 throw new WorkbenchCli.UserInputException(dir + ": expected a run directory (runs/<name>) or a checkpoint "
                         + "(runs/<name>/checkpoints/step-N) with " + PeftFormat.WEIGHTS + " and " + RunDirectory.RECIPE);
             }
-            var loaded = RecipeLoader.load(dir.resolve(RunDirectory.RECIPE), List.of());
-            return new Source(dir, loaded.modelDir(), loaded.recipe().quantization().forLoading());
+            return new Source(dir, recipe.get().modelDir(), recipe.get().recipe().quantization().forLoading());
         }
     }
 
@@ -92,7 +93,7 @@ final class ExportCommand {
             };
             long t0 = System.nanoTime();
             if (trainedOn != null) System.out.printf("merging into the %s-dequantized base the adapter was trained on (--base original: as stored)%n",
-                    trainedOn.codebook().name().toLowerCase(Locale.ROOT));
+                    trainedOn.name());
             var result = MergedExport.export(src.baseModel(), src.adapterDir(), out, type, parseSize(shardSize), trainedOn, System.out);
             System.out.printf("merged %d modules into %s: %d shard(s), %.1f MB, %.1f s%n", result.mergedModules(), out, result.shards(),
                     result.bytes() / 1e6, (System.nanoTime() - t0) / 1e9);

@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.cli;
 
+import dev.loraworkbench.trainer.loader.LoadedModel;
 import dev.loraworkbench.datasets.Message;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.generate.Generator;
@@ -30,7 +31,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         sampling.sampler(); // bad sampling options fail before minutes of loading
-        try (ModelOptions.LoadedModel loaded = model.open(); TokenizerFiles tokenizer = loaded.tokenizer()) {
+        try (LoadedModel loaded = model.open(); TokenizerFiles tokenizer = model.tokenizer(loaded)) {
             List<Message> messages = new ArrayList<>();
             if (system != null) messages.add(Message.system(system));
             messages.add(Message.user(prompt));
@@ -59,7 +60,7 @@ final class GenerateCommand implements Callable<Integer> {
         record Reply(String text, Generator.Result result, int reusedTokens) {}
 
         /** Generates from rendered text, printing the reply as it grows (stop tokens and other special tokens left out). */
-        Reply run(ModelOptions.LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out) {
+        Reply run(LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out) {
             try (Generator.Session session = new Generator(loaded.decoder(), loaded.manager()).session()) {
                 return run(loaded, tokenizer, text, out, sampler(), session);
             }
@@ -69,7 +70,7 @@ final class GenerateCommand implements Callable<Integer> {
          * As above in a chat: one sampler, so turns draw from one seeded stream rather than the same draws each turn,
          * and one session, so each turn computes only what follows the conversation's cached prefix.
          */
-        Reply run(ModelOptions.LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out, Sampler sampler, Generator.Session session) {
+        Reply run(LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out, Sampler sampler, Generator.Session session) {
             int[] ids = tokenizer.encode(text);
             if (ids.length == 0) throw new WorkbenchCli.UserInputException("the prompt has no tokens");
             var stop = loaded.stopIds(tokenizer);

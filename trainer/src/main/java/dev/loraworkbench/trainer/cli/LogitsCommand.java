@@ -1,9 +1,10 @@
 package dev.loraworkbench.trainer.cli;
 
+import dev.loraworkbench.trainer.loader.LoadedModel;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -23,7 +24,7 @@ final class LogitsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        try (ModelOptions.LoadedModel loaded = model.open()) {
+        try (LoadedModel loaded = model.open()) {
             int vocab = loaded.decoder().config().vocabSize();
             for (long id : ids) {
                 if (id < 0 || id >= vocab) throw new WorkbenchCli.UserInputException("--ids: token id " + id + " is outside the vocabulary [0, " + vocab + ")");

@@ -1,30 +1,20 @@
 package dev.loraworkbench.trainer.cli;
 
-import ai.djl.Device;
-import ai.djl.ndarray.NDManager;
-import dev.loraworkbench.trainer.device.ComputeDevice;
-import dev.loraworkbench.trainer.device.HalfPrecision;
+import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.loader.AdapterSource;
+import dev.loraworkbench.trainer.loader.LoadedModel;
+import dev.loraworkbench.trainer.loader.ModelLoader;
+import dev.loraworkbench.trainer.loader.ModelSpec;
+import dev.loraworkbench.trainer.quant.Codebook;
+import dev.loraworkbench.trainer.quant.Quantization;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.loraworkbench.datasets.TokenizerFiles;
-import dev.loraworkbench.trainer.io.CheckpointFormatException;
-import dev.loraworkbench.trainer.lora.LoraAdapter;
-import dev.loraworkbench.trainer.lora.PeftFormat;
-import dev.loraworkbench.trainer.model.Decoder;
-import dev.loraworkbench.trainer.model.DecoderWeights;
-import dev.loraworkbench.trainer.model.HfCheckpoint;
-import dev.loraworkbench.trainer.quant.Codebook;
-import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import dev.loraworkbench.trainer.runs.RunDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.LinkedHashSet;
-import java.util.List;
 import java.util.Locale;
-import java.util.Set;
+import java.util.Optional;
 import picocli.CommandLine.Option;
 
 /** --model / --adapter / --quantization, shared by the commands that run a forward pass (logits, generate, chat). */
@@ -54,14 +44,11 @@ final class ModelOptions {
     @Option(names = "--compute-dtype", description = "fp32 | fp16 | bf16 for the projections' matmuls (default: the run's, else fp32)")
     String computeDtype;
 
-    private java.util.Optional<LoadedRecipe> runRecipe;
+    private Optional<LoadedRecipe> runRecipe;
 
     /** The recipe of the run given as --adapter (a run or one of its checkpoints), if it is one; read once. */
-    java.util.Optional<LoadedRecipe> runRecipe() {
-        if (runRecipe == null) {
-            runRecipe = adapter == null || !Files.isRegularFile(adapter.resolve(RunDirectory.RECIPE)) ? java.util.Optional.empty()
-                    : java.util.Optional.of(RecipeLoader.load(adapter.resolve(RunDirectory.RECIPE), List.of()));
-        }
+    Optional<LoadedRecipe> runRecipe() {
+        if (runRecipe == null) runRecipe = adapter == null ? Optional.empty() : RunDirectory.recipeOf(adapter);
         return runRecipe;
     }
 
@@ -99,68 +86,32 @@ final class ModelOptions {
     }
 
     /** --quantization, else the run's (a 32B run trained on nf4 would not fit in memory loaded in fp32), else none. */
-    DecoderWeights.Quantization quantization() {
+    Quantization quantization() {
         if (quantization != null) return quantization(quantization, blockSize, doubleQuant);
         return runRecipe().map(r -> r.recipe().quantization().forLoading()).orElse(null);
     }
 
     /** A --quantization value (none | nf4 | fp4) as the load-time quantization, null for none. */
-    static DecoderWeights.Quantization quantization(String type, int blockSize, boolean doubleQuant) {
+    static Quantization quantization(String type, int blockSize, boolean doubleQuant) {
         return switch (type.toLowerCase(Locale.ROOT)) {
             case "none" -> null;
-            case "nf4" -> new DecoderWeights.Quantization(Codebook.NF4, blockSize, doubleQuant);
-            case "fp4" -> new DecoderWeights.Quantization(Codebook.FP4, blockSize, doubleQuant);
+            case "nf4" -> new Quantization(Codebook.NF4, blockSize, doubleQuant);
+            case "fp4" -> new Quantization(Codebook.FP4, blockSize, doubleQuant);
             default -> throw new WorkbenchCli.UserInputException("--quantization " + type + ": expected none, nf4 or fp4");
         };
     }
 
+    private String template;
+
+    /** The model as these options describe it; the chat template is resolved first (a bad --chat-template fails in seconds). */
     LoadedModel open() {
         Path dir = modelDir();
-        Recipe.ComputeDtype dtype = computeDtype();
-        String template = chatTemplateSource(); // a bad --chat-template fails now, not after the weights load
-        Device target = ComputeDevice.resolve(device());
-        HalfPrecision.require(dtype, target);
-        HfCheckpoint ckpt = HfCheckpoint.open(dir);
-        NDManager manager = NDManager.newBaseManager(target, "PyTorch");
-        try {
-            DecoderWeights.Quantization q = quantization();
-            System.err.printf("model    %s (%s base, %s compute, %s)%s%n", dir, q == null ? "fp32" : q.codebook().name().toLowerCase(Locale.ROOT),
-                    dtype.name().toLowerCase(Locale.ROOT), ComputeDevice.name(target), adapter == null ? "" : " + adapter " + adapter);
-            DecoderWeights weights = dev.loraworkbench.trainer.train.TrainingSetup.loadWeights(ckpt, manager, q, HalfPrecision.dataType(dtype));
-            LoraAdapter lora = adapter == null ? null : PeftFormat.read(adapter, ckpt.config(), manager);
-            return new LoadedModel(dir, ckpt, manager, new Decoder(ckpt.config(), weights, lora), template);
-        } catch (RuntimeException e) {
-            manager.close();
-            ckpt.close();
-            throw e;
-        }
+        template = chatTemplateSource();
+        return ModelLoader.load(new ModelSpec(dir, quantization(), computeDtype(), device(), AdapterSource.saved(adapter), 0), System.err);
     }
 
-    /** A base model (+ adapter) in memory; closing frees the weights and unmaps the checkpoint. */
-    record LoadedModel(Path dir, HfCheckpoint checkpoint, NDManager manager, Decoder decoder, String chatTemplate) implements AutoCloseable {
-        TokenizerFiles tokenizer() { return TokenizerFiles.load(dir, chatTemplate); }
-
-        /** Generation stops at any eos id of generation_config.json (an id or a list), and at the tokenizer's eos token. */
-        Set<Integer> stopIds(TokenizerFiles tokenizer) {
-            Set<Integer> ids = new LinkedHashSet<>();
-            Path gen = dir.resolve("generation_config.json");
-            if (Files.isRegularFile(gen)) {
-                try {
-                    JsonNode eos = new ObjectMapper().readTree(gen.toFile()).get("eos_token_id");
-                    if (eos != null && eos.isArray()) eos.forEach(e -> ids.add(e.asInt()));
-                    else if (eos != null && eos.canConvertToInt()) ids.add(eos.asInt());
-                } catch (IOException e) {
-                    throw new CheckpointFormatException(gen + ": not valid JSON (" + e.getMessage() + ")");
-                }
-            }
-            if (!tokenizer.eosToken().isEmpty()) ids.add(tokenizer.tokenId(tokenizer.eosToken()));
-            return ids;
-        }
-
-        @Override
-        public void close() {
-            manager.close();
-            checkpoint.close();
-        }
+    /** The model's tokenizer with the chat template these options chose (call after {@link #open}). */
+    TokenizerFiles tokenizer(LoadedModel loaded) {
+        return TokenizerFiles.load(loaded.dir(), template);
     }
 }

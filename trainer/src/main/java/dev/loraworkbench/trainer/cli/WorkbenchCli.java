@@ -1,9 +1,6 @@
 package dev.loraworkbench.trainer.cli;
 
-import dev.loraworkbench.datasets.DatasetException;
-import dev.loraworkbench.trainer.io.CheckpointFormatException;
-import dev.loraworkbench.trainer.recipe.RecipeException;
-import dev.loraworkbench.trainer.train.TrainingRun;
+import dev.loraworkbench.datasets.UserError;
 import picocli.CommandLine.Command;
 import picocli.CommandLine;
 
@@ -34,13 +31,11 @@ public final class WorkbenchCli {
     }
 
     static boolean isUserError(Exception e) {
-        return e instanceof RecipeException || e instanceof DatasetException || e instanceof CheckpointFormatException
-                || e instanceof TrainingRun.TrainingFailedException || e instanceof UserInputException
-                || e instanceof dev.loraworkbench.trainer.device.DeviceException;
+        return e instanceof UserError;
     }
 
     /** A command-line mistake detected by a command itself. */
-    static final class UserInputException extends RuntimeException {
+    static final class UserInputException extends UserError {
         UserInputException(String message) { super(message); }
     }
 }

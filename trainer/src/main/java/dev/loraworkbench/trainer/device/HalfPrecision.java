@@ -8,7 +8,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
 import ai.djl.training.GradientCollector;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

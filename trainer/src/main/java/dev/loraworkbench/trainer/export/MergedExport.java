@@ -1,6 +1,7 @@
 package dev.loraworkbench.trainer.export;
 
-import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.Projection;
+import dev.loraworkbench.trainer.quant.Quantization;
 import dev.loraworkbench.trainer.quant.Quantizer;
 
 import ai.djl.ndarray.NDManager;
@@ -44,7 +45,7 @@ public final class MergedExport {
     }
 
     /** @param trainedOn the 4-bit quantization the adapter was trained against (its projections are merged dequantized), or null */
-    public static Result export(Path baseDir, Path adapterDir, Path out, DType dtype, long shardBytes, DecoderWeights.Quantization trainedOn,
+    public static Result export(Path baseDir, Path adapterDir, Path out, DType dtype, long shardBytes, Quantization trainedOn,
                                 PrintStream log) throws IOException {
         try (HfCheckpoint base = HfCheckpoint.open(baseDir); NDManager manager = NDManager.newBaseManager("PyTorch")) {
             LoraAdapter adapter = PeftFormat.read(adapterDir, base.config(), manager);
@@ -96,9 +97,11 @@ public final class MergedExport {
         }
     }
 
-    /** The weights DecoderWeights quantizes on load: the seven projections of every decoder layer. */
+    /** The weights a 4-bit load quantizes: the seven projections of every decoder layer. */
     static boolean isQuantizedProjection(String name) {
-        return name.startsWith("model.layers.") && name.endsWith("_proj.weight");
+        if (!name.startsWith("model.layers.") || !name.endsWith(".weight")) return false;
+        String module = name.substring(0, name.length() - ".weight".length());
+        return Projection.byName(module.substring(module.lastIndexOf('.') + 1)).isPresent();
     }
 
     /** values += scale · (B A), B [out, r], A [r, in], row-major like the weight. */

@@ -6,7 +6,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.ModelConfig;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.model.Projection;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -46,17 +47,16 @@ public final class LoraAdapter {
         SplittableRandom random = new SplittableRandom(seed);
         Map<String, Pair> pairs = new LinkedHashMap<>();
         for (int layer = 0; layer < config.numLayers(); layer++) {
-            for (String p : DecoderWeights.PROJECTIONS) {
-                if (!settings.targetModules().contains(p)) continue;
-                int[] io = inOut(config, p);
-                int in = io[0];
-                int out = io[1];
+            for (Projection p : Projection.values()) {
+                if (!settings.targetModules().contains(p.hfName())) continue;
+                int in = p.in(config);
+                int out = p.out(config);
                 float bound = (float) (1.0 / Math.sqrt(in));
                 float[] a = new float[settings.r() * in];
                 for (int i = 0; i < a.length; i++) a[i] = (float) (random.nextDouble() * 2 - 1) * bound;
                 NDArray aArr = Tensors.of(manager, a, new Shape(settings.r(), in));
                 NDArray bArr = manager.zeros(new Shape(out, settings.r()));
-                pairs.put(DecoderWeights.modulePath(layer, p), new Pair(aArr, bArr));
+                pairs.put(p.modulePath(layer), new Pair(aArr, bArr));
             }
         }
         LoraAdapter adapter = new LoraAdapter(pairs, settings);
@@ -64,19 +64,12 @@ public final class LoraAdapter {
         return adapter;
     }
 
-    /** [in, out] features of a projection. */
-    public static int[] inOut(ModelConfig c, String projection) {
-        int h = c.hiddenSize();
-        int q = c.numHeads() * c.headDim();
-        int kv = c.numKvHeads() * c.headDim();
-        return switch (projection) {
-            case "q_proj" -> new int[] {h, q};
-            case "k_proj", "v_proj" -> new int[] {h, kv};
-            case "o_proj" -> new int[] {q, h};
-            case "gate_proj", "up_proj" -> new int[] {h, c.intermediateSize()};
-            case "down_proj" -> new int[] {c.intermediateSize(), h};
-            default -> throw new IllegalArgumentException(projection);
-        };
+    /** The base weights with every adapted projection wrapped: base(x) + scale · B A dropout(x). */
+    public DecoderWeights applyTo(DecoderWeights base) {
+        return base.rebind((layer, kind, linear) -> {
+            Pair pair = pairs.get(kind.modulePath(layer));
+            return pair == null ? linear : new LoraLinear(linear, pair, scale(), settings.dropout());
+        });
     }
 
     /** Trainable arrays in a fixed order (A then B per module, modules in layer order). */

@@ -11,9 +11,9 @@ import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
 import dev.loraworkbench.trainer.io.TensorInfo;
-import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.Projection;
 import dev.loraworkbench.trainer.model.ModelConfig;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -87,19 +87,17 @@ public final class PeftFormat {
         JsonNode t = c.get("target_modules");
         if (t != null && t.isArray()) t.forEach(n -> targets.add(n.asText()));
         else if (t != null && t.isTextual()) targets.add(t.asText());
-        if (targets.equals(List.of("all-linear"))) { targets.clear(); targets.addAll(DecoderWeights.PROJECTIONS); }
         var settings = new LoraAdapter.LoraSettings(r, c.path("lora_alpha").asDouble(8), c.path("lora_dropout").asDouble(0),
-                List.copyOf(targets), c.path("use_rslora").asBoolean(false));
+                List.copyOf(Projection.expandTargets(targets)), c.path("use_rslora").asBoolean(false));
         Map<String, LoraAdapter.Pair> pairs = new LinkedHashMap<>();
         try (SafetensorsFile f = SafetensorsFile.open(weights)) {
             for (int layer = 0; layer < config.numLayers(); layer++) {
-                for (String p : DecoderWeights.PROJECTIONS) {
-                    String module = DecoderWeights.modulePath(layer, p);
+                for (Projection p : Projection.values()) {
+                    String module = p.modulePath(layer);
                     String aName = tensorName(module, "A");
                     if (!f.tensors().containsKey(aName)) continue;
-                    int[] io = LoraAdapter.inOut(config, p);
-                    NDArray a = load(f, aName, manager, r, io[0]);
-                    NDArray b = load(f, tensorName(module, "B"), manager, io[1], r);
+                    NDArray a = load(f, aName, manager, r, p.in(config));
+                    NDArray b = load(f, tensorName(module, "B"), manager, p.out(config), r);
                     pairs.put(module, new LoraAdapter.Pair(a, b));
                 }
             }

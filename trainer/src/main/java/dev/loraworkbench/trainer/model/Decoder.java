@@ -1,20 +1,18 @@
 package dev.loraworkbench.trainer.model;
 
+import dev.loraworkbench.trainer.tensor.Tensors;
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Embedding;
-import ai.djl.nn.core.Linear;
-import dev.loraworkbench.trainer.lora.LoraAdapter;
-import dev.loraworkbench.trainer.lora.LoraLinear;
 
 /**
  * The Qwen2 / Llama / Mistral decoder as plain functions over NDArrays, the same math as
  * transformers' eager implementation: embeddings, RMSNorm in fp32, rotate-half RoPE, GQA attention
- * with a causal + padding mask, SwiGLU MLP, tied or untied lm_head; LoRA on any projection.
+ * with a causal + padding mask, SwiGLU MLP, tied or untied lm_head. Each projection is a {@link Linear} bound when
+ * the model was built (dense, 4-bit, or wrapped by an adapter): the decoder does not know which.
  *
  * <p>Every array created here lands in the manager of the input ids (the caller's step scope):
  * the frozen weights are only ever second operands.
@@ -24,24 +22,20 @@ public final class Decoder {
 
     private final ModelConfig config;
     private final DecoderWeights weights;
-    private final LoraAdapter lora;
 
-    public Decoder(ModelConfig config, DecoderWeights weights, LoraAdapter lora) {
+    public Decoder(ModelConfig config, DecoderWeights weights) {
         this.config = config;
         this.weights = weights;
-        this.lora = lora;
     }
 
     public ModelConfig config() { return config; }
 
     public DecoderWeights weights() { return weights; }
 
-    public LoraAdapter lora() { return lora; }
-
     /**
      * @param ids token ids [B, T] (INT64), right-padded
      * @param lengths real (unpadded) length of each row
-     * @param training applies LoRA dropout when true
+     * @param training a training forward (adapters apply dropout)
      * @return logits [B, T, vocab]
      */
     public NDArray logits(NDArray ids, int[] lengths, boolean training) {
@@ -138,7 +132,7 @@ public final class Decoder {
 
     /** Final norm and lm_head: logits [B, T, V] from the last layer's output. */
     public NDArray head(NDArray x) {
-        return Linear.linear(rmsNorm(x, weights.finalNorm()), weights.lmHead()).singletonOrThrow();
+        return ai.djl.nn.core.Linear.linear(rmsNorm(x, weights.finalNorm()), weights.lmHead()).singletonOrThrow();
     }
 
     /** One decoder layer: x + attention(norm(x)), then + mlp(norm(.)). */
@@ -152,17 +146,17 @@ public final class Decoder {
 
     private NDArray layer(NDArray x, int i, NDArray[] rope, NDArray mask, boolean training, KvCache cache) {
         DecoderWeights.Layer w = weights.layers().get(i);
-        x = x.add(attention(rmsNorm(x, w.inputNorm()), i, rope, mask, training, cache));
-        return x.add(mlp(rmsNorm(x, w.postNorm()), i, training));
+        x = x.add(attention(rmsNorm(x, w.inputNorm()), w, i, rope, mask, training, cache));
+        return x.add(mlp(rmsNorm(x, w.postNorm()), w, training));
     }
 
-    private NDArray attention(NDArray h, int i, NDArray[] rope, NDArray mask, boolean training, KvCache cache) {
+    private NDArray attention(NDArray h, DecoderWeights.Layer w, int i, NDArray[] rope, NDArray mask, boolean training, KvCache cache) {
         long b = h.getShape().get(0);
         long t = h.getShape().get(1);
         int d = config.headDim();
-        NDArray q = project(h, i, "q_proj", training).reshape(b, t, config.numHeads(), d).transpose(0, 2, 1, 3);   // [B, nH, T, D]
-        NDArray k = project(h, i, "k_proj", training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3); // [B, nKV, T, D]
-        NDArray v = project(h, i, "v_proj", training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3);
+        NDArray q = w.q().apply(h, training).reshape(b, t, config.numHeads(), d).transpose(0, 2, 1, 3);   // [B, nH, T, D]
+        NDArray k = w.k().apply(h, training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3); // [B, nKV, T, D]
+        NDArray v = w.v().apply(h, training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3);
         q = applyRope(q, rope);
         k = applyRope(k, rope);
         if (cache != null) {
@@ -180,7 +174,7 @@ public final class Decoder {
         NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(Tensors.scalar(h.getManager(), 1.0 / Math.sqrt(d))).add(mask); // [B, nH, T, T]
         NDArray out = scores.softmax(3).matMul(v);                                               // [B, nH, T, D]
         out = out.transpose(0, 2, 1, 3).reshape(b, t, (long) config.numHeads() * d);             // [B, T, nH*D]
-        return project(out, i, "o_proj", training);
+        return w.o().apply(out, training);
     }
 
     /**
@@ -195,23 +189,11 @@ public final class Decoder {
                 .reshape(s.get(0), s.get(1) * groups, s.get(2), s.get(3)); // [B, nKV*groups, T, D]
     }
 
-    private NDArray mlp(NDArray h, int i, boolean training) {
-        NDArray gate = project(h, i, "gate_proj", training);
-        NDArray up = project(h, i, "up_proj", training);
+    private static NDArray mlp(NDArray h, DecoderWeights.Layer w, boolean training) {
+        NDArray gate = w.gate().apply(h, training);
+        NDArray up = w.up().apply(h, training);
         NDArray act = gate.mul(Activation.sigmoid(gate)).mul(up); // silu(gate) * up
-        return project(act, i, "down_proj", training);
-    }
-
-    private NDArray project(NDArray x, int layer, String name, boolean training) {
-        DecoderWeights.Linear base = weights.layers().get(layer).projection(name);
-        LoraAdapter.Pair pair = lora == null ? null : lora.get(DecoderWeights.modulePath(layer, name));
-        float scale = lora == null ? 0f : lora.scale();
-        double dropout = lora == null ? 0 : lora.settings().dropout();
-        if (base.quantized() == null) return LoraLinear.apply(x, base.weight(), base.bias(), pair, scale, dropout, training);
-        // 4-bit weight: dequantize into a scratch scope that dies with this projection (autograd keeps what backward needs)
-        try (NDManager scratch = x.getManager().newSubManager()) {
-            return LoraLinear.apply(x, base.quantized().dequantize(scratch, weights.computeType()), base.bias(), pair, scale, dropout, training);
-        }
+        return w.down().apply(act, training);
     }
 
     /** x / sqrt(mean(x²) + eps) · w, in fp32. */
@@ -274,12 +256,5 @@ public final class Decoder {
             for (int j = offset + i + 1; j < keys; j++) mask[i * keys + j] = MASKED;
         }
         return Tensors.of(m, mask, new Shape(1, 1, seq, keys));
-    }
-
-    /** Arrays a step must attach to its scope: base weights and LoRA parameters. */
-    public NDList arrays() {
-        NDList all = weights.arrays();
-        if (lora != null) all.addAll(lora.parameters());
-        return all;
     }
 }

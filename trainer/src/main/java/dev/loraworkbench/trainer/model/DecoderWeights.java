@@ -1,57 +1,60 @@
 package dev.loraworkbench.trainer.model;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.TensorInfo;
-import dev.loraworkbench.trainer.quant.Codebook;
-import dev.loraworkbench.trainer.quant.DeviceQuantized;
-import dev.loraworkbench.trainer.quant.QuantizedTensor;
-import dev.loraworkbench.trainer.quant.Quantizer;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.function.LongConsumer;
 
-/** Frozen base weights of a decoder-only model, fp32 NDArrays in HF layout (linear weight [out, in]). */
-public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray finalNorm, NDArray lmHead, DataType computeType) {
-
-    /**
-     * A linear projection: a fp32 {@code weight}, or a 4-bit {@code quantized} one (then weight is null);
-     * {@code bias} is null when the model has none.
-     */
-    public record Linear(NDArray weight, NDArray bias, DeviceQuantized quantized) {
-        public long parameters() {
-            return (quantized != null ? quantized.shape().size() : weight.size()) + (bias == null ? 0 : bias.size());
-        }
-    }
-
-    /** How decoder projections are stored: 4-bit with this codebook and block size, or null for fp32. */
-    public record Quantization(Codebook codebook, int blockSize, boolean doubleQuant) {}
+/**
+ * Frozen base weights of a decoder-only model in HF layout: embeddings, norms and lm_head as fp32 NDArrays, and
+ * each layer's seven projections as {@link Linear}s bound at load time (dense, 4-bit, or adapted from above).
+ */
+public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray finalNorm, NDArray lmHead) {
 
     public record Layer(NDArray inputNorm, Linear q, Linear k, Linear v, Linear o, NDArray postNorm, Linear gate, Linear up, Linear down) {
-        public Linear projection(String module) {
-            return switch (module) {
-                case "q_proj" -> q;
-                case "k_proj" -> k;
-                case "v_proj" -> v;
-                case "o_proj" -> o;
-                case "gate_proj" -> gate;
-                case "up_proj" -> up;
-                case "down_proj" -> down;
-                default -> throw new IllegalArgumentException("no projection " + module);
+        public Linear projection(Projection p) {
+            return switch (p) {
+                case Q -> q;
+                case K -> k;
+                case V -> v;
+                case O -> o;
+                case GATE -> gate;
+                case UP -> up;
+                case DOWN -> down;
             };
+        }
+
+        Layer with(java.util.function.Function<Projection, Linear> projections) {
+            return new Layer(inputNorm, projections.apply(Projection.Q), projections.apply(Projection.K), projections.apply(Projection.V),
+                    projections.apply(Projection.O), postNorm, projections.apply(Projection.GATE), projections.apply(Projection.UP),
+                    projections.apply(Projection.DOWN));
         }
     }
 
-    public static final List<String> PROJECTIONS = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+    /** Replaces a projection of a layer, given its layer index, kind and current binding. */
+    @FunctionalInterface
+    public interface Rebinding {
+        Linear rebind(int layer, Projection kind, Linear current);
+    }
 
-    /** HF module path of a projection, e.g. "model.layers.3.self_attn.q_proj". */
-    public static String modulePath(int layer, String projection) {
-        String block = List.of("gate_proj", "up_proj", "down_proj").contains(projection) ? "mlp" : "self_attn";
-        return "model.layers." + layer + "." + block + "." + projection;
+    /** The same weights with every projection passed through {@code rebinding} (how an adapter wraps the base from above). */
+    public DecoderWeights rebind(Rebinding rebinding) {
+        List<Layer> out = new ArrayList<>();
+        for (int i = 0; i < layers.size(); i++) {
+            int layer = i;
+            Layer l = layers.get(i);
+            out.add(l.with(p -> rebinding.rebind(layer, p, l.projection(p))));
+        }
+        return new DecoderWeights(embedTokens, List.copyOf(out), finalNorm, lmHead);
     }
 
     /** The tensor names the checkpoint must contain for this config. */
@@ -63,9 +66,9 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
         for (int i = 0; i < c.numLayers(); i++) {
             names.add("model.layers." + i + ".input_layernorm.weight");
             names.add("model.layers." + i + ".post_attention_layernorm.weight");
-            for (String p : PROJECTIONS) {
-                names.add(modulePath(i, p) + ".weight");
-                if (qkvBias && List.of("q_proj", "k_proj", "v_proj").contains(p)) names.add(modulePath(i, p) + ".bias");
+            for (Projection p : Projection.values()) {
+                names.add(p.modulePath(i) + ".weight");
+                if (qkvBias && p.hasBias(c)) names.add(p.modulePath(i) + ".bias");
             }
         }
         return names;
@@ -73,28 +76,16 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
 
     /** Loads every tensor into {@code manager}, widened to fp32, checking names and shapes against the config. */
     public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager) {
-        return load(ckpt, manager, null);
+        return load(ckpt, manager, LinearLoader.dense(manager, DataType.FLOAT32), bytes -> { });
     }
 
     /**
-     * As {@link #load(HfCheckpoint, NDManager)}, with the decoder projections quantized while loading, one
-     * tensor at a time (embeddings, norms, biases and lm_head stay fp32, as bitsandbytes leaves them).
+     * Loads one tensor at a time: embeddings, norms, biases and lm_head fp32 (as bitsandbytes leaves them), the
+     * projections as {@code linears} builds them.
+     *
+     * @param progress told the stored size of each tensor once it is loaded (for a progress bar over minutes of loading)
      */
-    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, Quantization quantization) {
-        return load(ckpt, manager, quantization, DataType.FLOAT32);
-    }
-
-    /**
-     * As above, with the projections' matmuls in {@code computeType} (FLOAT16 / BFLOAT16): unquantized projection
-     * weights are stored in it, 4-bit ones dequantized into it; everything else stays fp32.
-     */
-    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType) {
-        return load(ckpt, manager, quantization, computeType, bytes -> { });
-    }
-
-    /** @param progress told the stored size of each tensor once it is loaded (for a progress bar over minutes of loading) */
-    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType,
-                                      java.util.function.LongConsumer progress) {
+    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, LinearLoader linears, LongConsumer progress) {
         ModelConfig c = ckpt.config();
         // transformers zero-initialises a Qwen2 q/k/v bias the checkpoint lacks; accept a checkpoint with none at all
         boolean qkvBias = c.qkvBias() && ckpt.has("model.layers.0.self_attn.q_proj.bias");
@@ -102,50 +93,29 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             System.err.println("note: " + ckpt.dir() + " has no q/k/v bias tensors; using zero biases as transformers does");
         }
         ckpt.checkNames(expectedNames(c, qkvBias));
-        Loader l = new Loader(ckpt, manager, quantization, computeType, progress);
+        Loader l = new Loader(ckpt, manager, linears, progress, qkvBias);
         int h = c.hiddenSize();
-        int q = c.numHeads() * c.headDim();
-        int kv = c.numKvHeads() * c.headDim();
-        int inter = c.intermediateSize();
         NDArray embed = l.tensor("model.embed_tokens.weight", c.vocabSize(), h);
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "model.layers." + i + ".";
             layers.add(new Layer(
                     l.tensor(p + "input_layernorm.weight", h),
-                    l.linear(modulePath(i, "q_proj"), q, h, qkvBias),
-                    l.linear(modulePath(i, "k_proj"), kv, h, qkvBias),
-                    l.linear(modulePath(i, "v_proj"), kv, h, qkvBias),
-                    l.linear(modulePath(i, "o_proj"), h, q, false),
+                    l.linear(i, Projection.Q),
+                    l.linear(i, Projection.K),
+                    l.linear(i, Projection.V),
+                    l.linear(i, Projection.O),
                     l.tensor(p + "post_attention_layernorm.weight", h),
-                    l.linear(modulePath(i, "gate_proj"), inter, h, false),
-                    l.linear(modulePath(i, "up_proj"), inter, h, false),
-                    l.linear(modulePath(i, "down_proj"), h, inter, false)));
+                    l.linear(i, Projection.GATE),
+                    l.linear(i, Projection.UP),
+                    l.linear(i, Projection.DOWN)));
         }
         NDArray norm = l.tensor("model.norm.weight", h);
         NDArray head = c.tieWordEmbeddings() ? embed : l.tensor("lm_head.weight", c.vocabSize(), h);
-        return new DecoderWeights(embed, layers, norm, head, computeType);
+        return new DecoderWeights(embed, List.copyOf(layers), norm, head);
     }
 
-    /** Every array, for attaching to a step's manager. */
-    public NDList arrays() {
-        NDList all = new NDList(embedTokens, finalNorm);
-        if (lmHead != embedTokens) all.add(lmHead);
-        for (Layer layer : layers) {
-            all.add(layer.inputNorm());
-            all.add(layer.postNorm());
-            for (String p : PROJECTIONS) {
-                Linear lin = layer.projection(p);
-                if (lin.weight() != null) all.add(lin.weight());
-                if (lin.quantized() != null) all.addAll(lin.quantized().arrays());
-                if (lin.bias() != null) all.add(lin.bias());
-            }
-        }
-        return all;
-    }
-
-    private record Loader(HfCheckpoint ckpt, NDManager manager, Quantization quantization, DataType computeType,
-                          java.util.function.LongConsumer progress) {
+    private record Loader(HfCheckpoint ckpt, NDManager manager, LinearLoader linears, LongConsumer progress, boolean qkvBias) {
         NDArray tensor(String name, long... shape) {
             NDArray a = Tensors.streamed(manager, new Shape(shape), reader(name, shape));
             a.setName(name);
@@ -161,28 +131,21 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
         /** Reads the stored tensor in ranges, after checking its shape against config.json. */
         Tensors.RangeReader reader(String name, long... shape) {
             TensorInfo info = ckpt.info(name);
-            if (!java.util.Arrays.equals(info.shape(), shape)) {
-                throw new dev.loraworkbench.trainer.io.CheckpointFormatException(ckpt.dir() + ": tensor '" + name + "' has shape "
-                        + java.util.Arrays.toString(info.shape()) + " but config.json implies " + java.util.Arrays.toString(shape));
+            if (!Arrays.equals(info.shape(), shape)) {
+                throw new CheckpointFormatException(ckpt.dir() + ": tensor '" + name + "' has shape "
+                        + Arrays.toString(info.shape()) + " but config.json implies " + Arrays.toString(shape));
             }
             return (from, dst, count) -> ckpt.floats(name, from, dst, count);
         }
 
-        Linear linear(String module, int out, int in, boolean bias) {
-            NDArray b = bias ? tensor(module + ".bias", out) : null;
-            if (quantization == null) {
-                NDArray w = tensor(module + ".weight", out, in);
-                if (computeType == DataType.FLOAT32) return new Linear(w, b, null);
-                NDArray half = w.toType(computeType, false); // frozen: no graph needed
-                half.setName(w.getName());
-                w.close();
-                return new Linear(half, b, null);
-            }
-            long[] shape = {out, in};
-            QuantizedTensor q = Quantizer.quantize(reader(module + ".weight", shape), (long) out * in, shape, quantization.codebook(),
-                    quantization.blockSize(), quantization.doubleQuant());
+        Linear linear(int layer, Projection p) {
+            ModelConfig c = ckpt.config();
+            String module = p.modulePath(layer);
+            NDArray bias = qkvBias && p.hasBias(c) ? tensor(module + ".bias", p.out(c)) : null;
+            long[] shape = {p.out(c), p.in(c)};
+            Linear linear = linears.load(module + ".weight", shape, reader(module + ".weight", shape), bias);
             loaded(module + ".weight");
-            return new Linear(null, b, DeviceQuantized.upload(q, manager));
+            return linear;
         }
     }
 
@@ -191,7 +154,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
         long n = embedTokens.size() + finalNorm.size() + (lmHead != embedTokens ? lmHead.size() : 0);
         for (Layer layer : layers) {
             n += layer.inputNorm().size() + layer.postNorm().size();
-            for (String p : PROJECTIONS) n += layer.projection(p).parameters();
+            for (Projection p : Projection.values()) n += layer.projection(p).parameters();
         }
         return n;
     }

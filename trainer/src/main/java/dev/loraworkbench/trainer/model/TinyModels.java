@@ -126,13 +126,12 @@ public final class TinyModels {
         w.putBf16("model.embed_tokens.weight", new long[] {c.vocabSize(), h}, normal(random, c.vocabSize() * h, 0.02));
         for (int i = 0; i < c.numLayers(); i++) {
             w.putBf16("model.layers." + i + ".input_layernorm.weight", new long[] {h}, ones(h));
-            for (String p : DecoderWeights.PROJECTIONS) {
-                int[] io = dev.loraworkbench.trainer.lora.LoraAdapter.inOut(c, p);
-                String name = DecoderWeights.modulePath(i, p);
-                w.putBf16(name + ".weight", new long[] {io[1], io[0]}, normal(random, (long) io[0] * io[1], 0.02));
-                if (c.qkvBias() && List.of("q_proj", "k_proj", "v_proj").contains(p)) {
-                    w.putBf16(name + ".bias", new long[] {io[1]}, new float[io[1]]);
-                }
+            for (Projection p : Projection.values()) {
+                int in = p.in(c);
+                int out = p.out(c);
+                String name = p.modulePath(i);
+                w.putBf16(name + ".weight", new long[] {out, in}, normal(random, (long) in * out, 0.02));
+                if (p.hasBias(c)) w.putBf16(name + ".bias", new long[] {out}, new float[out]);
             }
             w.putBf16("model.layers." + i + ".post_attention_layernorm.weight", new long[] {h}, ones(h));
         }

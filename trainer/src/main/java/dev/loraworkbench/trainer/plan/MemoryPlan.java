@@ -1,8 +1,7 @@
 package dev.loraworkbench.trainer.plan;
 
-import dev.loraworkbench.trainer.lora.LoraAdapter;
-import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.ModelConfig;
+import dev.loraworkbench.trainer.model.Projection;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import java.util.ArrayList;
 import java.util.List;
@@ -42,11 +41,11 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
         long other = c.vocabSize() * h * (c.tieWordEmbeddings() ? 1 : 2) + layers * 2 * h + h + biases;
         items.add(new Item("embeddings, lm_head, norms", other * F32, String.format("%,d params, fp32", other), null));
 
-        List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
+        List<String> targets = Projection.expandTargets(r.lora().targetModules());
         long loraParams = 0;
         for (String p : targets) {
-            int[] io = LoraAdapter.inOut(c, p);
-            loraParams += layers * r.lora().r() * (long) (io[0] + io[1]);
+            Projection kind = Projection.byName(p).orElseThrow();
+            loraParams += layers * r.lora().r() * (long) (kind.in(c) + kind.out(c));
         }
         items.add(new Item("LoRA weights + grads + AdamW m, v", loraParams * F32 * 4, String.format("%,d trainable params x 16 bytes", loraParams), null));
 
@@ -85,7 +84,7 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
         long h = c.hiddenSize(), inter = c.intermediateSize();
         long q = (long) c.numHeads() * c.headDim(), kv = (long) c.numKvHeads() * c.headDim();
         long floats = 2 * 3 * h + 4 * q + 4 * kv + kv + 2 * q + 4L * c.numHeads() * seq + 3 * q + 2 * h + 5 * inter + h;
-        for (String p : loraTargets) floats += r + 2L * LoraAdapter.inOut(c, p)[1];
+        for (String p : loraTargets) floats += r + 2L * Projection.byName(p).orElseThrow().out(c);
         return floats;
     }
 

@@ -1,6 +1,6 @@
 package dev.loraworkbench.trainer.quant;
 
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 
 /** Blockwise 4-bit quantization and dequantization, bit-compatible with bitsandbytes' layout. */
 public final class Quantizer {

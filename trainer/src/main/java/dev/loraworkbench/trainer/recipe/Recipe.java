@@ -4,8 +4,8 @@ import dev.loraworkbench.datasets.CsvColumns;
 import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.ReasoningPolicy;
 import dev.loraworkbench.datasets.TruncationPolicy;
-import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.quant.Codebook;
+import dev.loraworkbench.trainer.quant.Quantization;
 import java.util.List;
 
 /**
@@ -35,11 +35,11 @@ public record Recipe(
 
     public record QuantizationSection(QuantType type, Boolean doubleQuant, Integer blockSize, ComputeDtype computeDtype) {
         /** The load-time quantization of the decoder projections, or null for none. */
-        public DecoderWeights.Quantization forLoading() {
+        public Quantization forLoading() {
             return switch (type) {
                 case NONE -> null;
-                case NF4 -> new DecoderWeights.Quantization(Codebook.NF4, blockSize, doubleQuant);
-                case FP4 -> new DecoderWeights.Quantization(Codebook.FP4, blockSize, doubleQuant);
+                case NF4 -> new Quantization(Codebook.NF4, blockSize, doubleQuant);
+                case FP4 -> new Quantization(Codebook.FP4, blockSize, doubleQuant);
             };
         }
     }

@@ -5,7 +5,7 @@ import java.util.Set;
 
 /** Range and consistency rules that the types alone cannot express. */
 final class RecipeRules {
-    static final Set<String> LINEAR_MODULES = Set.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
+    static final Set<String> LINEAR_MODULES = Set.copyOf(dev.loraworkbench.trainer.model.Projection.NAMES);
     static final Set<String> PRESETS = dev.loraworkbench.trainer.model.TinyModels.PRESET_NAMES;
 
     private RecipeRules() {}

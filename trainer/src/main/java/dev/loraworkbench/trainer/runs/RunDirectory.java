@@ -3,6 +3,7 @@ package dev.loraworkbench.trainer.runs;
 import dev.loraworkbench.trainer.io.AtomicFiles;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeException;
+import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -28,8 +29,8 @@ public record RunDirectory(Path dir) {
     /** Fails with a clear message when a new run would land in an existing, non-empty directory. */
     public static void checkFree(Path dir) throws IOException {
         if (Files.exists(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
-            throw new RecipeException(List.of(dir + " already exists and is not empty; resume it with ./workbench resume " + dir
-                    + ", or choose another output.name (--set output.name=...)"));
+            throw new RunException(dir + " already exists and is not empty; resume it with ./workbench resume " + dir
+                    + ", or choose another output.name (--set output.name=...)");
         }
     }
 
@@ -39,6 +40,12 @@ public record RunDirectory(Path dir) {
         Files.createDirectories(dir);
         AtomicFiles.writeString(dir.resolve(RECIPE), loaded.resolvedYaml());
         return new RunDirectory(dir);
+    }
+
+    /** The recipe a run (runs/&lt;name&gt;) or one of its checkpoints was trained with, if {@code dir} is one. */
+    public static Optional<LoadedRecipe> recipeOf(Path dir) {
+        Path recipe = dir.resolve(RECIPE);
+        return Files.isRegularFile(recipe) ? Optional.of(RecipeLoader.load(recipe, List.of())) : Optional.empty();
     }
 
     /** Where a recipe's run goes: runs_dir/name, or runs_dir/&lt;recipe file name&gt;-&lt;time&gt; without a name. */

@@ -8,7 +8,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -34,6 +34,11 @@ public final class AdamW {
             m.add(manager.zeros(p.getShape()));
             v.add(manager.zeros(p.getShape()));
         }
+    }
+
+    /** The trained parameters, in the order their moments are kept. */
+    public NDList parameters() {
+        return params;
     }
 
     /** Moments, for attaching to a step scope. */
@@ -76,12 +81,7 @@ public final class AdamW {
         for (NDArray p : params) JniUtils.zeroGrad((PtNDArray) p);
     }
 
-    /** Moments and step count, exactly (fp32), for checkpoints. */
-    public void writeState(Path file) throws IOException {
-        writeState(file, java.util.Map.of());
-    }
-
-    /** @param extra metadata saved alongside (the fp16 loss scaler's state) */
+    /** Moments and step count, exactly (fp32), for checkpoints. @param extra metadata saved alongside (the fp16 loss scaler's state) */
     public void writeState(Path file, java.util.Map<String, String> extra) throws IOException {
         SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(t));
         extra.forEach(w::metadata);

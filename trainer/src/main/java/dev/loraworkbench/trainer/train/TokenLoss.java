@@ -3,7 +3,7 @@ package dev.loraworkbench.trainer.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 
 /**
  * Summed next-token cross-entropy over the positions whose target is not ignored, and the number of

@@ -11,7 +11,7 @@ import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.trainer.model.Decoder;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -24,10 +24,26 @@ public final class Trainer {
     private final Decoder decoder;
     private final AdamW optimizer;
     private final NDManager manager;
-    private final int padId;
-    private final double maxGradNorm;
-    private final boolean recompute;
-    private final LossScaler scaler;
+    private final Settings settings;
+
+    /**
+     * How steps run.
+     *
+     * @param padId token id that pads short rows
+     * @param maxGradNorm clip the global gradient norm to this (0: no clipping)
+     * @param recompute layer-wise recomputation: keep only each layer's input in the forward, rebuild the layer in backward
+     * @param scaler fp16 dynamic loss scaling, or null (fp32 / bf16)
+     */
+    public record Settings(int padId, double maxGradNorm, boolean recompute, LossScaler scaler) {
+        /** Clipping at 1.0, plain backward, no loss scaling. */
+        public static Settings of(int padId) {
+            return new Settings(padId, 1.0, false, null);
+        }
+
+        public Settings withRecompute(boolean on) {
+            return new Settings(padId, maxGradNorm, on, scaler);
+        }
+    }
 
     /** What one optimizer step measured; {@code loss} is the mean over its completion tokens. */
     public record StepResult(double loss, double gradNorm, double lr, long targetTokens, long correct, long inputTokens, boolean skipped) {
@@ -37,26 +53,19 @@ public final class Trainer {
     /** Mean loss and token accuracy over an evaluation set. */
     public record EvalResult(double loss, double accuracy, long tokens) {}
 
-    /** @param recompute layer-wise recomputation: keep only each layer's input in the forward, rebuild the layer in backward */
-    public Trainer(Decoder decoder, AdamW optimizer, NDManager manager, int padId, double maxGradNorm, boolean recompute) {
-        this(decoder, optimizer, manager, padId, maxGradNorm, recompute, null);
-    }
-
-    /** @param scaler fp16 dynamic loss scaling, or null (fp32 / bf16) */
-    public Trainer(Decoder decoder, AdamW optimizer, NDManager manager, int padId, double maxGradNorm, boolean recompute, LossScaler scaler) {
-        this.scaler = scaler;
+    /** @param optimizer steps the parameters it was made with (null for a trainer that only evaluates) */
+    public Trainer(Decoder decoder, AdamW optimizer, NDManager manager, Settings settings) {
         this.decoder = decoder;
         this.optimizer = optimizer;
         this.manager = manager;
-        this.padId = padId;
-        this.maxGradNorm = maxGradNorm;
-        this.recompute = recompute;
+        this.settings = settings;
     }
 
-    public LossScaler scaler() { return scaler; }
+    public LossScaler scaler() { return settings.scaler(); }
 
     public StepResult step(List<List<EncodedExample>> microBatches, double lr) {
-        NDList params = decoder.lora().parameters();
+        NDList params = optimizer.parameters();
+        LossScaler scaler = settings.scaler();
         try (NDManager step = manager.newSubManager()) {
             step.tempAttachAll(params.toArray(new NDArray[0]));
             step.tempAttachAll(optimizer.state().toArray(new NDArray[0]));
@@ -75,7 +84,7 @@ public final class Trainer {
             if (!Double.isFinite(loss) || !Double.isFinite(norm)) {
                 throw new NonFiniteException(loss, norm, firstNonFiniteGradient(params));
             }
-            double clip = maxGradNorm > 0 && norm > maxGradNorm ? maxGradNorm / (norm + 1e-6) : 1.0;
+            double clip = settings.maxGradNorm() > 0 && norm > settings.maxGradNorm() ? settings.maxGradNorm() / (norm + 1e-6) : 1.0;
             optimizer.step(lr, clip / scale);
             return new StepResult(loss, norm, lr, a.targets(), a.correct(), a.inputs(), false);
         }
@@ -95,14 +104,14 @@ public final class Trainer {
 
     /** @param lossScale multiplies the loss before backward (fp16 loss scaling); the gradients come out scaled by it */
     Accumulated accumulateGradients(List<List<EncodedExample>> microBatches, NDManager scope, double lossScale) {
-        List<Batch> batches = microBatches.stream().map(b -> Batch.of(b, padId)).toList();
+        List<Batch> batches = microBatches.stream().map(b -> Batch.of(b, settings.padId())).toList();
         long targets = batches.stream().mapToLong(Batch::targetTokens).sum();
         double divisor = Math.max(1, targets) / lossScale;
         long inputs = batches.stream().mapToLong(Batch::inputTokens).sum();
         double nllSum = 0;
         long correct = 0;
         for (Batch b : batches) {
-            if (recompute) {
+            if (settings.recompute()) {
                 try (NDManager micro = scope.newSubManager()) {
                     double[] sums = backwardWithRecomputation(b, micro, divisor);
                     nllSum += sums[0];
@@ -188,7 +197,7 @@ public final class Trainer {
         long tokens = 0;
         long correct = 0;
         for (int start = 0; start < examples.size(); start += batchSize) {
-            Batch b = Batch.of(examples.subList(start, Math.min(start + batchSize, examples.size())), padId);
+            Batch b = Batch.of(examples.subList(start, Math.min(start + batchSize, examples.size())), settings.padId());
             try (NDManager scope = manager.newSubManager()) {
                 NDArray ids = Tensors.of(scope, b.ids(), new Shape(b.rows(), b.seqLen()));
                 TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, b.lengths(), false), b.targets());

@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.train;
 
+import dev.loraworkbench.trainer.io.ProgressBars;
 import ai.djl.engine.Engine;
 import dev.loraworkbench.trainer.events.EventWriter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
@@ -8,6 +9,7 @@ import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.recipe.RecipeDiff;
 import dev.loraworkbench.trainer.recipe.RecipeException;
 import dev.loraworkbench.trainer.runs.RunDirectory;
+import dev.loraworkbench.trainer.runs.RunException;
 import dev.loraworkbench.trainer.runs.RunStatus;
 import java.io.IOException;
 import java.io.PrintStream;
@@ -58,11 +60,11 @@ public final class TrainingRun {
         RunDirectory run = new RunDirectory(runDir);
         Optional<Path> latest = run.latestCheckpoint(TrainingRun::isComplete);
         if (latest.isEmpty()) {
-            throw new RecipeException(List.of(runDir + ": no complete checkpoint to resume from (checkpoints are written every "
-                    + "training.save_every steps, at the end and on Ctrl-C)"));
+            throw new RunException(runDir + ": no complete checkpoint to resume from (checkpoints are written every "
+                    + "training.save_every steps, at the end and on Ctrl-C)");
         }
         RunStatus.read(runDir).filter(st -> st.effectiveStatus().equals(RunStatus.RUNNING)).ifPresent(st -> {
-            throw new RecipeException(List.of(runDir + " is being trained right now by process " + st.pid() + "; stop it first"));
+            throw new RunException(runDir + " is being trained right now by process " + st.pid() + "; stop it first");
         });
         Path checkpoint = latest.get();
         TrainerState state = TrainerState.read(checkpoint);
@@ -198,7 +200,7 @@ public final class TrainingRun {
             if (!(e instanceof TrainingFailedException)) status.progress(step, last, bestEval).end(RunStatus.FAILED, String.valueOf(e.getMessage())).write(run.dir());
             throw e;
         }
-        PeftFormat.write(setup.decoder().lora(), run.dir(), setup.modelDir().toString());
+        PeftFormat.write(setup.adapter(), run.dir(), setup.modelDir().toString());
         double seconds = (System.nanoTime() - started) / 1e9;
         int done = step - startStep;
         boolean interrupted = step < total;
@@ -218,11 +220,11 @@ public final class TrainingRun {
         h.put("model", setup.modelDir().getFileName().toString());
         h.put("quantization", r.quantization().type().name().toLowerCase());
         h.put("quantization.compute_dtype", r.quantization().computeDtype().name().toLowerCase());
-        h.put("device", dev.loraworkbench.trainer.device.ComputeDevice.name(setup.manager().getDevice()));
+        h.put("device", dev.loraworkbench.trainer.device.ComputeDevice.name(setup.model().manager().getDevice()));
         h.put("lora.r", r.lora().r());
         h.put("lora.alpha", r.lora().alpha());
         h.put("lora.dropout", r.lora().dropout());
-        h.put("lora.target_modules", String.join(",", setup.decoder().lora().settings().targetModules()));
+        h.put("lora.target_modules", String.join(",", setup.adapter().settings().targetModules()));
         h.put("lora.use_rslora", r.lora().useRslora());
         h.put("dataset.max_seq_len", r.dataset().maxSeqLen());
         h.put("training.lr", r.training().lr());
@@ -251,7 +253,7 @@ public final class TrainingRun {
 
     /** Adapter, optimizer moments, recipe, and trainer_state.json last. */
     private static void writeCheckpoint(TrainingSetup setup, TrainerState state, String recipeYaml, Path dir) throws IOException {
-        PeftFormat.write(setup.decoder().lora(), dir, setup.modelDir().toString());
+        PeftFormat.write(setup.adapter(), dir, setup.modelDir().toString());
         var scaler = setup.trainer().scaler();
         setup.optimizer().writeState(dir.resolve(TrainingSetup.OPTIMIZER), scaler == null ? java.util.Map.of() : scaler.state());
         dev.loraworkbench.trainer.io.AtomicFiles.writeString(dir.resolve(RunDirectory.RECIPE), recipeYaml);
@@ -281,7 +283,7 @@ public final class TrainingRun {
     }
 
     /** A run that cannot go on (e.g. NaN loss); the message says what to do. */
-    public static final class TrainingFailedException extends RuntimeException {
+    public static final class TrainingFailedException extends dev.loraworkbench.datasets.UserError {
         public TrainingFailedException(String message) { super(message); }
     }
 

@@ -1,37 +1,33 @@
 package dev.loraworkbench.trainer.train;
 
-import ai.djl.Device;
-import me.tongfei.progressbar.ProgressBar;
 import ai.djl.engine.Engine;
-import dev.loraworkbench.trainer.device.ComputeDevice;
-import dev.loraworkbench.trainer.device.HalfPrecision;
-import ai.djl.ndarray.NDManager;
 import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.device.ComputeDevice;
+import dev.loraworkbench.trainer.loader.AdapterSource;
+import dev.loraworkbench.trainer.loader.LoadedModel;
+import dev.loraworkbench.trainer.loader.ModelLoader;
+import dev.loraworkbench.trainer.loader.ModelSpec;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
-import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.model.Decoder;
-import dev.loraworkbench.trainer.model.DecoderWeights;
-import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.model.Projection;
 import dev.loraworkbench.trainer.model.TinyModels;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.util.List;
+import java.util.stream.Stream;
 
 /**
  * Everything a recipe's training needs, built in order: model directory (created from a preset if
- * asked), tokenizer, data (validated and encoded before any weight loads), base weights, a fresh LoRA
- * adapter, AdamW, the step plan and the LR schedule.
+ * asked), tokenizer, data (validated and encoded before any weight loads), the model with a fresh or
+ * checkpointed LoRA adapter (through {@link ModelLoader}), AdamW, the step plan and the LR schedule.
  */
 public record TrainingSetup(
         Path modelDir,
         TokenizerFiles tokenizer,
-        HfCheckpoint checkpoint,
-        NDManager manager,
+        LoadedModel model,
         TrainingData data,
-        Decoder decoder,
         Trainer trainer,
         AdamW optimizer,
         StepPlan plan,
@@ -51,69 +47,51 @@ public record TrainingSetup(
         Path modelDir = TinyModels.ensure(loaded.modelDir(), r.model().initPreset(), log);
         Engine.getEngine("PyTorch").setRandomSeed(t.seed());
         TokenizerFiles tokenizer = loaded.tokenizer(modelDir);
-        HfCheckpoint ckpt = null;
-        NDManager manager = null;
+        LoadedModel model = null;
         try {
             TrainingData data = TrainingData.load(loaded, tokenizer);
-            ckpt = HfCheckpoint.open(modelDir);
-            ckpt.config().checkSequenceLength(java.util.stream.Stream.concat(data.train().stream(), data.eval().stream())
-                    .mapToInt(e -> e.ids().length).max().orElse(0)); // before the weights load: fail in seconds, not minutes
-            Device device = ComputeDevice.resolve(r.device());
-            HalfPrecision.require(r.quantization().computeDtype(), device); // before minutes of loading, not after
-            manager = NDManager.newBaseManager(device, "PyTorch");
-            DecoderWeights weights = loadWeights(ckpt, manager, r.quantization().forLoading(), HalfPrecision.dataType(r.quantization().computeDtype()));
-            List<String> targets = r.lora().targetModules().equals(List.of("all-linear")) ? DecoderWeights.PROJECTIONS : r.lora().targetModules();
-            var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(), targets, r.lora().useRslora());
-            LoraAdapter lora = checkpoint == null
-                    ? LoraAdapter.init(ckpt.config(), settings, manager, t.seed())
-                    : PeftFormat.read(checkpoint, ckpt.config(), manager);
-            lora.parameters().forEach(p -> p.setRequiresGradient(true));
-            Decoder decoder = new Decoder(ckpt.config(), weights, lora);
-            AdamW optimizer = new AdamW(lora.parameters(), t.weightDecay(), manager);
+            int longest = Stream.concat(data.train().stream(), data.eval().stream()).mapToInt(e -> e.ids().length).max().orElse(0);
+            var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(),
+                    Projection.expandTargets(r.lora().targetModules()), r.lora().useRslora());
+            model = ModelLoader.load(new ModelSpec(modelDir, r.quantization().forLoading(), r.quantization().computeDtype(), r.device(),
+                    new AdapterSource.Trainable(settings, t.seed(), checkpoint), longest), null);
+            AdamW optimizer = new AdamW(model.adapter().parameters(), t.weightDecay(), model.manager());
             LossScaler scaler = r.quantization().computeDtype() == Recipe.ComputeDtype.FP16 ? new LossScaler() : null;
             if (checkpoint != null) {
                 var meta = optimizer.readState(checkpoint.resolve(OPTIMIZER));
                 if (scaler != null) scaler.restore(meta);
             }
-            Trainer trainer = new Trainer(decoder, optimizer, manager, tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()), scaler);
+            var settingsOfSteps = new Trainer.Settings(tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()), scaler);
+            Trainer trainer = new Trainer(model.decoder(), optimizer, model.manager(), settingsOfSteps);
             int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), data.train().size(), t.microBatchSize(), t.gradAccum());
             StepPlan plan = new StepPlan(data.train(), t.microBatchSize(), t.gradAccum(), t.seed(), total);
             LrSchedule schedule = new LrSchedule(t.lr(), t.schedule(), LrSchedule.warmupSteps(t.warmupSteps(), t.warmupRatio(), total), total);
-            return new TrainingSetup(modelDir, tokenizer, ckpt, manager, data, decoder, trainer, optimizer, plan, schedule);
+            return new TrainingSetup(modelDir, tokenizer, model, data, trainer, optimizer, plan, schedule);
         } catch (RuntimeException e) {
-            if (manager != null) manager.close();
-            if (ckpt != null) ckpt.close();
+            if (model != null) model.close();
             tokenizer.close();
             throw e;
         }
     }
 
-    /** Base weights, with a progress bar when loading takes a while (a 32B checkpoint: minutes of reading and quantizing). */
-    public static DecoderWeights loadWeights(HfCheckpoint ckpt, NDManager manager, DecoderWeights.Quantization q, ai.djl.ndarray.types.DataType compute) {
-        long bytes = ckpt.storedBytes();
-        if (bytes < 500_000_000L) return DecoderWeights.load(ckpt, manager, q, compute);
-        try (ProgressBar bar = ProgressBars.of(q == null ? "load" : "load+" + q.codebook().name().toLowerCase(), 0, bytes / 1_000_000, " MB", 1)) {
-            long[] done = {0};
-            return DecoderWeights.load(ckpt, manager, q, compute, n -> {
-                done[0] += n;
-                bar.stepTo(done[0] / 1_000_000);
-            });
-        }
-    }
+    public Decoder decoder() { return model.decoder(); }
+
+    /** The adapter being trained. */
+    public LoraAdapter adapter() { return model.adapter(); }
 
     /** The three lines a run starts with: model and adapter, data, plan. */
     public void describe(LoadedRecipe loaded, PrintStream log) {
         Recipe r = loaded.recipe();
         Recipe.TrainingSection t = r.training();
-        var c = checkpoint.config();
-        var lora = decoder.lora();
-        long baseParams = decoder.weights().parameterCount();
+        var c = model.checkpoint().config();
+        var lora = model.adapter();
+        long baseParams = model.decoder().weights().parameterCount();
         var q = r.quantization();
         String compute = q.computeDtype() == Recipe.ComputeDtype.FP32 ? "" : ", " + q.computeDtype().name().toLowerCase() + " matmuls"
                 + (q.computeDtype() == Recipe.ComputeDtype.FP16 ? " with dynamic loss scaling" : "");
         String storage = (q.forLoading() == null ? (q.computeDtype() == Recipe.ComputeDtype.FP32 ? "fp32" : q.computeDtype().name().toLowerCase())
                 : q.type().name().toLowerCase() + (q.doubleQuant() ? " + double quant" : "") + ", blocks of " + q.blockSize()) + compute
-                + " on " + ComputeDevice.name(manager.getDevice());
+                + " on " + ComputeDevice.name(model.manager().getDevice());
         log.printf("model    %s (%s, %d layers, hidden %d), %,d params in %s; LoRA r=%d on %s: %,d trainable (%.2f%%)%n",
                 modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams, storage, lora.settings().r(),
                 String.join(",", lora.settings().targetModules()), lora.parameterCount(), 100.0 * lora.parameterCount() / baseParams);
@@ -143,8 +121,7 @@ public record TrainingSetup(
 
     @Override
     public void close() {
-        manager.close();
-        checkpoint.close();
+        model.close();
         tokenizer.close();
     }
 }

@@ -1,5 +1,7 @@
 package dev.loraworkbench.trainer.export;
 
+import dev.loraworkbench.trainer.quant.Quantization;
+import dev.loraworkbench.trainer.loader.ModelLoader;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,7 +12,7 @@ import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import dev.loraworkbench.trainer.testing.Fixtures;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -35,7 +37,7 @@ class MergedExportTest {
 
     private static float[] logits(Path model, long[] ids) {
         try (NDManager m = NDManager.newBaseManager("PyTorch"); HfCheckpoint c = HfCheckpoint.open(model)) {
-            Decoder d = new Decoder(c.config(), DecoderWeights.load(c, m), null);
+            Decoder d = new Decoder(c.config(), DecoderWeights.load(c, m));
             return d.logits(Tensors.of(m, ids, new Shape(1, ids.length)), new int[] {ids.length}, false).toFloatArray();
         }
     }
@@ -69,11 +71,11 @@ class MergedExportTest {
     void aQloraAdapterMergedIntoTheDequantizedBaseReproducesTheTrainedModel() throws Exception {
         Path fixture = Fixtures.golden("qwen2-golden");
         long[] ids = {3, 14, 15, 92, 65, 35, 89, 79};
-        var nf4 = new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true);
+        var nf4 = new Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true);
         float[] qlora;
         try (NDManager m = NDManager.newBaseManager("PyTorch"); HfCheckpoint c = HfCheckpoint.open(fixture.resolve("model"))) {
             var adapter = dev.loraworkbench.trainer.lora.PeftFormat.read(fixture.resolve("adapter"), c.config(), m);
-            Decoder d = new Decoder(c.config(), DecoderWeights.load(c, m, nf4), adapter);
+            Decoder d = new Decoder(c.config(), adapter.applyTo(ModelLoader.weights(c, m, nf4)));
             qlora = d.logits(Tensors.of(m, ids, new Shape(1, ids.length)), new int[] {ids.length}, false).toFloatArray();
         }
         PrintStream quiet = new PrintStream(new ByteArrayOutputStream());

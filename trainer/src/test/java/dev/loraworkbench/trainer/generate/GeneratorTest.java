@@ -19,7 +19,7 @@ class GeneratorTest {
     @Test
     void kvCacheGivesTheSameLogitsAndTokensAsFullRecomputation() {
         try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
-            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null);
+            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m));
             Generator g = new Generator(decoder, m);
             List<float[]> cached = new ArrayList<>();
             Generator.Result r = g.generate(PROMPT, 24, Sampler.greedy(), Set.of(), t -> { }, cached::add);
@@ -44,13 +44,13 @@ class GeneratorTest {
     @Test
     void theCacheHoldsOnlyKeysAndValues() {
         try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
-            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null);
+            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m));
             int layers = ckpt.config().numLayers();
             try (Decoder.KvCache cache = new Decoder.KvCache(m, layers)) {
                 for (int step = 0; step < 12; step++) {
                     try (NDManager s = m.newSubManager()) {
                         long[] ids = step == 0 ? new long[] {5, 77, 301} : new long[] {7};
-                        decoder.logitsCached(dev.loraworkbench.trainer.model.Tensors.of(s, ids, new ai.djl.ndarray.types.Shape(1, ids.length)), cache);
+                        decoder.logitsCached(dev.loraworkbench.trainer.tensor.Tensors.of(s, ids, new ai.djl.ndarray.types.Shape(1, ids.length)), cache);
                     }
                     assertEquals(2 * layers, cache.liveArrays(), "after step " + step);
                 }
@@ -63,7 +63,7 @@ class GeneratorTest {
     @Test
     void aSessionReusesTheSharedPrefixExactly() {
         try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
-            Generator g = new Generator(new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null), m);
+            Generator g = new Generator(new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m)), m);
             try (Generator.Session session = g.session()) {
                 List<Integer> first = session.generate(PROMPT, 6, Sampler.greedy(), Set.of(), t -> { }).tokens();
                 assertEquals(0, session.reused());
@@ -86,7 +86,7 @@ class GeneratorTest {
     @Test
     void stopsAtAStopTokenAndSamplingIsSeeded() {
         try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
-            Generator g = new Generator(new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null), m);
+            Generator g = new Generator(new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m)), m);
             List<Integer> free = g.generate(PROMPT, 8, Sampler.greedy(), Set.of(), t -> { }).tokens();
             Generator.Result stopped = g.generate(PROMPT, 8, Sampler.greedy(), Set.of(free.get(2)), t -> { });
             assertTrue(stopped.stopped());

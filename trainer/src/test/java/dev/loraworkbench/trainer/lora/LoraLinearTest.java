@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.lora;
 
+import dev.loraworkbench.trainer.model.FrozenLinear;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.ndarray.NDArray;
@@ -19,8 +20,8 @@ class LoraLinearTest {
         float scale = 16f / r;
         try (NDManager m = NDManager.newBaseManager("PyTorch")) {
             var pair = new LoraAdapter.Pair(m.create(a, new Shape(r, in)), m.create(bb, new Shape(out, r)));
-            NDArray y = LoraLinear.apply(m.create(x, new Shape(1, tokens, in)), m.create(w, new Shape(out, in)), m.create(b, new Shape(out)),
-                    pair, scale, 0.3, false); // dropout is off outside training
+            var linear = new LoraLinear(new FrozenLinear(m.create(w, new Shape(out, in)), m.create(b, new Shape(out))), pair, scale, 0.3);
+            NDArray y = linear.apply(m.create(x, new Shape(1, tokens, in)), false); // dropout is off outside training
             float[] got = y.toFloatArray();
             for (int t = 0; t < tokens; t++) {
                 for (int o = 0; o < out; o++) {
@@ -57,7 +58,7 @@ class LoraLinearTest {
             for (int round = 0; round < 20; round++) {
                 try (NDManager step = m.newSubManager(); var collector = ai.djl.engine.Engine.getEngine("PyTorch").newGradientCollector()) {
                     step.tempAttachAll(b);
-                    NDArray y = LoraLinear.apply(xs, m.create(w, new Shape(out, in)), null, pair, 2.5f, 0, true);
+                    NDArray y = new LoraLinear(new FrozenLinear(m.create(w, new Shape(out, in)), null), pair, 2.5f, 0).apply(xs, true);
                     for (int i = 0; i < 5; i++) {
                         System.gc();
                         for (int j = 0; j < 200; j++) java.nio.ByteBuffer.allocateDirect(64).putFloat(0, Float.NaN);

@@ -1,5 +1,7 @@
 package dev.loraworkbench.trainer.model;
 
+import dev.loraworkbench.trainer.quant.Quantization;
+import dev.loraworkbench.trainer.loader.ModelLoader;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,10 +35,9 @@ class GoldenLogitsTest {
         }
         try (NDManager manager = NDManager.newBaseManager("PyTorch");
              HfCheckpoint ckpt = HfCheckpoint.open(dir.resolve("model"))) {
-            DecoderWeights weights = DecoderWeights.load(ckpt, manager,
-                    nf4 ? new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false) : null);
+            DecoderWeights weights = ModelLoader.weights(ckpt, manager, nf4 ? new Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false) : null);
             LoraAdapter lora = withAdapter ? PeftFormat.read(dir.resolve("adapter"), ckpt.config(), manager) : null;
-            Decoder decoder = new Decoder(ckpt.config(), weights, lora);
+            Decoder decoder = new Decoder(ckpt.config(), lora == null ? weights : lora.applyTo(weights));
             NDArray input = manager.create(ids, new Shape(1, ids.length));
             float[] got = decoder.logits(input, new int[] {ids.length}, false).toFloatArray();
 

@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.model;
 
+import dev.loraworkbench.trainer.tensor.Tensors;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -43,8 +44,8 @@ class HfCheckpointTest {
         Files.writeString(sharded.resolve("model.safetensors.index.json"), index.append("}}").toString());
         try (NDManager m = NDManager.newBaseManager("PyTorch"); HfCheckpoint a = HfCheckpoint.open(golden); HfCheckpoint b = HfCheckpoint.open(sharded)) {
             var ids = Tensors.of(m, new long[] {3, 14, 15, 92}, new ai.djl.ndarray.types.Shape(1, 4));
-            float[] one = new Decoder(a.config(), DecoderWeights.load(a, m), null).logits(ids, new int[] {4}, false).toFloatArray();
-            float[] two = new Decoder(b.config(), DecoderWeights.load(b, m), null).logits(ids, new int[] {4}, false).toFloatArray();
+            float[] one = new Decoder(a.config(), DecoderWeights.load(a, m)).logits(ids, new int[] {4}, false).toFloatArray();
+            float[] two = new Decoder(b.config(), DecoderWeights.load(b, m)).logits(ids, new int[] {4}, false).toFloatArray();
             assertArrayEquals(one, two);
         }
     }

@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.model;
 
+import dev.loraworkbench.trainer.tensor.Tensors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -66,10 +67,9 @@ class ModelFamiliesTest {
         for (int i = 0; i < c.numLayers(); i++) {
             put(values, shapes, random, "model.layers." + i + ".input_layernorm.weight", 0.3, c.hiddenSize()).replaceAll(1);
             put(values, shapes, random, "model.layers." + i + ".post_attention_layernorm.weight", 0.3, c.hiddenSize()).replaceAll(1);
-            for (String p : DecoderWeights.PROJECTIONS) {
-                int[] io = dev.loraworkbench.trainer.lora.LoraAdapter.inOut(c, p);
-                put(values, shapes, random, DecoderWeights.modulePath(i, p) + ".weight", 1 / Math.sqrt(io[0]), io[1], io[0]);
-                if (c.qkvBias() && List.of("q_proj", "k_proj", "v_proj").contains(p)) put(values, shapes, random, DecoderWeights.modulePath(i, p) + ".bias", 0.2, io[1]);
+            for (Projection p : Projection.values()) {
+                put(values, shapes, random, p.modulePath(i) + ".weight", 1 / Math.sqrt(p.in(c)), p.out(c), p.in(c));
+                if (p.hasBias(c)) put(values, shapes, random, p.modulePath(i) + ".bias", 0.2, p.out(c));
             }
         }
         put(values, shapes, random, "model.norm.weight", 0.3, c.hiddenSize()).replaceAll(1);
@@ -152,7 +152,7 @@ class ModelFamiliesTest {
             Map<String, float[]> tensors = readAll(model);
             ReferenceForward reference = new ReferenceForward(model.resolve("config.json"), tensors::get);
             try (HfCheckpoint ckpt = HfCheckpoint.open(model); NDManager m = NDManager.newBaseManager("PyTorch")) {
-                Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null);
+                Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m));
                 long[] batch = new long[2 * longer.length];
                 for (int t = 0; t < longer.length; t++) batch[t] = longer[t];
                 for (int t = 0; t < shorter.length; t++) batch[longer.length + t] = shorter[t]; // rest: padding id 0
@@ -183,7 +183,7 @@ class ModelFamiliesTest {
                 "sliding_window", 8));
         Path model = write(dir.resolve(small.name()), small, 1);
         try (HfCheckpoint ckpt = HfCheckpoint.open(model); NDManager m = NDManager.newBaseManager("PyTorch")) {
-            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m), null);
+            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m));
             assertEquals(8, decoder.logits(Tensors.of(m, new long[8], new Shape(1, 8)), new int[] {8}, false).getShape().get(1));
             var e = assertThrows(CheckpointFormatException.class, () -> decoder.logits(Tensors.of(m, new long[9], new Shape(1, 9)), new int[] {9}, false));
             assertTrue(e.getMessage().contains("longer than the model's sliding_window 8"), e.getMessage());

@@ -1,5 +1,10 @@
 package dev.loraworkbench.trainer.train;
 
+import dev.loraworkbench.trainer.model.FrozenLinear;
+import dev.loraworkbench.trainer.lora.LoraLinear;
+import dev.loraworkbench.trainer.model.Projection;
+import dev.loraworkbench.trainer.quant.Quantization;
+import dev.loraworkbench.trainer.loader.ModelLoader;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -48,10 +53,10 @@ class GradAccumulationTest {
             List<EncodedExample> four = samples(tok, 256, 0, 4);
             assertTrue(four.stream().mapToInt(e -> e.ids().length).distinct().count() > 1, "lengths differ, so padding is exercised");
 
-            var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0, Projection.NAMES, false);
             LoraAdapter lora = randomAdapter(ckpt, settings, manager);
-            Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager), lora);
-            Trainer trainer = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, false);
+            Decoder decoder = new Decoder(ckpt.config(), lora.applyTo(DecoderWeights.load(ckpt, manager)));
+            Trainer trainer = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, Trainer.Settings.of(tok.padId()));
 
             List<float[]> bigGrads;
             Trainer.Accumulated big;
@@ -82,20 +87,20 @@ class GradAccumulationTest {
              HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
              NDManager manager = NDManager.newBaseManager("PyTorch")) {
             List<EncodedExample> batch = samples(tok, 256, 4, 8);
-            var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
-            for (var quantization : new DecoderWeights.Quantization[] {null,
-                    new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true)}) {
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0, Projection.NAMES, false);
+            for (var quantization : new Quantization[] {null,
+                    new Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, true)}) {
                 LoraAdapter lora = randomAdapter(ckpt, settings, manager);
-                Decoder decoder = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager, quantization), lora);
+                Decoder decoder = new Decoder(ckpt.config(), lora.applyTo(ModelLoader.weights(ckpt, manager, quantization)));
                 List<float[]> plain, recomputed;
                 Trainer.Accumulated a, b;
                 try (NDManager scope = manager.newSubManager()) {
-                    a = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, false)
+                    a = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, Trainer.Settings.of(tok.padId()))
                             .accumulateGradients(List.of(batch.subList(0, 2), batch.subList(2, 4)), scope);
                     plain = gradientsAndZero(lora);
                 }
                 try (NDManager scope = manager.newSubManager()) {
-                    b = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, true)
+                    b = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager, Trainer.Settings.of(tok.padId()).withRecompute(true))
                             .accumulateGradients(List.of(batch.subList(0, 2), batch.subList(2, 4)), scope);
                     recomputed = gradientsAndZero(lora);
                 }
@@ -138,24 +143,24 @@ class GradAccumulationTest {
              HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
              NDManager manager = NDManager.newBaseManager("PyTorch")) {
             List<EncodedExample> batch = samples(tok, 128, 8, 10);
-            var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
-            for (var quantization : new DecoderWeights.Quantization[] {null,
-                    new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false)}) {
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0, Projection.NAMES, false);
+            for (var quantization : new Quantization[] {null,
+                    new Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false)}) {
                 LoraAdapter lora = randomAdapter(ckpt, settings, manager);
                 List<float[]> reference;
                 Trainer.Accumulated a;
                 try (NDManager scope = manager.newSubManager()) {
-                    Decoder fp32 = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager, quantization), lora);
-                    a = new Trainer(fp32, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, false).accumulateGradients(List.of(batch), scope);
+                    Decoder fp32 = new Decoder(ckpt.config(), lora.applyTo(ModelLoader.weights(ckpt, manager, quantization)));
+                    a = new Trainer(fp32, new AdamW(lora.parameters(), 0, manager), manager, Trainer.Settings.of(tok.padId())).accumulateGradients(List.of(batch), scope);
                     reference = gradientsAndZero(lora);
                 }
-                Decoder half = new Decoder(ckpt.config(), DecoderWeights.load(ckpt, manager, quantization, type), lora);
-                if (quantization == null) assertEquals(type, half.weights().layers().get(0).q().weight().getDataType(), "projection weights stored in " + type);
+                Decoder half = new Decoder(ckpt.config(), lora.applyTo(ModelLoader.weights(ckpt, manager, quantization, type)));
+                if (quantization == null) assertEquals(type, ((FrozenLinear) ((LoraLinear) half.weights().layers().get(0).q()).base()).weight().getDataType(), "projection weights stored in " + type);
                 for (boolean recompute : new boolean[] {false, true}) {
                     Trainer.Accumulated b;
                     List<float[]> scaled;
                     try (NDManager scope = manager.newSubManager()) {
-                        b = new Trainer(half, new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, recompute)
+                        b = new Trainer(half, new AdamW(lora.parameters(), 0, manager), manager, Trainer.Settings.of(tok.padId()).withRecompute(recompute))
                                 .accumulateGradients(List.of(batch), scope, lossScale);
                         scaled = gradientsAndZero(lora);
                     }
@@ -195,15 +200,15 @@ class GradAccumulationTest {
              HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
              NDManager manager = NDManager.newBaseManager("PyTorch")) {
             List<EncodedExample> batch = samples(tok, 96, 20, 22);
-            var settings = new LoraAdapter.LoraSettings(4, 8, 0, DecoderWeights.PROJECTIONS, false);
-            for (var quantization : new DecoderWeights.Quantization[] {null,
-                    new DecoderWeights.Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false)}) {
-                DecoderWeights weights = DecoderWeights.load(ckpt, manager, quantization);
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0, Projection.NAMES, false);
+            for (var quantization : new Quantization[] {null,
+                    new Quantization(dev.loraworkbench.trainer.quant.Codebook.NF4, 64, false)}) {
+                DecoderWeights weights = ModelLoader.weights(ckpt, manager, quantization);
                 LoraAdapter lora = randomAdapter(ckpt, settings, manager);
                 for (boolean recompute : new boolean[] {false, true}) {
                     Map<String, float[][]> grads = new LinkedHashMap<>(); // module -> {dA, dB}
                     try (NDManager scope = manager.newSubManager()) {
-                        new Trainer(new Decoder(ckpt.config(), weights, lora), new AdamW(lora.parameters(), 0, manager), manager, tok.padId(), 1.0, recompute)
+                        new Trainer(new Decoder(ckpt.config(), lora.applyTo(weights)), new AdamW(lora.parameters(), 0, manager), manager, Trainer.Settings.of(tok.padId()).withRecompute(recompute))
                                 .accumulateGradients(List.of(batch), scope);
                         lora.pairs().forEach((module, pair) -> grads.put(module, new float[][] {pair.a().getGradient().toFloatArray(), pair.b().getGradient().toFloatArray()}));
                         lora.parameters().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
@@ -211,7 +216,7 @@ class GradAccumulationTest {
                     String what = (quantization == null ? "fp32" : "nf4") + (recompute ? ", recomputed" : "");
                     int checked = 0;
                     double worst = 0;
-                    for (String kind : DecoderWeights.PROJECTIONS) {
+                    for (String kind : Projection.NAMES) {
                         for (int ab = 0; ab < 2; ab++) {
                             // the largest gradient of this kind and matrix over all layers: finite differences resolve it well in fp32
                             String bestModule = null;
@@ -238,7 +243,7 @@ class GradAccumulationTest {
                             checked++;
                         }
                     }
-                    assertEquals(2 * DecoderWeights.PROJECTIONS.size(), checked);
+                    assertEquals(2 * Projection.NAMES.size(), checked);
                     System.out.printf("%s: %d LoRA entries, autograd vs finite differences within %.2f%%%n", what, checked, 100 * worst);
                 }
             }
@@ -256,8 +261,8 @@ class GradAccumulationTest {
             values[index] += (float) delta;
             NDArray moved = scope.create(values, target.getShape());
             pairs.put(module, ab == 0 ? new LoraAdapter.Pair(moved, p.b()) : new LoraAdapter.Pair(p.a(), moved));
-            Decoder decoder = new Decoder(ckpt.config(), weights, new LoraAdapter(pairs, lora.settings()));
-            return new Trainer(decoder, null, scope, tok.padId(), 1.0, false).evaluate(batch, batch.size()).loss();
+            Decoder decoder = new Decoder(ckpt.config(), new LoraAdapter(pairs, lora.settings()).applyTo(weights));
+            return new Trainer(decoder, null, scope, Trainer.Settings.of(tok.padId())).evaluate(batch, batch.size()).loss();
         }
     }
 

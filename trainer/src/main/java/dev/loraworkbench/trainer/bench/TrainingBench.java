@@ -1,10 +1,13 @@
-package dev.loraworkbench.trainer.train;
+package dev.loraworkbench.trainer.bench;
 
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
-import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.Projection;
 import dev.loraworkbench.trainer.model.ModelConfig;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.train.StepPlan;
+import dev.loraworkbench.trainer.train.Trainer;
+import dev.loraworkbench.trainer.train.TrainingSetup;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -31,7 +34,7 @@ public final class TrainingBench {
                 List<List<EncodedExample>> micro = plan.microBatches((s - 1) % plan.totalSteps() + 1);
                 Trainer.StepResult r = setup.trainer().step(micro, setup.schedule().lrForStep(s));
                 tokens += r.inputTokens();
-                flops += stepFlops(setup.decoder().config(), setup.decoder().lora(), micro);
+                flops += stepFlops(setup.decoder().config(), setup.adapter(), micro);
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
             return new Result(steps / seconds, tokens / seconds, flops / seconds, rssMb("VmHWM"), rssMb("VmRSS") - rssBefore);
@@ -45,10 +48,7 @@ public final class TrainingBench {
      */
     static double stepFlops(ModelConfig c, LoraAdapter lora, List<List<EncodedExample>> microBatches) {
         double frozen = (double) c.vocabSize() * c.hiddenSize();
-        for (String p : DecoderWeights.PROJECTIONS) {
-            int[] io = LoraAdapter.inOut(c, p);
-            frozen += (double) io[0] * io[1] * c.numLayers();
-        }
+        for (Projection p : Projection.values()) frozen += (double) p.in(c) * p.out(c) * c.numLayers();
         double loraParams = lora.parameterCount();
         double flops = 0;
         for (List<EncodedExample> batch : microBatches) {
@@ -60,7 +60,6 @@ public final class TrainingBench {
         return flops;
     }
 
-    /** A line of /proc/self/status in MB (Linux); NaN elsewhere. */
     /** A field of /proc/self/status (VmRSS, VmHWM, RssAnon...) in MiB, NaN where there is none. */
     public static double rssMb(String field) {
         try {

@@ -1,10 +1,10 @@
-package dev.loraworkbench.trainer.cli;
+package dev.loraworkbench.trainer.bench;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
-import dev.loraworkbench.trainer.model.Tensors;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import dev.loraworkbench.trainer.quant.Codebook;
 import dev.loraworkbench.trainer.quant.DeviceQuantized;
 import dev.loraworkbench.trainer.quant.QuantizedTensor;
@@ -13,12 +13,12 @@ import java.io.PrintStream;
 import java.util.Random;
 
 /** Times the NF4 path on one real-shaped weight: Java quantize, device dequantize, dequantize + linear vs plain linear. */
-final class QuantBench {
+public final class QuantBench {
     private QuantBench() {}
 
-    static void run(String shapeText, int tokens, PrintStream out) {
+    public static void run(String shapeText, int tokens, PrintStream out) {
         String[] parts = shapeText.toLowerCase().split("x");
-        if (parts.length != 2) throw new WorkbenchCli.UserInputException("--quantize-shape " + shapeText + ": expected OUTxIN, e.g. 27648x5120");
+        if (parts.length != 2) throw new dev.loraworkbench.datasets.UserError("--quantize-shape " + shapeText + ": expected OUTxIN, e.g. 27648x5120");
         int rows = Integer.parseInt(parts[0]), cols = Integer.parseInt(parts[1]);
         float[] w = new float[Math.multiplyExact(rows, cols)];
         Random r = new Random(1);

@@ -1,4 +1,4 @@
-package dev.loraworkbench.trainer.model;
+package dev.loraworkbench.trainer.tensor;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 

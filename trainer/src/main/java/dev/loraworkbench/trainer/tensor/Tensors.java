@@ -1,4 +1,4 @@
-package dev.loraworkbench.trainer.model;
+package dev.loraworkbench.trainer.tensor;
 
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;

@@ -1,11 +1,12 @@
-package dev.loraworkbench.trainer.cli;
+package dev.loraworkbench.trainer.bench;
 
+import dev.loraworkbench.trainer.loader.ModelLoader;
+import dev.loraworkbench.trainer.quant.Quantization;
 import ai.djl.ndarray.NDManager;
 import dev.loraworkbench.trainer.io.TensorInfo;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
-import dev.loraworkbench.trainer.model.Tensors;
-import dev.loraworkbench.trainer.train.TrainingBench;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -15,10 +16,10 @@ import java.nio.file.Path;
  * buffer (the floor any load pays), then the real load with quantization, with the process's anonymous memory
  * (heap + native, what the load allocates) and file-backed pages (the checkpoint's mapped pages) after each.
  */
-final class LoadBench {
+public final class LoadBench {
     private LoadBench() {}
 
-    static void run(Path model, DecoderWeights.Quantization quantization, PrintStream out) throws IOException {
+    public static void run(Path model, Quantization quantization, PrintStream out) throws IOException {
         try (HfCheckpoint ckpt = HfCheckpoint.open(model)) {
             long bytes = ckpt.storedBytes();
             long numel = ckpt.tensorsInOrder().stream().mapToLong(TensorInfo::numel).sum();
@@ -37,10 +38,10 @@ final class LoadBench {
             out.printf("read     widen every tensor to fp32: %.2f s, %.0f MB/s (checksum %.3g); after: %s%n", read, bytes / read / 1e6, checksum, memory());
             try (NDManager m = NDManager.newBaseManager("PyTorch")) {
                 long t1 = System.nanoTime();
-                DecoderWeights w = DecoderWeights.load(ckpt, m, quantization);
+                DecoderWeights w = ModelLoader.weights(ckpt, m, quantization);
                 double load = (System.nanoTime() - t1) / 1e9;
                 out.printf("load     %s: %.2f s, %.0f MB/s = %.2fx the read time; %,d params in memory; after: %s%n",
-                        quantization == null ? "fp32" : quantization.codebook().name().toLowerCase() + (quantization.doubleQuant() ? " + double quant" : ""),
+                        quantization == null ? "fp32" : quantization.name() + (quantization.doubleQuant() ? " + double quant" : ""),
                         load, bytes / load / 1e6, load / read, w.parameterCount(), memory());
             }
         }

@@ -1,4 +1,4 @@
-package dev.loraworkbench.trainer.train;
+package dev.loraworkbench.trainer.io;
 
 import java.time.Duration;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
