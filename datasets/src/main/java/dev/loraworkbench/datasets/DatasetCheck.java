@@ -16,6 +16,19 @@ public final class DatasetCheck {
     public record Report(int examples, List<String> errors, List<String> warnings, int duplicates, int truncated, int dropped,
                          Map<DatasetFormat, Integer> formats) {
         public boolean ok() { return errors.isEmpty(); }
+
+        /** This report and another file's, as one (a recipe's train and eval files). */
+        public Report plus(Report other) {
+            List<String> allErrors = new java.util.ArrayList<>(errors);
+            allErrors.addAll(other.errors);
+            List<String> allWarnings = new java.util.ArrayList<>(warnings);
+            allWarnings.addAll(other.warnings);
+            Map<DatasetFormat, Integer> allFormats = new java.util.EnumMap<>(DatasetFormat.class);
+            allFormats.putAll(formats);
+            other.formats.forEach((f, n) -> allFormats.merge(f, n, Integer::sum));
+            return new Report(examples + other.examples, allErrors, allWarnings, duplicates + other.duplicates,
+                    truncated + other.truncated, dropped + other.dropped, allFormats);
+        }
     }
 
     private DatasetCheck() {}

@@ -1,5 +1,11 @@
 package dev.loraworkbench.datasets;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -41,7 +47,23 @@ public final class LeakageAwareSplit {
 
     /** The split and how it was made. {@code closestCrossSimilarity}: the most similar train/eval question pair. */
     public record Result(List<Example> train, List<Example> eval, int groups, int largestGroup, int nearDuplicatePairs,
-                         int topics, double closestCrossSimilarity, String closestTrain, String closestEval) {}
+                         int topics, double closestCrossSimilarity, String closestTrain, String closestEval) {
+
+        /** train.jsonl, eval.jsonl and split-report.json (counts, seed, groups, the closest train/eval pair) into {@code dir}. */
+        public void write(Path dir, Path input, long seed) throws IOException {
+            Files.createDirectories(dir);
+            DatasetWriter.writeJsonl(dir.resolve("train.jsonl"), train);
+            DatasetWriter.writeJsonl(dir.resolve("eval.jsonl"), eval);
+            ObjectMapper json = new ObjectMapper();
+            ObjectNode report = json.createObjectNode();
+            report.put("input", input.toString()).put("examples", train.size() + eval.size()).put("train", train.size()).put("eval", eval.size())
+                    .put("seed", seed).put("groups", groups).put("largest_group", largestGroup)
+                    .put("near_duplicate_pairs", nearDuplicatePairs).put("topics", topics)
+                    .put("closest_train_eval_similarity", closestCrossSimilarity)
+                    .put("closest_train_question", closestTrain).put("closest_eval_question", closestEval);
+            Files.writeString(dir.resolve("split-report.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
+        }
+    }
 
     private LeakageAwareSplit() {}
 

@@ -34,10 +34,17 @@ class ByteLevelBpeTrainerTest {
         assertEquals(ByteLevelBpeTrainer.train(corpus, 30, java.util.List.of("<s>")), ByteLevelBpeTrainer.train(corpus, 30, java.util.List.of("<s>")));
     }
 
+    /** Two tokenizers trained apart from the same corpus give the same ids: a rebuilt tiny model reads old data the same way. */
     @Test
-    void idsAreStable() throws Exception {
-        try (TokenizerFiles a = TokenizerFiles.load(TestTokenizers.chatml(dir))) {
-            assertArrayEquals(a.encode("the recipe"), a.encode("the recipe"));
+    void independentlyTrainedTokenizersGiveTheSameIds() throws Exception {
+        Path first = java.nio.file.Files.createDirectories(dir.resolve("first"));
+        Path second = java.nio.file.Files.createDirectories(dir.resolve("second"));
+        try (TokenizerFiles a = TokenizerFiles.load(TestTokenizers.chatml(first)); TokenizerFiles b = TokenizerFiles.load(TestTokenizers.chatml(second))) {
+            for (String text : new String[] {"the recipe", "What does the trainer do?", "<|im_start|>user\nnew wörds<|im_end|>"}) {
+                int[] ids = a.encode(text);
+                assertTrue(ids.length > 1, text);
+                assertArrayEquals(ids, b.encode(text), text);
+            }
         }
     }
 }

@@ -2,20 +2,14 @@ package dev.loraworkbench.kernel;
 
 import dev.loraworkbench.trainer.cli.WorkbenchCli;
 import dev.loraworkbench.trainer.runs.RunPlot;
-import java.io.ByteArrayOutputStream;
+import dev.loraworkbench.trainer.runs.RunTable;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.io.StringReader;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
 import java.util.List;
-import org.apache.commons.csv.CSVFormat;
-import org.apache.commons.csv.CSVParser;
-import org.apache.commons.csv.CSVRecord;
 import org.dflib.jjava.jupyter.kernel.BaseNotebookStatics;
 
 /** What notebook cells call (statically imported by the kernel): the workbench's commands, tables and plots. */
@@ -48,27 +42,18 @@ public final class Notebook {
         if (code != 0) throw new CommandFailed("workbench " + String.join(" ", argv) + " exited with " + code);
     }
 
-    /** Runs a command that has --csv (runs list, runs compare) and returns its output as a table. */
-    public static Table table(Object... args) {
-        String[] argv = argv(args, "--csv");
-        ByteArrayOutputStream captured = new ByteArrayOutputStream();
-        PrintStream out = System.out;
-        int code;
-        System.setOut(new PrintStream(captured, true, StandardCharsets.UTF_8));
-        try {
-            code = WorkbenchCli.run(argv);
-        } finally {
-            System.setOut(out);
-        }
-        String csv = captured.toString(StandardCharsets.UTF_8);
-        if (code != 0) throw new CommandFailed("workbench " + String.join(" ", argv) + " exited with " + code + "\n" + csv);
-        try (CSVParser parser = CSVFormat.RFC4180.builder().setHeader().setSkipHeaderRecord(true).get().parse(new StringReader(csv))) {
-            List<List<String>> rows = new ArrayList<>();
-            for (CSVRecord r : parser) rows.add(r.toList());
-            return new Table(parser.getHeaderNames(), rows);
-        } catch (IOException e) {
-            throw new CommandFailed("workbench " + String.join(" ", argv) + ": output is not CSV: " + e.getMessage());
-        }
+    /** The runs in {@code runsDir} as `runs list` shows them, one row per run. */
+    public static Table runs(Path runsDir) throws IOException {
+        return table(RunTable.list(runsDir));
+    }
+
+    /** Runs side by side as `runs compare` shows them: the recipe fields that differ, then the key metrics. */
+    public static Table compare(Path... runs) throws IOException {
+        return table(RunTable.compare(Arrays.asList(runs)));
+    }
+
+    private static Table table(RunTable t) {
+        return new Table(t.header(), t.rows());
     }
 
     /** Curves of runs, one panel per default tag (loss, grad-norm, learning rate, token accuracy, eval loss). */

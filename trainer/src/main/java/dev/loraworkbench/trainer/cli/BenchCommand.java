@@ -1,9 +1,5 @@
 package dev.loraworkbench.trainer.cli;
 
-import ai.djl.engine.Engine;
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import dev.loraworkbench.trainer.bench.GemmCeiling;

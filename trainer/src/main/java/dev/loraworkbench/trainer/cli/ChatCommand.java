@@ -48,7 +48,7 @@ final class ChatCommand implements Callable<Integer> {
                 history.add(Message.user(line));
                 var reply = sampling.run(loaded, tokenizer, tokenizer.template().render(history, true), System.out, sampler, session);
                 System.out.println();
-                sampling.report(reply, System.err);
+                System.err.println(reply.summary());
                 history.add(Message.assistant(reply.text()));
             }
         }

@@ -1,23 +1,12 @@
 package dev.loraworkbench.trainer.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.loraworkbench.datasets.CsvColumns;
+import dev.loraworkbench.trainer.train.DataViews;
 import dev.loraworkbench.datasets.DatasetCheck;
 import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.DatasetReader;
-import dev.loraworkbench.datasets.DatasetStats;
-import dev.loraworkbench.datasets.DatasetWriter;
-import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.Example;
-import dev.loraworkbench.datasets.ExampleEncoder;
 import dev.loraworkbench.datasets.LeakageAwareSplit;
-import dev.loraworkbench.datasets.TokenizerFiles;
-import dev.loraworkbench.trainer.model.TinyModels;
-import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
-import dev.loraworkbench.trainer.train.TrainingData;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -41,34 +30,14 @@ final class DataCommand {
         @Override
         public Integer call() throws Exception {
             String name = target.getFileName().toString().toLowerCase(Locale.ROOT);
-            DatasetCheck.Report report;
-            List<Path> checked = new ArrayList<>();
-            if (name.endsWith(".yaml") || name.endsWith(".yml")) {
-                LoadedRecipe loaded = RecipeLoader.load(target, overrides);
-                var d = loaded.recipe().dataset();
-                CsvColumns columns = d.csvColumns();
-                Path modelDir = loaded.modelDir();
-                TokenizerFiles tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.json")) ? loaded.tokenizer(modelDir) : null;
-                if (tokenizer == null) System.out.println("note: " + modelDir + " has no tokenizer yet; lengths after the chat template are not checked");
-                try {
-                    ExampleEncoder encoder = tokenizer == null ? null : d.encoder(tokenizer);
-                    report = DatasetCheck.run(loaded.datasetPath(), d.format(), columns, d.system(), encoder);
-                    checked.add(loaded.datasetPath());
-                    if (d.evalPath() != null) {
-                        DatasetCheck.Report eval = DatasetCheck.run(loaded.resolve(d.evalPath()), d.format(), columns, d.system(), encoder);
-                        checked.add(loaded.resolve(d.evalPath()));
-                        report = merge(report, eval);
-                    }
-                } finally {
-                    if (tokenizer != null) tokenizer.close();
-                }
-            } else {
-                report = DatasetCheck.run(target, DatasetFormat.AUTO, null, null, null);
-                checked.add(target);
-            }
+            DataViews.Checked checked = name.endsWith(".yaml") || name.endsWith(".yml")
+                    ? DataViews.check(RecipeLoader.load(target, overrides), System.out)
+                    : new DataViews.Checked(DatasetCheck.run(target, DatasetFormat.AUTO, null, null, null), List.of(target));
+            DatasetCheck.Report report = checked.report();
+            List<Path> files = checked.files();
             print("error", report.errors());
             print("warning", report.warnings());
-            System.out.printf("%s: %d examples, %d error(s), %d warning(s); read as %s%n", checked.size() == 1 ? checked.get(0) : checked,
+            System.out.printf("%s: %d examples, %d error(s), %d warning(s); read as %s%n", files.size() == 1 ? files.get(0) : files,
                     report.examples(), report.errors().size(), report.warnings().size(), describe(report.formats()));
             return report.ok() ? 0 : WorkbenchCli.USER_ERROR;
         }
@@ -85,17 +54,6 @@ final class DataCommand {
             if (lines.size() > maxListed) System.out.println(kind + ": ... and " + (lines.size() - maxListed) + " more");
         }
 
-        private static DatasetCheck.Report merge(DatasetCheck.Report a, DatasetCheck.Report b) {
-            List<String> errors = new ArrayList<>(a.errors());
-            errors.addAll(b.errors());
-            List<String> warnings = new ArrayList<>(a.warnings());
-            warnings.addAll(b.warnings());
-            java.util.Map<DatasetFormat, Integer> formats = new java.util.EnumMap<>(DatasetFormat.class);
-            formats.putAll(a.formats());
-            b.formats().forEach((f, n) -> formats.merge(f, n, Integer::sum));
-            return new DatasetCheck.Report(a.examples() + b.examples(), errors, warnings, a.duplicates() + b.duplicates(),
-                    a.truncated() + b.truncated(), a.dropped() + b.dropped(), formats);
-        }
     }
 
     @Command(name = "stats", mixinStandardHelpOptions = true,
@@ -107,24 +65,7 @@ final class DataCommand {
 
         @Override
         public Integer call() throws Exception {
-            LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
-            var d = loaded.recipe().dataset();
-            Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), System.out);
-            List<Example> examples = DatasetReader.read(loaded.datasetPath(), d.format(), d.csvColumns(), d.system());
-            try (TokenizerFiles tokenizer = loaded.tokenizer(modelDir)) {
-                DatasetStats s = DatasetStats.of(examples, d.encoder(tokenizer));
-                System.out.printf("%s: %d examples, %d exact duplicates; %d truncated, %d dropped at max_seq_len %d (%s)%n",
-                        loaded.datasetPath(), s.examples(), s.duplicates(), s.truncated(), s.dropped(), d.maxSeqLen(), d.truncation().name().toLowerCase(Locale.ROOT));
-                System.out.println("tokens        min  median     p95     max    mean");
-                for (var row : List.of(java.util.Map.entry("prompt", s.prompt()), java.util.Map.entry("completion", s.completion()),
-                        java.util.Map.entry("total", s.total()))) {
-                    var x = row.getValue();
-                    System.out.printf("%-10s %6d %7d %7d %7d %7.1f%n", row.getKey(), x.min(), x.median(), x.p95(), x.max(), x.mean());
-                }
-                System.out.println("\ntotal tokens per example:");
-                System.out.print(s.total().histogram(10, 40));
-                System.out.printf("%ntokens per epoch: %,d (%,d trained completion tokens)%n", s.tokensPerEpoch(), s.trainedTokensPerEpoch());
-            }
+            DataViews.stats(RecipeLoader.load(recipe, overrides), System.out).forEach(System.out::println);
             return 0;
         }
     }
@@ -141,52 +82,10 @@ final class DataCommand {
 
         @Override
         public Integer call() throws Exception {
-            if (!split.equals("train") && !split.equals("eval")) throw new WorkbenchCli.UserInputException("--split " + split + ": expected train or eval");
-            LoadedRecipe loaded = RecipeLoader.load(recipe, overrides);
-            Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), System.err);
-            try (TokenizerFiles tokenizer = loaded.tokenizer(modelDir)) {
-                TrainingData data = TrainingData.load(loaded, tokenizer); // the trainer's own code path
-                List<EncodedExample> examples = split.equals("train") ? data.train() : data.eval();
-                if (index != null && (index < 0 || index >= examples.size())) {
-                    throw new WorkbenchCli.UserInputException("--index " + index + ": the " + split + " split has " + examples.size()
-                            + " examples (0.." + (examples.size() - 1) + ")");
-                }
-                int from = index == null ? 0 : index;
-                int to = index == null ? Math.min(n, examples.size()) : index + 1;
-                boolean colour = !json && System.console() != null && !"dumb".equals(System.getenv("TERM"));
-                ObjectMapper mapper = new ObjectMapper();
-                for (int i = from; i < to; i++) {
-                    EncodedExample e = examples.get(i);
-                    if (json) {
-                        ObjectNode o = mapper.createObjectNode().put("index", i).put("text", tokenizer.decode(e.ids()));
-                        var ids = o.putArray("ids");
-                        for (int id : e.ids()) ids.add(id);
-                        var labels = o.putArray("labels");
-                        for (int l : e.labels()) labels.add(l);
-                        System.out.println(mapper.writeValueAsString(o));
-                    } else {
-                        System.out.println("--- " + split + " example " + i + (colour ? " (trained tokens in green)" : " (trained tokens in [[...]])") + " ---");
-                        System.out.println(marked(tokenizer, e, colour));
-                        System.out.printf("tokens: %d, trained: %d, truncated: %s%n", e.ids().length, e.trainedTokens(), e.truncated() ? "yes" : "no");
-                    }
-                }
-            }
+            boolean colour = !json && System.console() != null && !"dumb".equals(System.getenv("TERM"));
+            var options = new DataViews.ShowOptions(split, n, index, json, colour); // a bad --split fails before the recipe loads
+            DataViews.show(RecipeLoader.load(recipe, overrides), options, System.err).forEach(System.out::println);
             return 0;
-        }
-
-        /** The rendered text, trained spans wrapped in [[ ]] or coloured; spans are decoded whole so multi-byte characters survive. */
-        static String marked(TokenizerFiles tokenizer, EncodedExample e, boolean colour) {
-            StringBuilder sb = new StringBuilder();
-            int start = 0;
-            for (int t = 1; t <= e.ids().length; t++) {
-                boolean trained = e.labels()[start] != EncodedExample.IGNORE;
-                if (t < e.ids().length && (e.labels()[t] != EncodedExample.IGNORE) == trained) continue;
-                String text = tokenizer.decode(java.util.Arrays.copyOfRange(e.ids(), start, t));
-                if (!trained) sb.append(text);
-                else sb.append(colour ? "\u001b[32m" : "[[").append(text).append(colour ? "\u001b[0m" : "]]");
-                start = t;
-            }
-            return sb.toString();
         }
     }
 
@@ -203,16 +102,7 @@ final class DataCommand {
             if (evalFraction <= 0 || evalFraction >= 1) throw new WorkbenchCli.UserInputException("--eval-fraction " + evalFraction + ": expected a number in (0, 1)");
             List<Example> all = DatasetReader.read(in, DatasetFormat.AUTO, null, null);
             LeakageAwareSplit.Result r = LeakageAwareSplit.split(all, evalFraction, seed);
-            DatasetWriter.writeJsonl(out.resolve("train.jsonl"), r.train());
-            DatasetWriter.writeJsonl(out.resolve("eval.jsonl"), r.eval());
-            ObjectMapper json = new ObjectMapper();
-            ObjectNode report = json.createObjectNode();
-            report.put("input", in.toString()).put("examples", all.size()).put("train", r.train().size()).put("eval", r.eval().size())
-                    .put("seed", seed).put("groups", r.groups()).put("largest_group", r.largestGroup())
-                    .put("near_duplicate_pairs", r.nearDuplicatePairs()).put("topics", r.topics())
-                    .put("closest_train_eval_similarity", r.closestCrossSimilarity())
-                    .put("closest_train_question", r.closestTrain()).put("closest_eval_question", r.closestEval());
-            Files.writeString(out.resolve("split-report.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(report));
+            r.write(out, in, seed);
             System.out.printf("%d examples -> %d train / %d eval in %s%n", all.size(), r.train().size(), r.eval().size(), out);
             System.out.printf("%d groups (largest %d) from %d near-duplicate pairs and %d Tribuo k-means topics%n",
                     r.groups(), r.largestGroup(), r.nearDuplicatePairs(), r.topics());

@@ -3,6 +3,7 @@ package dev.loraworkbench.trainer.cli;
 import ai.djl.ndarray.NDManager;
 import dev.loraworkbench.trainer.export.MergedExport;
 import dev.loraworkbench.trainer.io.AtomicFiles;
+import dev.loraworkbench.trainer.io.ByteSizes;
 import dev.loraworkbench.trainer.io.DType;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
@@ -12,7 +13,6 @@ import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.runs.RunDirectory;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -94,19 +94,15 @@ final class ExportCommand {
             long t0 = System.nanoTime();
             if (trainedOn != null) System.out.printf("merging into the %s-dequantized base the adapter was trained on (--base original: as stored)%n",
                     trainedOn.name());
-            var result = MergedExport.export(src.baseModel(), src.adapterDir(), out, type, parseSize(shardSize), trainedOn, System.out);
+            var result = MergedExport.export(src.baseModel(), src.adapterDir(), out, type, shardBytes(), trainedOn, System.out);
             System.out.printf("merged %d modules into %s: %d shard(s), %.1f MB, %.1f s%n", result.mergedModules(), out, result.shards(),
                     result.bytes() / 1e6, (System.nanoTime() - t0) / 1e9);
             return 0;
         }
 
-        static long parseSize(String text) {
-            var m = java.util.regex.Pattern.compile("(?i)\\s*(\\d+(?:\\.\\d+)?)\\s*([KMG]?B?)\\s*").matcher(text);
-            if (!m.matches()) throw new WorkbenchCli.UserInputException("--shard-size " + text + ": expected a size such as 5GB or 500MB");
-            double n = Double.parseDouble(m.group(1));
-            String unit = m.group(2).toUpperCase(Locale.ROOT);
-            long mult = unit.startsWith("G") ? 1_000_000_000L : unit.startsWith("M") ? 1_000_000L : unit.startsWith("K") ? 1_000L : 1L;
-            return (long) (n * mult);
+        private long shardBytes() {
+            return ByteSizes.parse(shardSize).orElseThrow(
+                    () -> new WorkbenchCli.UserInputException("--shard-size " + shardSize + ": expected a size such as 5GB or 500MB"));
         }
     }
 }

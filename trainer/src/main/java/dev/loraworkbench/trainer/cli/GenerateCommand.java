@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.cli;
 
+import dev.loraworkbench.trainer.generate.Reply;
 import dev.loraworkbench.trainer.loader.LoadedModel;
 import dev.loraworkbench.datasets.Message;
 import dev.loraworkbench.datasets.TokenizerFiles;
@@ -36,9 +37,9 @@ final class GenerateCommand implements Callable<Integer> {
             if (system != null) messages.add(Message.system(system));
             messages.add(Message.user(prompt));
             String text = raw ? prompt : tokenizer.template().render(messages, true);
-            SamplingOptions.Reply reply = sampling.run(loaded, tokenizer, text, System.out);
+            Reply reply = sampling.run(loaded, tokenizer, text, System.out);
             System.out.println();
-            sampling.report(reply, System.err);
+            System.err.println(reply.summary());
         }
         return 0;
     }
@@ -57,9 +58,7 @@ final class GenerateCommand implements Callable<Integer> {
             return new Sampler(temperature, topP, seed);
         }
 
-        record Reply(String text, Generator.Result result, int reusedTokens) {}
-
-        /** Generates from rendered text, printing the reply as it grows (stop tokens and other special tokens left out). */
+        /** Generates from rendered text, printing the reply as it grows. */
         Reply run(LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out) {
             try (Generator.Session session = new Generator(loaded.decoder(), loaded.manager()).session()) {
                 return run(loaded, tokenizer, text, out, sampler(), session);
@@ -71,29 +70,10 @@ final class GenerateCommand implements Callable<Integer> {
          * and one session, so each turn computes only what follows the conversation's cached prefix.
          */
         Reply run(LoadedModel loaded, TokenizerFiles tokenizer, String text, PrintStream out, Sampler sampler, Generator.Session session) {
-            int[] ids = tokenizer.encode(text);
-            if (ids.length == 0) throw new WorkbenchCli.UserInputException("the prompt has no tokens");
-            var stop = loaded.stopIds(tokenizer);
-            List<Integer> shown = new ArrayList<>();
-            int[] printed = {0};
-            Generator.Result r = session.generate(ids, maxNewTokens, sampler, stop, token -> {
-                if (stop.contains(token)) return;
-                shown.add(token);
-                // decode the whole reply each time: a token can end in the middle of a UTF-8 character
-                String sofar = tokenizer.decode(shown.stream().mapToInt(Integer::intValue).toArray(), true);
-                if (sofar.length() > printed[0] && !sofar.endsWith("\uFFFD")) {
-                    out.print(sofar.substring(printed[0]));
-                    out.flush();
-                    printed[0] = sofar.length();
-                }
+            return Reply.generate(loaded, tokenizer, text, maxNewTokens, sampler, session, piece -> {
+                out.print(piece);
+                out.flush();
             });
-            return new Reply(tokenizer.decode(shown.stream().mapToInt(Integer::intValue).toArray(), true), r, session.reused());
-        }
-
-        void report(Reply reply, PrintStream err) {
-            Generator.Result r = reply.result();
-            err.printf("[%d tokens%s, prefill %.0f ms%s, %.1f tokens/s]%n", r.tokens().size(), r.stopped() ? ", stopped at eos" : ", hit --max-new-tokens",
-                    r.prefillNanos() / 1e6, reply.reusedTokens() > 0 ? " (" + reply.reusedTokens() + " cached tokens reused)" : "", r.tokensPerSecond());
         }
     }
 }

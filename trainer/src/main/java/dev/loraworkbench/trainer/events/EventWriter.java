@@ -97,10 +97,12 @@ public final class EventWriter implements AutoCloseable {
         writePluginValue("_hparams_/session_start_info", 0, "hparams", message(o -> o.writeByteArray(3, start)), nullTensor());
     }
 
-    /** Status: 1 success, 2 failure, 3 running (tensorboard.hparams.Status). */
-    public void hparamsSessionEnd(int status, double endSeconds, long step) throws IOException {
+    /** tensorboard.hparams.Status, in proto order (the ordinal is the enum number). */
+    public enum HparamsStatus { UNKNOWN, SUCCESS, FAILURE, RUNNING }
+
+    public void hparamsSessionEnd(HparamsStatus status, double endSeconds, long step) throws IOException {
         byte[] end = message(o -> {
-            o.writeEnum(1, status);
+            o.writeEnum(1, status.ordinal());
             o.writeDouble(2, endSeconds);
         });
         writePluginValue("_hparams_/session_end_info", step, "hparams", message(o -> o.writeByteArray(4, end)), nullTensor());

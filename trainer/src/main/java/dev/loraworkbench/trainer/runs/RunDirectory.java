@@ -2,7 +2,6 @@ package dev.loraworkbench.trainer.runs;
 
 import dev.loraworkbench.trainer.io.AtomicFiles;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
-import dev.loraworkbench.trainer.recipe.RecipeException;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -23,6 +22,8 @@ import java.util.stream.Stream;
  */
 public record RunDirectory(Path dir) {
     public static final String RECIPE = "recipe.yaml";
+    /** Optimizer state file inside a checkpoint directory. */
+    public static final String OPTIMIZER = "optimizer.safetensors";
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
 

@@ -1,5 +1,7 @@
 package dev.loraworkbench.trainer.runs;
 
+import com.fasterxml.jackson.annotation.JsonCreator;
+import com.fasterxml.jackson.annotation.JsonValue;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
 import dev.loraworkbench.trainer.io.AtomicFiles;
@@ -8,6 +10,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Locale;
 import java.util.Optional;
 
 /**
@@ -16,10 +19,24 @@ import java.util.Optional;
  * tells it apart by its process id.
  */
 public record RunStatus(
-        String status, String started, String ended, int steps, int totalSteps, Double finalTrainLoss, Double bestEvalLoss,
+        Status status, String started, String ended, int steps, int totalSteps, Double finalTrainLoss, Double bestEvalLoss,
         String baseModel, String quantization, int r, double lr, long pid, String message) {
     public static final String FILE = "run.json";
-    public static final String RUNNING = "running", FINISHED = "finished", FAILED = "failed", INTERRUPTED = "interrupted";
+
+    /** What run.json says of a run, written in lower case ("running"). */
+    public enum Status {
+        RUNNING, FINISHED, FAILED, INTERRUPTED;
+
+        @JsonValue
+        public String label() { return name().toLowerCase(Locale.ROOT); }
+
+        @JsonCreator
+        public static Status of(String label) { return valueOf(label.toUpperCase(Locale.ROOT)); }
+
+        @Override
+        public String toString() { return label(); }
+    }
+
     private static final ObjectMapper JSON = new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 
     public void write(Path runDir) throws IOException {
@@ -40,15 +57,15 @@ public record RunStatus(
         return new RunStatus(status, started, ended, steps, totalSteps, trainLoss, bestEval, baseModel, quantization, r, lr, pid, message);
     }
 
-    public RunStatus end(String newStatus, String why) {
+    public RunStatus end(Status newStatus, String why) {
         return new RunStatus(newStatus, started, Instant.now().toString(), steps, totalSteps, finalTrainLoss, bestEvalLoss,
                 baseModel, quantization, r, lr, pid, why);
     }
 
     /** "running" only while the process that wrote it is alive; a vanished process means the run was cut off. */
-    public String effectiveStatus() {
-        if (!RUNNING.equals(status)) return status;
-        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false) ? RUNNING : INTERRUPTED;
+    public Status effectiveStatus() {
+        if (status != Status.RUNNING) return status;
+        return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false) ? Status.RUNNING : Status.INTERRUPTED;
     }
 
     public Duration duration() {

@@ -7,21 +7,17 @@ import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.recipe.RecipeDiff;
-import dev.loraworkbench.trainer.recipe.RecipeException;
+import dev.loraworkbench.trainer.runs.LogWindow;
+import dev.loraworkbench.trainer.runs.ResumePoint;
 import dev.loraworkbench.trainer.runs.RunDirectory;
-import dev.loraworkbench.trainer.runs.RunException;
+import dev.loraworkbench.trainer.runs.TrainerState;
 import dev.loraworkbench.trainer.runs.RunStatus;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import me.tongfei.progressbar.ProgressBar;
 
@@ -48,7 +44,7 @@ public final class TrainingRun {
             RunDirectory run = RunDirectory.create(dir, loaded);
             log.printf("run      %s%n", run.dir());
             setup.describe(loaded, log);
-            return loop(loaded, setup, run, 0, 0, Window.EMPTY, dataSha256(loaded), stop, log);
+            return loop(loaded, setup, run, Start.fresh(ResumePoint.dataSha256(loaded)), stop, log);
         }
     }
 
@@ -57,68 +53,32 @@ public final class TrainingRun {
      * the checkpoint was trained with unless {@code allowRecipeChange}.
      */
     public static Outcome resume(LoadedRecipe loaded, Path runDir, boolean allowRecipeChange, AtomicBoolean stop, PrintStream log) throws IOException {
-        RunDirectory run = new RunDirectory(runDir);
-        Optional<Path> latest = run.latestCheckpoint(TrainingRun::isComplete);
-        if (latest.isEmpty()) {
-            throw new RunException(runDir + ": no complete checkpoint to resume from (checkpoints are written every "
-                    + "training.save_every steps, at the end and on Ctrl-C)");
-        }
-        RunStatus.read(runDir).filter(st -> st.effectiveStatus().equals(RunStatus.RUNNING)).ifPresent(st -> {
-            throw new RunException(runDir + " is being trained right now by process " + st.pid() + "; stop it first");
-        });
-        Path checkpoint = latest.get();
-        TrainerState state = TrainerState.read(checkpoint);
-        List<String> changes = RecipeDiff.between(Files.readString(checkpoint.resolve(RunDirectory.RECIPE)), loaded.resolvedYaml());
-        List<String> structural = changes.stream()
-                .filter(c -> c.startsWith("model.") || c.startsWith("lora.") || c.startsWith("quantization.")).toList();
-        if (!structural.isEmpty() || (!changes.isEmpty() && !allowRecipeChange)) {
-            List<String> problems = new ArrayList<>();
-            problems.add(loaded.file() + ": the recipe differs from the one " + checkpoint + " was trained with:");
-            changes.forEach(c -> problems.add("  " + c));
-            problems.add(structural.isEmpty() ? "resume with the same recipe, or pass --allow-recipe-change to continue anyway"
-                    : "the model, LoRA and quantization sections cannot change within a run; start a new run instead");
-            throw new RecipeException(problems);
-        }
-        String dataHash = dataSha256(loaded);
-        if (state.datasetSha256() != null && !state.datasetSha256().equals(dataHash) && !allowRecipeChange) {
-            throw new RecipeException(List.of(loaded.datasetPath() + ": the data changed since " + checkpoint
-                    + " was written, so the split and the order would too; restore it, or pass --allow-recipe-change"));
-        }
-        if (!changes.isEmpty()) {
-            // the run now follows the changed recipe: later resumes compare against it
-            dev.loraworkbench.trainer.io.AtomicFiles.writeString(runDir.resolve(RunDirectory.RECIPE), loaded.resolvedYaml());
-        }
+        ResumePoint point = ResumePoint.admit(loaded, runDir, allowRecipeChange);
+        TrainerState state = point.state();
+        Path checkpoint = point.checkpoint();
         try (TrainingSetup setup = TrainingSetup.open(loaded, log, checkpoint)) {
             if (state.globalStep() >= setup.plan().totalSteps()) {
                 log.printf("nothing to do: %s already finished at step %d of %d%n", runDir, state.globalStep(), setup.plan().totalSteps());
                 return new Outcome(runDir, state.globalStep(), setup.plan().totalSteps(), Double.NaN, state.trainLoss(), false);
             }
-            log.printf("resume   %s from step %d%s%n", checkpoint, state.globalStep(), changes.isEmpty() ? "" : " (recipe changed: " + changes + ")");
+            log.printf("resume   %s from step %d%s%n", checkpoint, state.globalStep(),
+                    point.changes().isEmpty() ? "" : " (recipe changed: " + point.changes() + ")");
             setup.describe(loaded, log);
-            // checkpoints from before the window was saved resume with an empty one
-            Window window = state.logWindow() == null ? Window.EMPTY : state.logWindow();
-            return loop(loaded, setup, run, state.globalStep(), state.tokensSeen(), window, dataHash, stop, log);
+            return loop(loaded, setup, new RunDirectory(runDir), new Start(state.globalStep(), state.tokensSeen(), point.window(), point.dataSha256()),
+                    stop, log);
         }
     }
 
-    /** Hash of the training (and eval) data files: part of what a checkpoint was trained on. */
-    private static String dataSha256(LoadedRecipe loaded) {
-        String train = dev.loraworkbench.datasets.DatasetReader.sha256(loaded.datasetPath());
-        String evalPath = loaded.recipe().dataset().evalPath();
-        return evalPath == null ? train : RecipeDiff.sha256(train + dev.loraworkbench.datasets.DatasetReader.sha256(loaded.resolve(evalPath)));
+    /** Where the loop begins: step and tokens so far, the open log window, and the data's hash for the checkpoints it writes. */
+    private record Start(int step, long tokensSeen, LogWindow window, String dataSha256) {
+        static Start fresh(String dataSha256) { return new Start(0, 0, LogWindow.EMPTY, dataSha256); }
     }
 
-    private static boolean isComplete(Path checkpoint) {
-        try {
-            return Files.isRegularFile(checkpoint.resolve(PeftFormat.WEIGHTS)) && Files.isRegularFile(checkpoint.resolve(TrainingSetup.OPTIMIZER))
-                    && TrainerState.read(checkpoint).globalStep() == RunDirectory.stepOf(checkpoint);
-        } catch (RuntimeException e) {
-            return false;
-        }
-    }
-
-    private static Outcome loop(LoadedRecipe loaded, TrainingSetup setup, RunDirectory run, int startStep, long startTokens, Window startWindow,
-                                String dataHash, AtomicBoolean stop, PrintStream log) throws IOException {
+    private static Outcome loop(LoadedRecipe loaded, TrainingSetup setup, RunDirectory run, Start start, AtomicBoolean stop, PrintStream log)
+            throws IOException {
+        int startStep = start.step();
+        long startTokens = start.tokensSeen();
+        String dataHash = start.dataSha256();
         Recipe.TrainingSection t = loaded.recipe().training();
         TrainingData data = setup.data();
         Trainer trainer = setup.trainer();
@@ -129,7 +89,7 @@ public final class TrainingRun {
         double last = Double.NaN;
         int step = startStep;
         long tokensSeen = startTokens;
-        Window window = startWindow;
+        LogWindow window = start.window();
         long started = System.nanoTime();
         RunStatus status = startStatus(loaded, run, setup, startStep);
         Double bestEval = status.bestEvalLoss();
@@ -152,13 +112,13 @@ public final class TrainingRun {
                 } catch (Trainer.NonFiniteException e) {
                     String why = "step " + step + ": " + e.getMessage()
                             + " is not finite; lower training.lr or check the data. Checkpoints saved so far are kept in " + run.checkpointsDir();
-                    status.end(RunStatus.FAILED, why).write(run.dir());
+                    status.end(RunStatus.Status.FAILED, why).write(run.dir());
                     throw new TrainingFailedException(why);
                 }
                 tokensSeen += s.inputTokens();
                 if (Double.isNaN(first)) first = s.loss();
                 last = s.loss();
-                window = window.add(s);
+                window = window.add(s.loss(), s.gradNorm(), s.targetTokens(), s.correct(), s.skipped());
                 if (s.skipped()) {
                     log.printf("%nstep %d: fp16 gradients overflowed; update skipped, loss scale now %.0f%n", step, trainer.scaler().scale());
                 }
@@ -173,7 +133,7 @@ public final class TrainingRun {
                     events.scalar("train/epoch", step, plan.epochAt(step));
                     events.scalar("train/num_tokens", step, tokensSeen);
                     if (trainer.scaler() != null) events.scalar("train/loss_scale", step, trainer.scaler().scale());
-                    window = Window.EMPTY;
+                    window = LogWindow.EMPTY;
                 }
                 // an interrupted thread (a notebook's interrupt button) stops like Ctrl-C; the flag is cleared so the
                 // checkpoint's file channels are not closed by it
@@ -195,16 +155,16 @@ public final class TrainingRun {
                 }
                 if (interrupted) break; // a stop request ends the run after the step it arrived in
             }
-            events.hparamsSessionEnd(step < total ? 3 : 1, System.currentTimeMillis() / 1000.0, step); // running (resumable) or success
+            events.hparamsSessionEnd(step < total ? EventWriter.HparamsStatus.RUNNING : EventWriter.HparamsStatus.SUCCESS, System.currentTimeMillis() / 1000.0, step);
         } catch (RuntimeException | IOException e) {
-            if (!(e instanceof TrainingFailedException)) status.progress(step, last, bestEval).end(RunStatus.FAILED, String.valueOf(e.getMessage())).write(run.dir());
+            if (!(e instanceof TrainingFailedException)) status.progress(step, last, bestEval).end(RunStatus.Status.FAILED, String.valueOf(e.getMessage())).write(run.dir());
             throw e;
         }
         PeftFormat.write(setup.adapter(), run.dir(), setup.modelDir().toString());
         double seconds = (System.nanoTime() - started) / 1e9;
         int done = step - startStep;
         boolean interrupted = step < total;
-        status.progress(step, last, bestEval).end(interrupted ? RunStatus.INTERRUPTED : RunStatus.FINISHED, null).write(run.dir());
+        status.progress(step, last, bestEval).end(interrupted ? RunStatus.Status.INTERRUPTED : RunStatus.Status.FINISHED, null).write(run.dir());
         log.printf("%s after %d/%d steps in %.1f s (%.2f steps/s, %.0f tok/s); loss %.4f -> %.4f%n", interrupted ? "interrupted" : "finished",
                 step, total, seconds, done / seconds, (tokensSeen - startTokens) / seconds, first, last);
         log.printf("adapter  %s%n", run.dir().resolve(PeftFormat.WEIGHTS));
@@ -243,9 +203,9 @@ public final class TrainingRun {
         Recipe r = loaded.recipe();
         long pid = ProcessHandle.current().pid();
         RunStatus status = RunStatus.read(run.dir())
-                .map(old -> new RunStatus(RunStatus.RUNNING, old.started(), null, startStep, setup.plan().totalSteps(), old.finalTrainLoss(),
+                .map(old -> new RunStatus(RunStatus.Status.RUNNING, old.started(), null, startStep, setup.plan().totalSteps(), old.finalTrainLoss(),
                         old.bestEvalLoss(), old.baseModel(), old.quantization(), old.r(), old.lr(), pid, null))
-                .orElseGet(() -> new RunStatus(RunStatus.RUNNING, Instant.now().toString(), null, startStep, setup.plan().totalSteps(), null,
+                .orElseGet(() -> new RunStatus(RunStatus.Status.RUNNING, Instant.now().toString(), null, startStep, setup.plan().totalSteps(), null,
                         null, setup.modelDir().toString(), r.quantization().type().name().toLowerCase(), r.lora().r(), r.training().lr(), pid, null));
         status.write(run.dir());
         return status;
@@ -255,31 +215,10 @@ public final class TrainingRun {
     private static void writeCheckpoint(TrainingSetup setup, TrainerState state, String recipeYaml, Path dir) throws IOException {
         PeftFormat.write(setup.adapter(), dir, setup.modelDir().toString());
         var scaler = setup.trainer().scaler();
-        setup.optimizer().writeState(dir.resolve(TrainingSetup.OPTIMIZER), scaler == null ? java.util.Map.of() : scaler.state());
+        setup.optimizer().writeState(dir.resolve(RunDirectory.OPTIMIZER), scaler == null ? java.util.Map.of() : scaler.state());
         dev.loraworkbench.trainer.io.AtomicFiles.writeString(dir.resolve(RunDirectory.RECIPE), recipeYaml);
         CrashTesting.maybeHalt(state.globalStep());
         state.write(dir);
-    }
-
-    /**
-     * Averages over the steps since the last log line, as TRL logs them. Saved in each checkpoint, so with
-     * log_every > 1 a resumed run logs the same averages as an uninterrupted one.
-     */
-    public record Window(double lossTimesTokens, double gradNorm, long tokens, long correct, int steps) {
-        static final Window EMPTY = new Window(0, 0, 0, 0, 0);
-
-        /** A step skipped for fp16 overflow adds its loss but not its (infinite) grad norm. */
-        Window add(Trainer.StepResult s) {
-            boolean counted = !s.skipped();
-            return new Window(lossTimesTokens + s.loss() * s.targetTokens(), gradNorm + (counted ? s.gradNorm() : 0), tokens + s.targetTokens(),
-                    correct + s.correct(), steps + (counted ? 1 : 0));
-        }
-
-        double loss() { return lossTimesTokens / Math.max(1, tokens); }
-
-        double accuracy() { return (double) correct / Math.max(1, tokens); }
-
-        double meanGradNorm() { return gradNorm / Math.max(1, steps); }
     }
 
     /** A run that cannot go on (e.g. NaN loss); the message says what to do. */

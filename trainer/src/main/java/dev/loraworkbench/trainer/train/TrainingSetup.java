@@ -13,6 +13,7 @@ import dev.loraworkbench.trainer.model.Projection;
 import dev.loraworkbench.trainer.model.TinyModels;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
+import dev.loraworkbench.trainer.runs.RunDirectory;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
@@ -37,9 +38,6 @@ public record TrainingSetup(
         return open(loaded, log, null);
     }
 
-    /** Optimizer state file inside a checkpoint directory. */
-    public static final String OPTIMIZER = "optimizer.safetensors";
-
     /** @param checkpoint a checkpoints/step-N directory to continue from, or null for a fresh adapter */
     public static TrainingSetup open(LoadedRecipe loaded, PrintStream log, Path checkpoint) throws IOException {
         Recipe r = loaded.recipe();
@@ -58,7 +56,7 @@ public record TrainingSetup(
             AdamW optimizer = new AdamW(model.adapter().parameters(), t.weightDecay(), model.manager());
             LossScaler scaler = r.quantization().computeDtype() == Recipe.ComputeDtype.FP16 ? new LossScaler() : null;
             if (checkpoint != null) {
-                var meta = optimizer.readState(checkpoint.resolve(OPTIMIZER));
+                var meta = optimizer.readState(checkpoint.resolve(RunDirectory.OPTIMIZER));
                 if (scaler != null) scaler.restore(meta);
             }
             var settingsOfSteps = new Trainer.Settings(tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()), scaler);

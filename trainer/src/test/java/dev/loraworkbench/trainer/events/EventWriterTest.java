@@ -50,7 +50,7 @@ class EventWriterTest {
             file = w.file();
             w.text("recipe", 0, "    lora:\n      r: 8");
             w.hparamsSessionStart(new java.util.LinkedHashMap<>(java.util.Map.of("lora.r", 8, "training.schedule", "cosine", "lora.use_rslora", true)), 1.5e9);
-            w.hparamsSessionEnd(1, 1.6e9, 30);
+            w.hparamsSessionEnd(EventWriter.HparamsStatus.SUCCESS, 1.6e9, 30);
         }
         List<TfEventReader.Event> events = TfEventReader.read(file);
         TfEventReader.PluginValue text = events.get(1).plugins().get(0);

@@ -1,4 +1,4 @@
-package dev.loraworkbench.trainer.train;
+package dev.loraworkbench.trainer.runs;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -13,7 +13,7 @@ import java.nio.file.Path;
  * data order, LR and dropout masks are pure functions of (seed, step).
  */
 public record TrainerState(int globalStep, int totalSteps, long tokensSeen, int seed, String recipeSha256, String datasetSha256,
-                           String reason, double trainLoss, String savedAt, TrainingRun.Window logWindow) {
+                           String reason, double trainLoss, String savedAt, LogWindow logWindow) {
     public static final String FILE = "trainer_state.json";
     private static final ObjectMapper JSON = new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 

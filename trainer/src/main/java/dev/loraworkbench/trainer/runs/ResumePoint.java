@@ -1,0 +1,82 @@
+package dev.loraworkbench.trainer.runs;
+
+import dev.loraworkbench.datasets.DatasetReader;
+import dev.loraworkbench.trainer.io.AtomicFiles;
+import dev.loraworkbench.trainer.lora.PeftFormat;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.RecipeDiff;
+import dev.loraworkbench.trainer.recipe.RecipeException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Where a run continues: its newest complete checkpoint, admitted only if no process trains the run now, the
+ * recipe is the checkpoint's (or changed with leave, never in model / LoRA / quantization) and the data did not change.
+ *
+ * @param changes the recipe fields that differ from the checkpoint's (allowed with --allow-recipe-change)
+ * @param dataSha256 the data's hash now, for the checkpoints this session writes
+ */
+public record ResumePoint(Path checkpoint, TrainerState state, List<String> changes, String dataSha256) {
+
+    /** Admits a resume of {@code runDir}, or throws a user error that says why not and what to do. */
+    public static ResumePoint admit(LoadedRecipe loaded, Path runDir, boolean allowRecipeChange) throws IOException {
+        RunDirectory run = new RunDirectory(runDir);
+        Optional<Path> latest = run.latestCheckpoint(ResumePoint::isComplete);
+        if (latest.isEmpty()) {
+            throw new RunException(runDir + ": no complete checkpoint to resume from (checkpoints are written every "
+                    + "training.save_every steps, at the end and on Ctrl-C)");
+        }
+        RunStatus.read(runDir).filter(st -> st.effectiveStatus() == RunStatus.Status.RUNNING).ifPresent(st -> {
+            throw new RunException(runDir + " is being trained right now by process " + st.pid() + "; stop it first");
+        });
+        Path checkpoint = latest.get();
+        TrainerState state = TrainerState.read(checkpoint);
+        List<String> changes = RecipeDiff.between(Files.readString(checkpoint.resolve(RunDirectory.RECIPE)), loaded.resolvedYaml());
+        List<String> structural = changes.stream()
+                .filter(c -> c.startsWith("model.") || c.startsWith("lora.") || c.startsWith("quantization.")).toList();
+        if (!structural.isEmpty() || (!changes.isEmpty() && !allowRecipeChange)) {
+            List<String> problems = new ArrayList<>();
+            problems.add(loaded.file() + ": the recipe differs from the one " + checkpoint + " was trained with:");
+            changes.forEach(c -> problems.add("  " + c));
+            problems.add(structural.isEmpty() ? "resume with the same recipe, or pass --allow-recipe-change to continue anyway"
+                    : "the model, LoRA and quantization sections cannot change within a run; start a new run instead");
+            throw new RecipeException(problems);
+        }
+        String dataHash = dataSha256(loaded);
+        if (state.datasetSha256() != null && !state.datasetSha256().equals(dataHash) && !allowRecipeChange) {
+            throw new RecipeException(List.of(loaded.datasetPath() + ": the data changed since " + checkpoint
+                    + " was written, so the split and the order would too; restore it, or pass --allow-recipe-change"));
+        }
+        if (!changes.isEmpty()) {
+            // the run now follows the changed recipe: later resumes compare against it
+            AtomicFiles.writeString(runDir.resolve(RunDirectory.RECIPE), loaded.resolvedYaml());
+        }
+        return new ResumePoint(checkpoint, state, changes, dataHash);
+    }
+
+    /** The log window the checkpoint saved; checkpoints from before the window was saved resume with an empty one. */
+    public LogWindow window() {
+        return state.logWindow() == null ? LogWindow.EMPTY : state.logWindow();
+    }
+
+    /** Hash of the training (and eval) data files: part of what a checkpoint was trained on. */
+    public static String dataSha256(LoadedRecipe loaded) {
+        String train = DatasetReader.sha256(loaded.datasetPath());
+        String evalPath = loaded.recipe().dataset().evalPath();
+        return evalPath == null ? train : RecipeDiff.sha256(train + DatasetReader.sha256(loaded.resolve(evalPath)));
+    }
+
+    /** A checkpoint directory with its adapter, optimizer state and a trainer state that names its own step. */
+    static boolean isComplete(Path checkpoint) {
+        try {
+            return Files.isRegularFile(checkpoint.resolve(PeftFormat.WEIGHTS)) && Files.isRegularFile(checkpoint.resolve(RunDirectory.OPTIMIZER))
+                    && TrainerState.read(checkpoint).globalStep() == RunDirectory.stepOf(checkpoint);
+        } catch (RuntimeException e) {
+            return false;
+        }
+    }
+}

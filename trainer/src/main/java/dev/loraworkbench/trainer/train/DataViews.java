@@ -1,0 +1,124 @@
+package dev.loraworkbench.trainer.train;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.loraworkbench.datasets.DatasetCheck;
+import dev.loraworkbench.datasets.DatasetReader;
+import dev.loraworkbench.datasets.DatasetStats;
+import dev.loraworkbench.datasets.EncodedExample;
+import dev.loraworkbench.datasets.Example;
+import dev.loraworkbench.datasets.ExampleEncoder;
+import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.datasets.TrainedSpans;
+import dev.loraworkbench.datasets.UserError;
+import dev.loraworkbench.trainer.model.TinyModels;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.Recipe;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** A recipe's data as the trainer sees it, for `data check / stats / show` and notebooks: the same code path as training. */
+public final class DataViews {
+    private DataViews() {}
+
+    /** A check over the recipe's data files. */
+    public record Checked(DatasetCheck.Report report, List<Path> files) {}
+
+    /**
+     * Every problem in the recipe's train (and eval) file, with lengths after the chat template checked against
+     * max_seq_len when the model's tokenizer is there already (else a note on {@code notes} says they were not).
+     */
+    public static Checked check(LoadedRecipe loaded, PrintStream notes) {
+        Recipe.DatasetSection d = loaded.recipe().dataset();
+        Path modelDir = loaded.modelDir();
+        TokenizerFiles tokenizer = Files.isRegularFile(modelDir.resolve("tokenizer.json")) ? loaded.tokenizer(modelDir) : null;
+        if (tokenizer == null) notes.println("note: " + modelDir + " has no tokenizer yet; lengths after the chat template are not checked");
+        try {
+            ExampleEncoder encoder = tokenizer == null ? null : d.encoder(tokenizer);
+            List<Path> files = new ArrayList<>(List.of(loaded.datasetPath()));
+            DatasetCheck.Report report = DatasetCheck.run(loaded.datasetPath(), d.format(), d.csvColumns(), d.system(), encoder);
+            if (d.evalPath() != null) {
+                files.add(loaded.resolve(d.evalPath()));
+                report = report.plus(DatasetCheck.run(loaded.resolve(d.evalPath()), d.format(), d.csvColumns(), d.system(), encoder));
+            }
+            return new Checked(report, files);
+        } finally {
+            if (tokenizer != null) tokenizer.close();
+        }
+    }
+
+    /** Token statistics with the model's tokenizer and chat template, as printable lines. */
+    public static List<String> stats(LoadedRecipe loaded, PrintStream log) throws IOException {
+        Recipe.DatasetSection d = loaded.recipe().dataset();
+        Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), log);
+        List<Example> examples = DatasetReader.read(loaded.datasetPath(), d.format(), d.csvColumns(), d.system());
+        try (TokenizerFiles tokenizer = loaded.tokenizer(modelDir)) {
+            DatasetStats s = DatasetStats.of(examples, d.encoder(tokenizer));
+            List<String> lines = new ArrayList<>();
+            lines.add(String.format("%s: %d examples, %d exact duplicates; %d truncated, %d dropped at max_seq_len %d (%s)", loaded.datasetPath(),
+                    s.examples(), s.duplicates(), s.truncated(), s.dropped(), d.maxSeqLen(), d.truncation().name().toLowerCase(Locale.ROOT)));
+            lines.add("tokens        min  median     p95     max    mean");
+            for (var row : List.of(Map.entry("prompt", s.prompt()), Map.entry("completion", s.completion()), Map.entry("total", s.total()))) {
+                var x = row.getValue();
+                lines.add(String.format("%-10s %6d %7d %7d %7d %7.1f", row.getKey(), x.min(), x.median(), x.p95(), x.max(), x.mean()));
+            }
+            lines.add("");
+            lines.add("total tokens per example:");
+            String histogram = s.total().histogram(10, 40);
+            if (!histogram.isEmpty()) lines.add(histogram.substring(0, histogram.length() - 1)); // without its last newline
+            lines.add("");
+            lines.add(String.format("tokens per epoch: %,d (%,d trained completion tokens)", s.tokensPerEpoch(), s.trainedTokensPerEpoch()));
+            return lines;
+        }
+    }
+
+    /** How to show examples: which split, which ones ({@code index} alone, else the first {@code n}), as JSON or marked text. */
+    public record ShowOptions(String split, int n, Integer index, boolean json, boolean colour) {
+        public ShowOptions {
+            if (!split.equals("train") && !split.equals("eval")) throw new UserError("--split " + split + ": expected train or eval");
+        }
+    }
+
+    /**
+     * Examples exactly as the trainer encodes them: rendered text with the trained tokens marked, or one JSON object per
+     * example (index, text, ids, labels with -100 where no loss).
+     */
+    public static List<String> show(LoadedRecipe loaded, ShowOptions o, PrintStream log) throws IOException {
+        Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), log);
+        try (TokenizerFiles tokenizer = loaded.tokenizer(modelDir)) {
+            TrainingData data = TrainingData.load(loaded, tokenizer); // the trainer's own code path
+            List<EncodedExample> examples = o.split().equals("train") ? data.train() : data.eval();
+            Integer index = o.index();
+            if (index != null && (index < 0 || index >= examples.size())) {
+                throw new UserError("--index " + index + ": the " + o.split() + " split has " + examples.size()
+                        + " examples (0.." + (examples.size() - 1) + ")");
+            }
+            int from = index == null ? 0 : index;
+            int to = index == null ? Math.min(o.n(), examples.size()) : index + 1;
+            ObjectMapper mapper = new ObjectMapper();
+            List<String> lines = new ArrayList<>();
+            for (int i = from; i < to; i++) {
+                EncodedExample e = examples.get(i);
+                if (o.json()) {
+                    ObjectNode node = mapper.createObjectNode().put("index", i).put("text", tokenizer.decode(e.ids()));
+                    var ids = node.putArray("ids");
+                    for (int id : e.ids()) ids.add(id);
+                    var labels = node.putArray("labels");
+                    for (int l : e.labels()) labels.add(l);
+                    lines.add(mapper.writeValueAsString(node));
+                } else {
+                    lines.add("--- " + o.split() + " example " + i + (o.colour() ? " (trained tokens in green)" : " (trained tokens in [[...]])") + " ---");
+                    lines.add(TrainedSpans.marked(tokenizer, e, o.colour()));
+                    lines.add(String.format("tokens: %d, trained: %d, truncated: %s", e.ids().length, e.trainedTokens(), e.truncated() ? "yes" : "no"));
+                }
+            }
+            return lines;
+        }
+    }
+}
