@@ -1,11 +1,11 @@
 package dev.loraworkbench.trainer.bench;
 
-import dev.loraworkbench.trainer.loader.ModelLoader;
-import dev.loraworkbench.trainer.quant.Quantization;
 import ai.djl.ndarray.NDManager;
 import dev.loraworkbench.trainer.io.TensorInfo;
+import dev.loraworkbench.trainer.loader.ModelLoader;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.quant.Quantization;
 import dev.loraworkbench.trainer.tensor.Tensors;
 import java.io.IOException;
 import java.io.PrintStream;

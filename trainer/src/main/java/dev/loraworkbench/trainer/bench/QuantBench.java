@@ -4,11 +4,11 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.core.Linear;
-import dev.loraworkbench.trainer.tensor.Tensors;
 import dev.loraworkbench.trainer.quant.Codebook;
 import dev.loraworkbench.trainer.quant.DeviceQuantized;
 import dev.loraworkbench.trainer.quant.QuantizedTensor;
 import dev.loraworkbench.trainer.quant.Quantizer;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.io.PrintStream;
 import java.util.Random;
 

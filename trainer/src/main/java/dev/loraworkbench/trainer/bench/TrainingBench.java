@@ -2,8 +2,8 @@ package dev.loraworkbench.trainer.bench;
 
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
-import dev.loraworkbench.trainer.model.Projection;
 import dev.loraworkbench.trainer.model.ModelConfig;
+import dev.loraworkbench.trainer.model.Projection;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.train.StepPlan;
 import dev.loraworkbench.trainer.train.Trainer;

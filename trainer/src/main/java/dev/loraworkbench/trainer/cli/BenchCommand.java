@@ -1,11 +1,11 @@
 package dev.loraworkbench.trainer.cli;
 
-import dev.loraworkbench.trainer.recipe.LoadedRecipe;
-import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import dev.loraworkbench.trainer.bench.GemmCeiling;
 import dev.loraworkbench.trainer.bench.LoadBench;
 import dev.loraworkbench.trainer.bench.QuantBench;
 import dev.loraworkbench.trainer.bench.TrainingBench;
+import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;

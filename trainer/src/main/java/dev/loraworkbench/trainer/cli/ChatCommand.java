@@ -1,9 +1,9 @@
 package dev.loraworkbench.trainer.cli;
 
-import dev.loraworkbench.trainer.loader.LoadedModel;
 import dev.loraworkbench.datasets.Message;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.generate.Generator;
+import dev.loraworkbench.trainer.loader.LoadedModel;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;

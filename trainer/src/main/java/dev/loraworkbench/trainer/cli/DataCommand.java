@@ -1,12 +1,12 @@
 package dev.loraworkbench.trainer.cli;
 
-import dev.loraworkbench.trainer.train.DataViews;
 import dev.loraworkbench.datasets.DatasetCheck;
 import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.DatasetReader;
 import dev.loraworkbench.datasets.Example;
 import dev.loraworkbench.datasets.LeakageAwareSplit;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.train.DataViews;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,11 +1,11 @@
 package dev.loraworkbench.trainer.cli;
 
-import dev.loraworkbench.trainer.generate.Reply;
-import dev.loraworkbench.trainer.loader.LoadedModel;
 import dev.loraworkbench.datasets.Message;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.generate.Generator;
+import dev.loraworkbench.trainer.generate.Reply;
 import dev.loraworkbench.trainer.generate.Sampler;
+import dev.loraworkbench.trainer.loader.LoadedModel;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;

@@ -1,9 +1,9 @@
 package dev.loraworkbench.trainer.cli;
 
-import dev.loraworkbench.trainer.loader.LoadedModel;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
+import dev.loraworkbench.trainer.loader.LoadedModel;
 import dev.loraworkbench.trainer.tensor.Tensors;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;

@@ -1,8 +1,8 @@
 package dev.loraworkbench.trainer.cli;
 
 import dev.loraworkbench.datasets.UserError;
-import picocli.CommandLine.Command;
 import picocli.CommandLine;
+import picocli.CommandLine.Command;
 
 /** Entry point of ./workbench. Commands are thin: parse, call one room, print. */
 @Command(name = "workbench", mixinStandardHelpOptions = true, version = "LoRA Workbench 0.1.0",

@@ -6,9 +6,8 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.core.Linear;
 import ai.djl.training.GradientCollector;
-import dev.loraworkbench.trainer.tensor.Tensors;
+import dev.loraworkbench.trainer.model.FrozenLinear;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -96,7 +95,7 @@ public final class HalfPrecision {
             x.setRequiresGradient(true);
             NDArray w = m.ones(new Shape(4, 8)).toType(type, false);
             try (GradientCollector gc = engine.newGradientCollector()) {
-                NDArray y = Tensors.float32InGraph(Linear.linear(Tensors.castInGraph(x, type), w).singletonOrThrow());
+                NDArray y = FrozenLinear.matmul(x, w, null); // the frozen projections' own half-precision path
                 gc.backward(y.sum());
             }
             float g = x.getGradient().sum().toType(DataType.FLOAT32, false).getFloat();

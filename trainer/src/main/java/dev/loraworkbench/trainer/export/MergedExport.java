@@ -1,9 +1,5 @@
 package dev.loraworkbench.trainer.export;
 
-import dev.loraworkbench.trainer.model.Projection;
-import dev.loraworkbench.trainer.quant.Quantization;
-import dev.loraworkbench.trainer.quant.Quantizer;
-
 import ai.djl.ndarray.NDManager;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -14,6 +10,9 @@ import dev.loraworkbench.trainer.io.TensorInfo;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.model.Projection;
+import dev.loraworkbench.trainer.quant.Quantization;
+import dev.loraworkbench.trainer.quant.Quantizer;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;

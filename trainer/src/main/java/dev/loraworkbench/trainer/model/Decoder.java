@@ -1,12 +1,12 @@
 package dev.loraworkbench.trainer.model;
 
-import dev.loraworkbench.trainer.tensor.Tensors;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Embedding;
+import dev.loraworkbench.trainer.tensor.Tensors;
 
 /**
  * The Qwen2 / Llama / Mistral decoder as plain functions over NDArrays, the same math as

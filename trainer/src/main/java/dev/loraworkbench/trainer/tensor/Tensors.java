@@ -1,13 +1,12 @@
 package dev.loraworkbench.trainer.tensor;
 
-import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 
 /**
  * Java data -> NDArray in memory that libtorch owns. DJL's {@code create} wraps a JVM direct buffer with

@@ -1,7 +1,5 @@
 package dev.loraworkbench.trainer.export;
 
-import dev.loraworkbench.trainer.quant.Quantization;
-import dev.loraworkbench.trainer.loader.ModelLoader;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -9,9 +7,11 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.io.DType;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
+import dev.loraworkbench.trainer.loader.ModelLoader;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.model.DecoderWeights;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.quant.Quantization;
 import dev.loraworkbench.trainer.tensor.Tensors;
 import dev.loraworkbench.trainer.testing.Fixtures;
 import java.io.ByteArrayOutputStream;

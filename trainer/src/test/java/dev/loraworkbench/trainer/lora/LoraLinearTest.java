@@ -1,11 +1,11 @@
 package dev.loraworkbench.trainer.lora;
 
-import dev.loraworkbench.trainer.model.FrozenLinear;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
+import dev.loraworkbench.trainer.model.FrozenLinear;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 

@@ -1,7 +1,5 @@
 package dev.loraworkbench.trainer.model;
 
-import dev.loraworkbench.trainer.quant.Quantization;
-import dev.loraworkbench.trainer.loader.ModelLoader;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,8 +8,10 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
+import dev.loraworkbench.trainer.loader.ModelLoader;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
+import dev.loraworkbench.trainer.quant.Quantization;
 import dev.loraworkbench.trainer.testing.Fixtures;
 import java.nio.file.Path;
 import org.junit.jupiter.params.ParameterizedTest;

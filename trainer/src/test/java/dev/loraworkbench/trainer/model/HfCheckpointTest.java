@@ -1,6 +1,5 @@
 package dev.loraworkbench.trainer.model;
 
-import dev.loraworkbench.trainer.tensor.Tensors;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -10,6 +9,7 @@ import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
 import dev.loraworkbench.trainer.io.TensorInfo;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import dev.loraworkbench.trainer.testing.Fixtures;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -1,6 +1,5 @@
 package dev.loraworkbench.trainer.model;
 
-import dev.loraworkbench.trainer.tensor.Tensors;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -15,6 +14,7 @@ import dev.loraworkbench.trainer.io.DType;
 import dev.loraworkbench.trainer.io.Floats;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
+import dev.loraworkbench.trainer.tensor.Tensors;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Files;

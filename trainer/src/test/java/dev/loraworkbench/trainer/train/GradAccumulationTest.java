@@ -1,10 +1,5 @@
 package dev.loraworkbench.trainer.train;
 
-import dev.loraworkbench.trainer.model.FrozenLinear;
-import dev.loraworkbench.trainer.lora.LoraLinear;
-import dev.loraworkbench.trainer.model.Projection;
-import dev.loraworkbench.trainer.quant.Quantization;
-import dev.loraworkbench.trainer.loader.ModelLoader;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
@@ -24,10 +19,15 @@ import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.datasets.TruncationPolicy;
 import dev.loraworkbench.trainer.device.EngineJni;
 import dev.loraworkbench.trainer.device.HalfPrecision;
+import dev.loraworkbench.trainer.loader.ModelLoader;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.lora.LoraLinear;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.FrozenLinear;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
+import dev.loraworkbench.trainer.model.Projection;
+import dev.loraworkbench.trainer.quant.Quantization;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.testing.TinyModelFixture;
 import java.util.ArrayList;
