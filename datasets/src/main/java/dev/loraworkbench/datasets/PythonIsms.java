@@ -19,7 +19,7 @@ import java.util.regex.Pattern;
  * {@code n=a|length - 1} as {@code (n=a|length) - 1}). Jinjava already handles negative indexes,
  * {@code in} and {@code is defined}.
  */
-final class PythonIsms {
+public final class PythonIsms {
     private static final Pattern METHOD = Pattern.compile("\\.(lstrip|rstrip|strip|startswith|endswith|split|rsplit)\\(");
     private static final Pattern REVERSE = Pattern.compile("\\[\\s*::\\s*-1\\s*]");
 
@@ -229,8 +229,24 @@ final class PythonIsms {
     }
 
     /** Python's str.isspace(): Unicode spaces (no-break, ideographic), line and paragraph separators, NEL, \\x1c-\\x1f. */
-    static boolean isPySpace(char c) {
+    public static boolean isPySpace(char c) {
         return Character.isWhitespace(c) || Character.isSpaceChar(c) || c == '\u0085';
+    }
+
+    /** Python's str.split() without arguments: the runs of non-space characters, empty strings never. */
+    public static java.util.List<String> splitOnSpace(String s) {
+        java.util.List<String> out = new java.util.ArrayList<>();
+        int start = -1;
+        for (int i = 0; i <= s.length(); i++) {
+            boolean space = i == s.length() || isPySpace(s.charAt(i));
+            if (space && start >= 0) {
+                out.add(s.substring(start, i));
+                start = -1;
+            } else if (!space && start < 0) {
+                start = i;
+            }
+        }
+        return out;
     }
 
     static void register(Jinjava jinjava) {

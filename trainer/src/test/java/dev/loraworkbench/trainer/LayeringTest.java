@@ -30,9 +30,10 @@ class LayeringTest {
             Map.entry("device", 5), Map.entry("runs", 5),
             Map.entry("loader", 6),
             Map.entry("generate", 7), Map.entry("export", 7), Map.entry("plan", 7),
-            Map.entry("train", 8),
-            Map.entry("bench", 9),
-            Map.entry("cli", 10));
+            Map.entry("eval", 8),
+            Map.entry("train", 9),
+            Map.entry("bench", 10),
+            Map.entry("cli", 11));
 
     private static final Path MAIN = Path.of("src/main/java/dev/loraworkbench/trainer");
     private static final Pattern USE = Pattern.compile("dev\\.loraworkbench\\.trainer\\.([a-z]+)\\.");

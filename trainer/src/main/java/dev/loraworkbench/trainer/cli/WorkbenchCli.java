@@ -7,7 +7,7 @@ import picocli.CommandLine.Command;
 /** Entry point of ./workbench. Commands are thin: parse, call one room, print. */
 @Command(name = "workbench", mixinStandardHelpOptions = true, version = "LoRA Workbench 0.1.0",
         description = "Fine-tune language models with LoRA on one machine.",
-        subcommands = {TrainCommand.class, ResumeCommand.class, PlanCommand.class, RunsCommand.class, ExportCommand.class, DataCommand.class, RecipeCommand.class, InitModelCommand.class, LogitsCommand.class, GenerateCommand.class, ChatCommand.class, BenchCommand.class, DoctorCommand.class,
+        subcommands = {TrainCommand.class, ResumeCommand.class, EvalCommand.class, PlanCommand.class, RunsCommand.class, ExportCommand.class, DataCommand.class, RecipeCommand.class, InitModelCommand.class, LogitsCommand.class, GenerateCommand.class, ChatCommand.class, BenchCommand.class, DoctorCommand.class,
                 NotebookCommand.class,
                 CommandLine.HelpCommand.class})
 public final class WorkbenchCli {

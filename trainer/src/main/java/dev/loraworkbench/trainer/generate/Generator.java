@@ -92,6 +92,51 @@ public final class Generator {
         public void close() { cache.close(); }
     }
 
+    /**
+     * Greedy answers to several prompts at once (evaluation): left-padded to one length and decoded in lockstep with
+     * one KV cache. A row that produced a stop id is done (the stop id ends its list); decoding ends when every row is
+     * done or after {@code maxNewTokens}. Token for token what {@link #generate} gives each prompt alone.
+     */
+    public List<List<Integer>> greedy(List<int[]> prompts, int maxNewTokens, Set<Integer> stopIds) {
+        int rows = prompts.size();
+        int width = prompts.stream().mapToInt(p -> p.length).max().orElse(0);
+        int[] leftPad = new int[rows];
+        long[] ids = new long[rows * width];
+        for (int b = 0; b < rows; b++) {
+            int[] p = prompts.get(b);
+            if (p.length == 0) throw new IllegalArgumentException("prompt " + b + " has no tokens");
+            leftPad[b] = width - p.length;
+            for (int i = 0; i < p.length; i++) ids[b * width + leftPad[b] + i] = p[i];
+        }
+        List<List<Integer>> out = new ArrayList<>();
+        for (int b = 0; b < rows; b++) out.add(new ArrayList<>());
+        boolean[] done = new boolean[rows];
+        int open = rows;
+        try (Decoder.KvCache cache = new Decoder.KvCache(manager, decoder.config().numLayers())) {
+            int t = width;
+            for (int step = 0; step < maxNewTokens && open > 0; step++) {
+                float[] logits;
+                try (NDManager scope = manager.newSubManager()) {
+                    logits = decoder.logitsCached(Tensors.of(scope, ids, new Shape(rows, t)), cache, leftPad).toFloatArray(); // [B, 1, V]
+                }
+                int vocab = logits.length / rows;
+                ids = new long[rows];
+                t = 1;
+                for (int b = 0; b < rows; b++) {
+                    if (done[b]) continue; // a finished row's later tokens are computed in lockstep and dropped
+                    int token = Sampler.argmax(java.util.Arrays.copyOfRange(logits, b * vocab, (b + 1) * vocab));
+                    out.get(b).add(token);
+                    ids[b] = token;
+                    if (stopIds.contains(token)) {
+                        done[b] = true;
+                        open--;
+                    }
+                }
+            }
+        }
+        return out;
+    }
+
     private float[] lastLogits(int[] ids, Decoder.KvCache cache) {
         try (NDManager step = manager.newSubManager()) {
             long[] l = new long[ids.length];

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
+import dev.loraworkbench.trainer.lora.LoraLinear;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
 import java.io.IOException;
@@ -20,6 +21,11 @@ import java.util.Set;
  * @param manager owns every weight; a step's arrays go into sub-managers of it
  */
 public record LoadedModel(Path dir, HfCheckpoint checkpoint, NDManager manager, Decoder decoder, LoraAdapter adapter) implements AutoCloseable {
+
+    /** The base model alone, on the same weights: every adapted projection unwrapped (for base vs adapter comparisons). */
+    public Decoder baseDecoder() {
+        return new Decoder(decoder.config(), decoder.weights().rebind((layer, kind, linear) -> linear instanceof LoraLinear l ? l.base() : linear));
+    }
 
     /** Generation stops at any eos id of generation_config.json (an id or a list), and at the tokenizer's eos token. */
     public Set<Integer> stopIds(TokenizerFiles tokenizer) {

@@ -60,12 +60,21 @@ public final class Decoder {
      * position goes through the head (a 4k-token prompt's full logits would be 2.5 GB at a 152k vocabulary).
      */
     public NDArray logitsCached(NDArray ids, KvCache cache) {
+        return logitsCached(ids, cache, new int[(int) ids.getShape().get(0)]);
+    }
+
+    /**
+     * As above for a batch [B, t] of left-padded rows decoded in lockstep: row b's first {@code leftPad[b]} positions
+     * (of the cache and these ids) are padding that no query attends to, and its positions count from its first real
+     * token, as transformers' generate derives position_ids from the attention mask. Gives logits [B, 1, V].
+     */
+    public NDArray logitsCached(NDArray ids, KvCache cache, int[] leftPad) {
         int t = (int) ids.getShape().get(1);
         int offset = cache.length();
         config.checkSequenceLength(offset + t);
         NDManager m = ids.getManager();
-        NDArray[] rope = ropeTables(m, offset, t);
-        NDArray mask = cachedMask(m, offset, t);
+        NDArray[] rope = ropeTables(m, offset, t, leftPad);
+        NDArray mask = cachedMask(m, offset, t, leftPad);
         NDArray x = embed(ids);
         for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, rope, mask, false, cache);
         cache.advance(t);
@@ -205,23 +214,33 @@ public final class Decoder {
 
     /** cos and sin tables [1, 1, T, D] for positions offset.., in HF's layout (frequencies repeated for the two halves). */
     private NDArray[] ropeTables(NDManager m, int offset, int seq) {
+        return ropeTables(m, offset, seq, new int[1]);
+    }
+
+    /** As above, [B, 1, T, D]: row b's positions start at its first real token (padding gets position 0). */
+    private NDArray[] ropeTables(NDManager m, int offset, int seq, int[] leftPad) {
         double[] inv = config.inverseFrequencies();
         int d = config.headDim();
         int half = d / 2;
-        float[] cos = new float[seq * d];
-        float[] sin = new float[seq * d];
-        for (int pos = 0; pos < seq; pos++) {
-            for (int j = 0; j < half; j++) {
-                double angle = (double) (offset + pos) * inv[j];
-                float c = (float) Math.cos(angle);
-                float s = (float) Math.sin(angle);
-                cos[pos * d + j] = c;
-                cos[pos * d + j + half] = c;
-                sin[pos * d + j] = s;
-                sin[pos * d + j + half] = s;
+        int rows = leftPad.length;
+        float[] cos = new float[rows * seq * d];
+        float[] sin = new float[rows * seq * d];
+        for (int b = 0; b < rows; b++) {
+            for (int pos = 0; pos < seq; pos++) {
+                int at = (b * seq + pos) * d;
+                int position = Math.max(0, offset + pos - leftPad[b]);
+                for (int j = 0; j < half; j++) {
+                    double angle = (double) position * inv[j];
+                    float c = (float) Math.cos(angle);
+                    float s = (float) Math.sin(angle);
+                    cos[at + j] = c;
+                    cos[at + j + half] = c;
+                    sin[at + j] = s;
+                    sin[at + j + half] = s;
+                }
             }
         }
-        Shape shape = new Shape(1, 1, seq, d);
+        Shape shape = new Shape(rows, 1, seq, d);
         return new NDArray[] {Tensors.of(m, cos, shape), Tensors.of(m, sin, shape)};
     }
 
@@ -248,13 +267,20 @@ public final class Decoder {
         return Tensors.of(m, mask, new Shape(lengths.length, 1, seq, seq));
     }
 
-    /** Additive mask [1, 1, T, offset + T]: query i (position offset + i) sees every cached key and the new ones up to itself. */
-    private static NDArray cachedMask(NDManager m, int offset, int seq) {
+    /**
+     * Additive mask [B, 1, T, offset + T]: query i (column offset + i) sees every cached key and the new ones up to
+     * itself, except row b's first leftPad[b] columns (padding).
+     */
+    private static NDArray cachedMask(NDManager m, int offset, int seq, int[] leftPad) {
         int keys = offset + seq;
-        float[] mask = new float[seq * keys];
-        for (int i = 0; i < seq; i++) {
-            for (int j = offset + i + 1; j < keys; j++) mask[i * keys + j] = MASKED;
+        float[] mask = new float[leftPad.length * seq * keys];
+        for (int b = 0; b < leftPad.length; b++) {
+            for (int i = 0; i < seq; i++) {
+                int row = (b * seq + i) * keys;
+                for (int j = 0; j < Math.min(leftPad[b], keys); j++) mask[row + j] = MASKED;
+                for (int j = offset + i + 1; j < keys; j++) mask[row + j] = MASKED;
+            }
         }
-        return Tensors.of(m, mask, new Shape(1, 1, seq, keys));
+        return Tensors.of(m, mask, new Shape(leftPad.length, 1, seq, keys));
     }
 }

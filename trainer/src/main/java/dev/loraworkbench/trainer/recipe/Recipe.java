@@ -19,6 +19,7 @@ public record Recipe(
         LoraSection lora,
         DatasetSection dataset,
         TrainingSection training,
+        EvalSection eval,
         OutputSection output) {
 
     /**
@@ -92,6 +93,36 @@ public record Recipe(
         public boolean recomputeLayers(QuantType quantization) {
             return gradientCheckpointing != null ? gradientCheckpointing : quantization != QuantType.NONE;
         }
+    }
+
+    /** What evaluation by generation scores: the answers the model generates for the eval questions, against the references. */
+    public enum Metric {
+        EXACT_MATCH, TOKEN_F1, ROUGE_L, LOSS, PERPLEXITY;
+
+        /** As recipes and TensorBoard tags name it: "token_f1" (logged as eval/token_f1). */
+        public String key() { return name().toLowerCase(java.util.Locale.ROOT); }
+
+        /** Scored on generated answers (the others come from the teacher-forced loss). */
+        public boolean generated() { return this == EXACT_MATCH || this == TOKEN_F1 || this == ROUGE_L; }
+
+        public static java.util.Optional<Metric> byKey(String key) {
+            return java.util.Arrays.stream(values()).filter(m -> m.key().equals(key)).findFirst();
+        }
+    }
+
+    /**
+     * Evaluation: {@code every} N steps (null: training.eval_every; always at step 0 and at the end), {@code samples}
+     * (null: every eval question; N: N chosen once per run with the seed), {@code max_new_tokens} per answer, and the
+     * {@code metrics} scored.
+     */
+    public record EvalSection(Integer every, Integer samples, Integer maxNewTokens, List<String> metrics) {
+        public int every(TrainingSection t) { return every != null ? every : t.evalEvery(); }
+
+        public List<Metric> metricList() {
+            return metrics.stream().map(m -> Metric.byKey(m).orElseThrow()).toList();
+        }
+
+        public boolean generates() { return metricList().stream().anyMatch(Metric::generated); }
     }
 
     /** {@code runs_dir}: where run directories go; {@code name}: the run's directory name (default: recipe name + time). */

@@ -61,6 +61,19 @@ final class RecipeRules {
         rule.range(t.saveEvery() >= 0, "training.save_every", t.saveEvery(), "a whole number >= 0 (0: only at the end)");
         rule.range(t.keepCheckpoints() >= 1, "training.keep_checkpoints", t.keepCheckpoints(), "a whole number >= 1");
 
+        var e = r.eval();
+        if (e.every() != null) rule.range(e.every() >= 0, "eval.every", e.every(), "a whole number >= 0 (0: only at step 0 and the end)");
+        if (e.samples() != null) rule.range(e.samples() >= 1, "eval.samples", e.samples(), "a whole number >= 1 (or null for every eval question)");
+        rule.range(e.maxNewTokens() >= 1 && e.maxNewTokens() <= 1 << 16, "eval.max_new_tokens", e.maxNewTokens(), "a whole number from 1 to 65536");
+        List<String> metricKeys = java.util.Arrays.stream(Recipe.Metric.values()).map(Recipe.Metric::key).toList();
+        if (e.metrics().isEmpty()) problems.add(at.at("eval.metrics", "is empty; name some of " + String.join(", ", metricKeys)));
+        for (String m : e.metrics()) {
+            if (Recipe.Metric.byKey(m).isPresent()) continue;
+            String near = RecipeSchema.nearest(m, java.util.Set.copyOf(metricKeys));
+            problems.add(at.at("eval.metrics", "'" + m + "' is not a metric; expected some of " + String.join(", ", metricKeys)
+                    + (near == null ? "" : " (did you mean '" + near + "'?)")));
+        }
+
         String name = r.output().name();
         if (name != null) {
             rule.require(name.matches("[A-Za-z0-9._-]+") && !name.startsWith("."), "output.name",

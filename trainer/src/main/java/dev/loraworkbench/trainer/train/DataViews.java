@@ -3,14 +3,18 @@ package dev.loraworkbench.trainer.train;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.loraworkbench.datasets.DatasetCheck;
+import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.DatasetReader;
 import dev.loraworkbench.datasets.DatasetStats;
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.Example;
 import dev.loraworkbench.datasets.ExampleEncoder;
+import dev.loraworkbench.datasets.ReasoningPolicy;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.datasets.TrainedSpans;
+import dev.loraworkbench.datasets.TruncationPolicy;
 import dev.loraworkbench.datasets.UserError;
+import dev.loraworkbench.trainer.eval.EvalQuestion;
 import dev.loraworkbench.trainer.model.TinyModels;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
@@ -77,6 +81,46 @@ public final class DataViews {
             return lines;
         }
     }
+
+    /** Eval conversations as written and as training encodes them (for loss), pair by pair. */
+    public record EvalData(List<Example> examples, List<EncodedExample> encoded) {
+        /** {@code samples} pairs chosen with {@code seed} (all when null). */
+        public EvalData chosen(Integer samples, long seed) {
+            List<Integer> picked = EvalQuestion.chosen(java.util.stream.IntStream.range(0, examples.size()).boxed().toList(), samples, seed);
+            return new EvalData(picked.stream().map(examples::get).toList(), picked.stream().map(encoded::get).toList());
+        }
+    }
+
+    /**
+     * What `eval` scores: {@code file} (any dataset format) when given, else the run's eval split as it trained with it.
+     * Encoded with the run's dataset settings, or the defaults (max_seq_len 4096, truncate) without a run.
+     */
+    public static EvalData evalData(LoadedRecipe run, Path file, TokenizerFiles tokenizer) {
+        if (file == null) {
+            if (run == null) throw new UserError("give --data FILE: without a run there is no eval split to score");
+            TrainingData data = TrainingData.load(run, tokenizer);
+            if (data.evalExamples().isEmpty()) {
+                throw new UserError(run.file() + " has no eval split (dataset.eval_fraction or dataset.eval_path); give --data FILE");
+            }
+            return new EvalData(data.evalExamples(), data.eval());
+        }
+        Recipe.DatasetSection d = run == null ? null : run.recipe().dataset();
+        List<Example> all = DatasetReader.read(file, DatasetFormat.AUTO, null, d == null ? null : d.system());
+        ExampleEncoder encoder = d != null ? d.encoder(tokenizer)
+                : new ExampleEncoder(tokenizer, DEFAULT_EVAL_LENGTH, TruncationPolicy.TRUNCATE, ReasoningPolicy.TEMPLATE);
+        List<Example> kept = new ArrayList<>();
+        List<EncodedExample> encoded = new ArrayList<>();
+        for (Example e : all) {
+            var enc = encoder.encode(e);
+            if (enc.isEmpty()) continue; // longer than max_seq_len under truncation: drop, as training does
+            kept.add(e);
+            encoded.add(enc.get());
+        }
+        if (kept.isEmpty()) throw new UserError(file + ": no example left to evaluate after encoding");
+        return new EvalData(kept, encoded);
+    }
+
+    private static final int DEFAULT_EVAL_LENGTH = 4096;
 
     /** How to show examples: which split, which ones ({@code index} alone, else the first {@code n}), as JSON or marked text. */
     public record ShowOptions(String split, int n, Integer index, boolean json, boolean colour) {

@@ -10,6 +10,9 @@ import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import dev.loraworkbench.datasets.EncodedExample;
+import dev.loraworkbench.trainer.eval.Batch;
+import dev.loraworkbench.trainer.eval.LossEval;
+import dev.loraworkbench.trainer.eval.TokenLoss;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.tensor.Tensors;
 import java.util.ArrayList;
@@ -49,9 +52,6 @@ public final class Trainer {
     public record StepResult(double loss, double gradNorm, double lr, long targetTokens, long correct, long inputTokens, boolean skipped) {
         public double accuracy() { return targetTokens == 0 ? 0 : (double) correct / targetTokens; }
     }
-
-    /** Mean loss and token accuracy over an evaluation set. */
-    public record EvalResult(double loss, double accuracy, long tokens) {}
 
     /** @param optimizer steps the parameters it was made with (null for a trainer that only evaluates) */
     public Trainer(Decoder decoder, AdamW optimizer, NDManager manager, Settings settings) {
@@ -192,21 +192,9 @@ public final class Trainer {
         return new double[] {nll, correct};
     }
 
-    public EvalResult evaluate(List<EncodedExample> examples, int batchSize) {
-        double nll = 0;
-        long tokens = 0;
-        long correct = 0;
-        for (int start = 0; start < examples.size(); start += batchSize) {
-            Batch b = Batch.of(examples.subList(start, Math.min(start + batchSize, examples.size())), settings.padId());
-            try (NDManager scope = manager.newSubManager()) {
-                NDArray ids = Tensors.of(scope, b.ids(), new Shape(b.rows(), b.seqLen()));
-                TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, b.lengths(), false), b.targets());
-                nll += r.nllSum().getFloat();
-                tokens += r.tokens();
-                correct += r.correct();
-            }
-        }
-        return new EvalResult(nll / Math.max(1, tokens), tokens == 0 ? 0 : (double) correct / tokens, tokens);
+    /** Teacher-forced loss of the model as it is now (no dropout). */
+    public LossEval.Result evaluate(List<EncodedExample> examples, int batchSize) {
+        return LossEval.run(decoder, manager, examples, batchSize, settings.padId());
     }
 
     private static String firstNonFiniteGradient(NDList params) {

@@ -2,6 +2,8 @@ package dev.loraworkbench.trainer.train;
 
 import ai.djl.engine.Engine;
 import dev.loraworkbench.trainer.device.ComputeDevice;
+import dev.loraworkbench.trainer.eval.GenerationEval;
+import dev.loraworkbench.trainer.eval.LossEval;
 import dev.loraworkbench.trainer.events.EventWriter;
 import dev.loraworkbench.trainer.io.AtomicFiles;
 import dev.loraworkbench.trainer.io.ProgressBars;
@@ -18,6 +20,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import me.tongfei.progressbar.ProgressBar;
@@ -31,6 +34,9 @@ final class TrainingLoop {
     record Start(int step, long tokensSeen, LogWindow window, String dataSha256) {
         static Start fresh(String dataSha256) { return new Start(0, 0, LogWindow.EMPTY, dataSha256); }
     }
+
+    /** Answers shown in each evaluation's TEXT summary. */
+    private static final int SAMPLE_ROWS = 5;
 
     private final LoadedRecipe loaded;
     private final TrainingSetup setup;
@@ -69,6 +75,7 @@ final class TrainingLoop {
         bestEval = status.bestEvalLoss();
         try (EventWriter events = EventWriter.create(run.dir()); ProgressBar bar = ProgressBars.of("train", start.step(), total, " steps", 1)) {
             beginSession(events);
+            if (step == 0 && hasEvalData()) evaluate(events); // the base model's scores: every run shows its own baseline
             while (step < total) {
                 step++;
                 Trainer.StepResult s = trainStep();
@@ -84,7 +91,8 @@ final class TrainingLoop {
                 // checkpoint's file channels are not closed by it
                 if (Thread.interrupted()) stop.set(true);
                 boolean interrupted = stop.get() && step < total; // save at once; the eval can wait for the resume
-                if (!interrupted && !setup.data().eval().isEmpty() && ((t.evalEvery() > 0 && step % t.evalEvery() == 0) || step == total)) evaluate(events);
+                int every = loaded.recipe().eval().every(t);
+                if (!interrupted && hasEvalData() && ((every > 0 && step % every == 0) || step == total)) evaluate(events);
                 if ((t.saveEvery() > 0 && step % t.saveEvery() == 0) || step == total || interrupted) {
                     saveCheckpoint(step == total ? "end" : interrupted ? "interrupted" : "save_every");
                 }
@@ -137,11 +145,52 @@ final class TrainingLoop {
         window = LogWindow.EMPTY;
     }
 
+    private boolean hasEvalData() {
+        return !setup.data().eval().isEmpty();
+    }
+
+    /**
+     * Teacher-forced loss over the eval split, and the generated answers' scores (eval/exact_match, eval/token_f1,
+     * eval/rouge_l, eval/think_tokens for reasoning models) with a TEXT summary of a few answers beside the curves.
+     * Step 0 is the base model's baseline, not a candidate for the best eval loss.
+     */
     private void evaluate(EventWriter events) throws IOException {
-        Trainer.EvalResult e = setup.trainer().evaluate(setup.data().eval(), t.microBatchSize());
-        events.scalar("eval/loss", step, e.loss());
-        events.scalar("eval/mean_token_accuracy", step, e.accuracy());
-        if (bestEval == null || e.loss() < bestEval) bestEval = e.loss();
+        List<Recipe.Metric> metrics = loaded.recipe().eval().metricList();
+        StringBuilder line = new StringBuilder();
+        if (metrics.contains(Recipe.Metric.LOSS) || metrics.contains(Recipe.Metric.PERPLEXITY)) {
+            LossEval.Result e = setup.trainer().evaluate(setup.data().eval(), t.microBatchSize());
+            if (metrics.contains(Recipe.Metric.LOSS)) {
+                events.scalar("eval/loss", step, e.loss());
+                line.append(String.format(", loss %.4f", e.loss()));
+            }
+            if (metrics.contains(Recipe.Metric.PERPLEXITY)) {
+                events.scalar("eval/perplexity", step, e.perplexity());
+                line.append(String.format(", perplexity %.2f", e.perplexity()));
+            }
+            events.scalar("eval/mean_token_accuracy", step, e.accuracy());
+            if (step > 0 && (bestEval == null || e.loss() < bestEval)) bestEval = e.loss();
+        }
+        TrainingSetup.Evaluation evaluation = setup.evaluation();
+        if (evaluation.generation() != null) {
+            GenerationEval.Report r = evaluation.generation().run(setup.decoder(), setup.model().manager(), evaluation.questions());
+            for (Recipe.Metric m : metrics) {
+                if (!m.generated()) continue;
+                double value = switch (m) {
+                    case EXACT_MATCH -> r.exactMatch();
+                    case TOKEN_F1 -> r.tokenF1();
+                    default -> r.rougeL();
+                };
+                events.scalar("eval/" + m.key(), step, value);
+                line.append(String.format(", %s %.3f", m.key(), value));
+            }
+            if (r.thinkTokens() != null) {
+                events.scalar("eval/think_tokens", step, r.thinkTokens());
+                line.append(String.format(", think_tokens %.0f", r.thinkTokens()));
+            }
+            events.text("eval/samples", step, GenerationEval.samplesMarkdown(r, SAMPLE_ROWS));
+            line.append(String.format(" (%d answers in %.1f s)", r.answers().size(), r.seconds()));
+        }
+        log.printf("%neval     step %d%s: %s%n", step, step == 0 ? " (base model)" : "", line.length() > 2 ? line.substring(2) : "");
     }
 
     /** checkpoints/step-N (adapter, optimizer moments, recipe, and trainer_state.json last), then run.json. */

@@ -3,6 +3,8 @@ package dev.loraworkbench.trainer.train;
 import ai.djl.engine.Engine;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.device.ComputeDevice;
+import dev.loraworkbench.trainer.eval.EvalQuestion;
+import dev.loraworkbench.trainer.eval.GenerationEval;
 import dev.loraworkbench.trainer.loader.AdapterSource;
 import dev.loraworkbench.trainer.loader.LoadedModel;
 import dev.loraworkbench.trainer.loader.ModelLoader;
@@ -17,6 +19,7 @@ import dev.loraworkbench.trainer.runs.RunDirectory;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.stream.Stream;
 
 /**
@@ -32,7 +35,14 @@ public record TrainingSetup(
         Trainer trainer,
         AdamW optimizer,
         StepPlan plan,
-        LrSchedule schedule) implements AutoCloseable {
+        LrSchedule schedule,
+        Evaluation evaluation) implements AutoCloseable {
+
+    /**
+     * What evaluation by generation asks ({@code questions}: the eval split, or eval.samples of it chosen with the seed)
+     * and how ({@code generation}); null fields when the recipe scores no generated answers or there is no eval data.
+     */
+    public record Evaluation(List<EvalQuestion> questions, GenerationEval generation) {}
 
     public static TrainingSetup open(LoadedRecipe loaded, PrintStream log) throws IOException {
         return open(loaded, log, null);
@@ -64,7 +74,11 @@ public record TrainingSetup(
             int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), data.train().size(), t.microBatchSize(), t.gradAccum());
             StepPlan plan = new StepPlan(data.train(), t.microBatchSize(), t.gradAccum(), t.seed(), total);
             LrSchedule schedule = new LrSchedule(t.lr(), t.schedule(), LrSchedule.warmupSteps(t.warmupSteps(), t.warmupRatio(), total), total);
-            return new TrainingSetup(modelDir, tokenizer, model, data, trainer, optimizer, plan, schedule);
+            Recipe.EvalSection e = r.eval();
+            Evaluation evaluation = !e.generates() || data.evalExamples().isEmpty() ? new Evaluation(List.of(), null)
+                    : new Evaluation(EvalQuestion.of(data.evalExamples(), e.samples(), t.seed()),
+                            new GenerationEval(tokenizer, model.stopIds(tokenizer), e.maxNewTokens(), t.microBatchSize()));
+            return new TrainingSetup(modelDir, tokenizer, model, data, trainer, optimizer, plan, schedule, evaluation);
         } catch (RuntimeException e) {
             if (model != null) model.close();
             tokenizer.close();

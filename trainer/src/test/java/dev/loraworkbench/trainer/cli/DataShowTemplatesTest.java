@@ -8,8 +8,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.RealTokenizers;
 import dev.loraworkbench.datasets.TokenizerFiles;
+import dev.loraworkbench.trainer.eval.Batch;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
-import dev.loraworkbench.trainer.train.Batch;
 import dev.loraworkbench.trainer.train.TrainingData;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -20,9 +20,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * `data show` for each real chat template (Qwen2.5, Qwen3, Llama 3, Mistral-Nemo, DeepSeek-R1 distill), on mixed formats with

@@ -51,7 +51,7 @@ class WorkbenchCliTest {
 
     @Test
     void helpOfEveryCommandRendersCleanly() {
-        for (String cmd : new String[] {"train", "resume", "plan", "runs", "export", "data", "recipe", "init-model", "logits", "generate", "chat", "bench", "doctor", "notebook"}) {
+        for (String cmd : new String[] {"train", "resume", "eval", "plan", "runs", "export", "data", "recipe", "init-model", "logits", "generate", "chat", "bench", "doctor", "notebook"}) {
             Result r = run(cmd, "--help");
             assertEquals(0, r.code(), cmd);
             assertFalse(r.out().contains("WARN") || r.err().contains("WARN"), cmd + ": " + r.out() + r.err());
@@ -149,6 +149,52 @@ class WorkbenchCliTest {
         }
         assertTrue(moved > 1e-3, "the trained adapter changes the logits: " + moved);
         assertTrue(worst < 1e-4, "merged == base + adapter: " + worst);
+    }
+
+    /** `eval` scores the base and the adapter on the run's eval split: its losses are the run's own step-0 and final eval losses. */
+    @Test
+    void evalComparesBaseAndAdapterOnTheRunsEvalSplit() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("e.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n"
+                + "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 128, eval_fraction: 0.1}\n"
+                + "lora: {r: 4}\ntraining: {max_steps: 4, micro_batch_size: 8, lr: 1.0e-2}\neval: {max_new_tokens: 6}\n"
+                + "output: {runs_dir: " + dir.resolve("runs") + ", name: e}\n");
+        assertEquals(0, run("train", recipe.toString()).code());
+        Path runDir = dir.resolve("runs/e");
+
+        Result table = run("eval", runDir.toString());
+        assertEquals(0, table.code(), table.err());
+        var lines = table.out().lines().toList();
+        assertEquals(java.util.List.of("metric", "base", "adapter", "delta"), java.util.List.of(lines.get(0).trim().split("\\s+")));
+        assertEquals(java.util.List.of("exact_match", "token_f1", "rouge_l", "loss", "perplexity"),
+                lines.subList(1, lines.size()).stream().map(l -> l.split("\\s+")[0]).toList());
+
+        Result json = run("eval", runDir.toString(), "--json");
+        assertEquals(0, json.code(), json.err());
+        var metrics = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json.out()).get("metrics");
+        var events = dev.loraworkbench.trainer.events.TfEvents.scalars(runDir).get("eval/loss");
+        assertEquals(events.get(0).value(), metrics.get("loss").get("base").asDouble(), 1e-5, "base = the run's step-0 eval loss");
+        assertEquals(events.get(events.size() - 1).value(), metrics.get("loss").get("adapter").asDouble(), 1e-5, "adapter = the final eval loss");
+        assertEquals(metrics.get("loss").get("adapter").asDouble() - metrics.get("loss").get("base").asDouble(),
+                metrics.get("loss").get("delta").asDouble(), 1e-9);
+        assertTrue(metrics.get("loss").get("delta").asDouble() < 0, "training lowered the eval loss: " + metrics);
+
+        Path out = dir.resolve("answers.jsonl");
+        Result some = run("eval", runDir.toString(), "--no-base", "--samples", "3", "--out", out.toString());
+        assertEquals(0, some.code(), some.err());
+        assertTrue(some.out().lines().skip(1).allMatch(l -> l.split("\\s+")[1].equals("-")), "no base column: " + some.out());
+        var answers = Files.readAllLines(out);
+        assertEquals(3, answers.size());
+        var first = new com.fasterxml.jackson.databind.ObjectMapper().readTree(answers.get(0));
+        assertTrue(first.has("question") && first.has("reference") && first.has("adapter") && first.has("adapter_scores") && !first.has("base"), answers.get(0));
+
+        Result nothing = run("eval");
+        assertEquals(2, nothing.code());
+        assertNoStackTrace(nothing);
+        assertTrue(nothing.err().contains("give a run (runs/<name>) or an adapter to evaluate"), nothing.err());
+        assertEquals(0, run("export", "adapter", runDir.toString(), "--out", dir.resolve("bare").toString()).code());
+        Result bare = run("eval", dir.resolve("bare").toString(), "--model", TinyModelFixture.dir().toString());
+        assertEquals(2, bare.code());
+        assertTrue(bare.err().contains("--data FILE is required"), bare.err());
     }
 
     @Test

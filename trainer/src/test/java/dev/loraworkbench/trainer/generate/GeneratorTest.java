@@ -83,6 +83,27 @@ class GeneratorTest {
         }
     }
 
+    /** Evaluation decodes many questions at once, left-padded: the same tokens as each question alone, rows stopping on their own. */
+    @Test
+    void batchedGreedyEqualsOnePromptAtATime() {
+        try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {
+            Generator g = new Generator(new Decoder(ckpt.config(), DecoderWeights.load(ckpt, m)), m);
+            java.util.Random random = new java.util.Random(3);
+            List<int[]> prompts = new ArrayList<>();
+            for (int length : new int[] {3, 17, 1, 10, 24}) prompts.add(random.ints(length, 0, ckpt.config().vocabSize()).toArray());
+            List<List<Integer>> alone = new ArrayList<>();
+            for (int[] p : prompts) alone.add(g.generate(p, 12, Sampler.greedy(), Set.of(), t -> { }).tokens());
+            // stop ids: the 4th token of row 1's free run and the 1st of row 3's, so those rows end early (others may too)
+            Set<Integer> stop = Set.of(alone.get(1).get(3), alone.get(3).get(0));
+            List<List<Integer>> expected = new ArrayList<>();
+            for (int[] p : prompts) expected.add(g.generate(p, 12, Sampler.greedy(), stop, t -> { }).tokens());
+            assertEquals(expected, g.greedy(prompts, 12, stop));
+            assertTrue(expected.get(3).size() == 1 && expected.get(1).size() <= 4, "rows 1 and 3 stopped early: " + expected);
+            assertTrue(expected.stream().anyMatch(r -> r.size() == 12), "some row ran to max_new_tokens: " + expected);
+            assertTrue(alone.stream().flatMap(List::stream).distinct().count() > 5, "the model produces varied tokens: " + alone);
+        }
+    }
+
     @Test
     void stopsAtAStopTokenAndSamplingIsSeeded() {
         try (HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir()); NDManager m = NDManager.newBaseManager("PyTorch")) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import dev.loraworkbench.datasets.EncodedExample;
+import dev.loraworkbench.trainer.eval.Batch;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 

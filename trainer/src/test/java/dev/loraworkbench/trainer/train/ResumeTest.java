@@ -33,6 +33,7 @@ class ResumeTest {
                 lora: {r: 4, alpha: 8, dropout: 0.1}
                 dataset: {path: %s, max_seq_len: 160, eval_fraction: 0.1}
                 training: {max_steps: %d, micro_batch_size: 4, grad_accum: 2, lr: 3.0e-3, warmup_steps: 2, save_every: 4, eval_every: 6%s}
+                eval: {samples: 6, max_new_tokens: 8}
                 output: {runs_dir: runs, name: %s}
                 """.formatted(TinyModelFixture.dir(), TinyModelFixture.sampleData(), STEPS, extra, name);
         return Files.writeString(dir.resolve(name + ".yaml"), yaml);
@@ -61,6 +62,8 @@ class ResumeTest {
         assertEquals(straight.get("train/grad_norm"), resumed.get("train/grad_norm"));
         assertEquals(straight.get("train/num_tokens"), resumed.get("train/num_tokens"));
         assertEquals(straight.get("eval/loss"), resumed.get("eval/loss"));
+        for (String metric : List.of("eval/exact_match", "eval/token_f1", "eval/rouge_l")) assertEquals(straight.get(metric), resumed.get(metric), metric);
+        assertEquals(List.of(0L, 6L, 12L), resumed.get("eval/token_f1").stream().map(TfEvents.Point::step).toList());
         assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/stopped"), 2), "START right after the checkpoint's step");
         // keep_checkpoints (3) keeps the newest: 4, 8, 12 (the interrupted one at 1 is gone)
         try (Stream<Path> s = Files.list(dir.resolve("runs/stopped/checkpoints"))) {

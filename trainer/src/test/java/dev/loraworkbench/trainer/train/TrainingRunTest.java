@@ -33,6 +33,7 @@ class TrainingRunTest {
                 lora: {r: 8, alpha: 16, dropout: 0.05}
                 dataset: {path: %s, max_seq_len: 192, eval_fraction: 0.1}
                 training: {max_steps: %d, micro_batch_size: 8, lr: 5.0e-3, warmup_steps: 2, eval_every: 10, save_every: 10}
+                eval: {max_new_tokens: 12}
                 output: {runs_dir: runs, name: %s}
                 """.formatted(TinyModelFixture.dir(), TinyModelFixture.sampleData(), steps, name);
         Path file = Files.writeString(dir.resolve(name + ".yaml"), yaml);
@@ -52,15 +53,20 @@ class TrainingRunTest {
 
         Map<String, List<TfEvents.Point>> scalars = TfEvents.scalars(runDir);
         assertEquals(Set.of("train/loss", "train/grad_norm", "train/learning_rate", "train/mean_token_accuracy", "train/epoch",
-                "train/num_tokens", "eval/loss", "eval/mean_token_accuracy"), scalars.keySet());
+                "train/num_tokens", "eval/loss", "eval/mean_token_accuracy", "eval/perplexity", "eval/exact_match", "eval/token_f1",
+                "eval/rouge_l"), scalars.keySet());
         List<TfEvents.Point> loss = scalars.get("train/loss");
         assertEquals(30, loss.size());
         double firstFive = loss.subList(0, 5).stream().mapToDouble(TfEvents.Point::value).average().orElseThrow();
         double lastFive = loss.subList(25, 30).stream().mapToDouble(TfEvents.Point::value).average().orElseThrow();
         assertTrue(lastFive < firstFive - 0.5, "loss should fall clearly: " + firstFive + " -> " + lastFive);
         List<TfEvents.Point> eval = scalars.get("eval/loss");
-        assertEquals(List.of(10L, 20L, 30L), eval.stream().map(TfEvents.Point::step).toList());
-        assertTrue(eval.get(2).value() < eval.get(0).value(), "eval loss falls: " + eval);
+        assertEquals(List.of(0L, 10L, 20L, 30L), eval.stream().map(TfEvents.Point::step).toList(), "step 0 is the base model's baseline");
+        assertTrue(eval.get(3).value() < eval.get(1).value() && eval.get(1).value() < eval.get(0).value(), "eval loss falls: " + eval);
+        for (String metric : List.of("eval/exact_match", "eval/token_f1", "eval/rouge_l", "eval/perplexity")) {
+            assertEquals(List.of(0L, 10L, 20L, 30L), scalars.get(metric).stream().map(TfEvents.Point::step).toList(), metric);
+        }
+        assertEquals(Math.exp(eval.get(2).value()), scalars.get("eval/perplexity").get(2).value(), 1e-3 * Math.exp(eval.get(2).value()));
         assertEquals(0.0, scalars.get("train/learning_rate").get(0).value(), 0.0, "warmup starts at 0 as in transformers");
         assertTrue(scalars.get("train/num_tokens").get(29).value() > scalars.get("train/num_tokens").get(0).value());
 
@@ -76,6 +82,8 @@ class TrainingRunTest {
         }
         var plugins = TfEvents.plugins(runDir);
         assertTrue(plugins.get("recipe").contains("max_steps: 30"), "resolved recipe as a text summary");
+        assertTrue(plugins.get("eval/samples").startsWith("| question | reference | generated |"), "answers beside the curves: " + plugins.get("eval/samples"));
+        assertEquals(2 + 5, plugins.get("eval/samples").split("\n").length, "header, rule and five answers");
         assertEquals(8.0, TfEvents.hparams(runDir).get("lora.r"));
         assertEquals(5.0e-3, TfEvents.hparams(runDir).get("training.lr"));
         String config = Files.readString(runDir.resolve("adapter_config.json"));

@@ -1,4 +1,4 @@
-package dev.loraworkbench.trainer.train;
+package dev.loraworkbench.trainer.eval;
 
 import dev.loraworkbench.datasets.EncodedExample;
 import java.util.Arrays;

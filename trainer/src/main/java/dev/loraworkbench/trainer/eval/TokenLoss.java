@@ -1,4 +1,4 @@
-package dev.loraworkbench.trainer.train;
+package dev.loraworkbench.trainer.eval;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
