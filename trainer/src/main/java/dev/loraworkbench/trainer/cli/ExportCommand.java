@@ -23,15 +23,17 @@ import picocli.CommandLine.Parameters;
         subcommands = {ExportCommand.Adapter.class, ExportCommand.Merged.class})
 final class ExportCommand {
 
-    /** A run directory or one of its checkpoints: holds the adapter and the recipe that names the base model. */
+    /** A run directory (its best adapter by default) or one of its checkpoints, with the recipe that names the base model. */
     record Source(Path adapterDir, Path baseModel, Quantization trainedOn) {
-        static Source of(Path dir) {
+        static Source of(Path dir, boolean last) throws java.io.IOException {
             var recipe = Files.isRegularFile(dir.resolve(PeftFormat.WEIGHTS)) ? RunDirectory.recipeOf(dir) : java.util.Optional.<LoadedRecipe>empty();
             if (recipe.isEmpty()) {
                 throw new WorkbenchCli.UserInputException(dir + ": expected a run directory (runs/<name>) or a checkpoint "
                         + "(runs/<name>/checkpoints/step-N) with " + PeftFormat.WEIGHTS + " and " + RunDirectory.RECIPE);
             }
-            return new Source(dir, recipe.get().modelDir(), recipe.get().recipe().quantization().forLoading());
+            var choice = RunDirectory.adapterToExport(dir, last);
+            if (choice.note() != null) System.out.println(choice.note());
+            return new Source(choice.dir(), recipe.get().modelDir(), recipe.get().recipe().quantization().forLoading());
         }
     }
 
@@ -46,10 +48,11 @@ final class ExportCommand {
         @Parameters(index = "0", paramLabel = "RUN_OR_CHECKPOINT") Path source;
         @Option(names = "--out", required = true, paramLabel = "DIR") Path out;
         @Option(names = "--force", description = "replace a non-empty output directory") boolean force;
+        @Option(names = "--last", description = "a run's last step's adapter instead of its best") boolean last;
 
         @Override
         public Integer call() throws Exception {
-            Source src = Source.of(source);
+            Source src = Source.of(source, last);
             checkOut(out, force);
             try (HfCheckpoint base = HfCheckpoint.open(src.baseModel()); NDManager m = NDManager.newBaseManager("PyTorch")) {
                 LoraAdapter adapter = PeftFormat.read(src.adapterDir(), base.config(), m);
@@ -68,6 +71,7 @@ final class ExportCommand {
         @Option(names = "--dtype", defaultValue = "bf16", description = "bf16 | fp16 | fp32 (default ${DEFAULT-VALUE})") String dtype;
         @Option(names = "--shard-size", defaultValue = "5GB", description = "largest shard, e.g. 5GB, 500MB (default ${DEFAULT-VALUE})") String shardSize;
         @Option(names = "--force", description = "replace a non-empty output directory") boolean force;
+        @Option(names = "--last", description = "a run's last step's adapter instead of its best") boolean last;
         @Option(names = "--base", defaultValue = "auto", description = "auto | dequantized | original: the projections the LoRA is added to. "
                 + "auto: as the run trained (a 4-bit run's quantized-then-dequantized weights, so the merged model computes what the "
                 + "trained one did), else as stored (default ${DEFAULT-VALUE})")
@@ -75,7 +79,7 @@ final class ExportCommand {
 
         @Override
         public Integer call() throws Exception {
-            Source src = Source.of(source);
+            Source src = Source.of(source, last);
             checkOut(out, force);
             var trainedOn = switch (base.toLowerCase(Locale.ROOT)) {
                 case "auto", "dequantized" -> src.trainedOn();

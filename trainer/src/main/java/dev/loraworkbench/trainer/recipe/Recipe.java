@@ -72,6 +72,9 @@ public record Recipe(
 
     public enum Schedule { COSINE, LINEAR, CONSTANT }
 
+    /** The adapter a finished run leaves in runs/&lt;name&gt;/: the best by training.metric_for_best, or the last step's. */
+    public enum FinalAdapter { BEST, LAST }
+
     public record TrainingSection(
             Integer epochs,
             Integer maxSteps,
@@ -88,7 +91,10 @@ public record Recipe(
             Integer evalEvery,
             Integer saveEvery,
             Integer keepCheckpoints,
-            Boolean gradientCheckpointing) {
+            Boolean gradientCheckpointing,
+            String metricForBest,
+            Integer earlyStoppingPatience,
+            FinalAdapter finalAdapter) {
         /** Layer-wise recomputation: as set, or on by default for a quantized base (where memory is the point). */
         public boolean recomputeLayers(QuantType quantization) {
             return gradientCheckpointing != null ? gradientCheckpointing : quantization != QuantType.NONE;
@@ -101,6 +107,16 @@ public record Recipe(
 
         /** As recipes and TensorBoard tags name it: "token_f1" (logged as eval/token_f1). */
         public String key() { return name().toLowerCase(java.util.Locale.ROOT); }
+
+        /** Its TensorBoard tag, e.g. "eval/token_f1" (what training.metric_for_best names). */
+        public String tag() { return "eval/" + key(); }
+
+        /** Scores go up as answers get better; loss and perplexity go down. */
+        public boolean higherIsBetter() { return generated(); }
+
+        public static java.util.Optional<Metric> byTag(String tag) {
+            return tag.startsWith("eval/") ? byKey(tag.substring("eval/".length())) : java.util.Optional.empty();
+        }
 
         /** Scored on generated answers (the others come from the teacher-forced loss). */
         public boolean generated() { return this == EXACT_MATCH || this == TOKEN_F1 || this == ROUGE_L; }

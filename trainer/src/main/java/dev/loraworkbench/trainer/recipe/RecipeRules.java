@@ -74,6 +74,16 @@ final class RecipeRules {
                     + (near == null ? "" : " (did you mean '" + near + "'?)")));
         }
 
+        var best = Recipe.Metric.byTag(t.metricForBest());
+        List<String> tags = e.metrics().stream().map(m -> "eval/" + m).toList();
+        if (best.isEmpty() || !e.metrics().contains(best.get().key())) {
+            String near = RecipeSchema.nearest(t.metricForBest(), java.util.Set.copyOf(tags));
+            problems.add(at.at("training.metric_for_best", "'" + t.metricForBest() + "' is not one of this recipe's eval metrics; expected one of "
+                    + String.join(", ", tags) + (near == null ? "" : " (did you mean '" + near + "'?)")));
+        }
+        rule.range(t.earlyStoppingPatience() >= 0, "training.early_stopping_patience", t.earlyStoppingPatience(),
+                "a whole number >= 0 (evaluations without improvement; 0: never stop early)");
+
         String name = r.output().name();
         if (name != null) {
             rule.require(name.matches("[A-Za-z0-9._-]+") && !name.startsWith("."), "output.name",

@@ -63,6 +63,15 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
         return state.logWindow() == null ? LogWindow.EMPTY : state.logWindow();
     }
 
+    /**
+     * The best evaluation so far and its patience count as the checkpoint saved them; checkpoints from before they were
+     * saved, or a metric_for_best changed on resume (--allow-recipe-change), start over with none.
+     */
+    public BestSoFar best(LoadedRecipe loaded) {
+        String metric = loaded.recipe().training().metricForBest();
+        return state.best() != null && state.best().metric().equals(metric) ? state.best() : BestSoFar.none(metric);
+    }
+
     /** Hash of the training (and eval) data files: part of what a checkpoint was trained on. */
     public static String dataSha256(LoadedRecipe loaded) {
         String train = DatasetReader.sha256(loaded.datasetPath());

@@ -61,6 +61,51 @@ public record RunDirectory(Path dir) {
 
     public Path checkpointsDir() { return dir.resolve("checkpoints"); }
 
+    /** runs/&lt;name&gt;/best/: the adapter of the best evaluation so far, never rotated out, with best.json saying which it is. */
+    public static final String BEST = "best";
+    private static final String BEST_JSON = "best.json";
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON = new com.fasterxml.jackson.databind.ObjectMapper();
+
+    public Path bestDir() { return dir.resolve(BEST); }
+
+    /** Replaces best/ with {@code adapter}'s files and best.json, atomically. */
+    public void saveBest(BestSoFar best, AtomicFiles.DirectoryContents adapter) throws IOException {
+        AtomicFiles.publishDirectory(bestDir(), d -> {
+            adapter.writeTo(d);
+            AtomicFiles.writeString(d.resolve(BEST_JSON), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(best));
+        });
+    }
+
+    /** The adapter an export of a run takes, and a line saying which it is. */
+    public record AdapterChoice(Path dir, String note) {}
+
+    /**
+     * A run's best adapter (best/) unless {@code last} or it has none; with {@code last}, the newest checkpoint (the
+     * last step's adapter, whichever one the run left as its final). A checkpoint or adapter directory is taken as it is.
+     */
+    public static AdapterChoice adapterToExport(Path dir, boolean last) throws IOException {
+        Optional<BestSoFar> best = readBest(dir);
+        if (!last && best.isPresent()) {
+            return new AdapterChoice(dir.resolve(BEST), "taking the run's best adapter: " + best.get().describe() + " (--last for the last step's)");
+        }
+        if (last) {
+            Optional<Path> newest = new RunDirectory(dir).latestCheckpoint(p -> Files.isRegularFile(p.resolve("adapter_model.safetensors")));
+            if (newest.isPresent()) return new AdapterChoice(newest.get(), "taking the last step's adapter: " + newest.get().getFileName());
+        }
+        return new AdapterChoice(dir, null);
+    }
+
+    /** What best/ holds, if the run has one. */
+    public static Optional<BestSoFar> readBest(Path runDir) {
+        Path file = runDir.resolve(BEST).resolve(BEST_JSON);
+        if (!Files.isRegularFile(file)) return Optional.empty();
+        try {
+            return Optional.of(JSON.readValue(file.toFile(), BestSoFar.class));
+        } catch (IOException e) {
+            return Optional.empty();
+        }
+    }
+
     /** Writes checkpoints/step-N atomically, then keeps only the newest {@code keep} checkpoints. */
     public Path saveCheckpoint(int step, int keep, AtomicFiles.DirectoryContents contents) throws IOException {
         Path target = checkpointsDir().resolve("step-" + step);

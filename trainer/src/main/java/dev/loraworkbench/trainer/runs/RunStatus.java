@@ -20,7 +20,7 @@ import java.util.Optional;
  */
 public record RunStatus(
         Status status, String started, String ended, int steps, int totalSteps, Double finalTrainLoss, Double bestEvalLoss,
-        String baseModel, String quantization, int r, double lr, long pid, String message) {
+        String baseModel, String quantization, int r, double lr, long pid, String message, BestSoFar best) {
     public static final String FILE = "run.json";
 
     /** What run.json says of a run, written in lower case ("running"). */
@@ -53,13 +53,13 @@ public record RunStatus(
         }
     }
 
-    public RunStatus progress(int steps, Double trainLoss, Double bestEval) {
-        return new RunStatus(status, started, ended, steps, totalSteps, trainLoss, bestEval, baseModel, quantization, r, lr, pid, message);
+    public RunStatus progress(int steps, Double trainLoss, Double bestEval, BestSoFar bestSoFar) {
+        return new RunStatus(status, started, ended, steps, totalSteps, trainLoss, bestEval, baseModel, quantization, r, lr, pid, message, bestSoFar);
     }
 
     public RunStatus end(Status newStatus, String why) {
         return new RunStatus(newStatus, started, Instant.now().toString(), steps, totalSteps, finalTrainLoss, bestEvalLoss,
-                baseModel, quantization, r, lr, pid, why);
+                baseModel, quantization, r, lr, pid, why, best);
     }
 
     /** "running" only while the process that wrote it is alive; a vanished process means the run was cut off. */

@@ -27,17 +27,18 @@ public record RunTable(List<String> header, List<List<String>> rows) {
             dirs = s.filter(d -> Files.isRegularFile(d.resolve(RunDirectory.RECIPE))).sorted(Comparator.comparing(Path::getFileName)).toList();
         }
         List<String> header = List.of("name", "status", "steps", "best_eval_loss", "final_train_loss", "base_model", "quantization", "r", "lr",
-                "started", "duration");
+                "started", "duration", "best");
         List<List<String>> rows = new ArrayList<>();
         for (Path d : dirs) {
             RunStatus s = RunStatus.read(d).orElse(null);
             if (s == null) {
-                rows.add(List.of(d.getFileName().toString(), "unknown", "-", "-", "-", "-", "-", "-", "-", "-", "-"));
+                rows.add(List.of(d.getFileName().toString(), "unknown", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-"));
                 continue;
             }
             rows.add(List.of(d.getFileName().toString(), s.effectiveStatus().label(), s.steps() + "/" + s.totalSteps(), fmt(s.bestEvalLoss()),
                     fmt(s.finalTrainLoss()), Path.of(s.baseModel()).getFileName().toString(), s.quantization(), Integer.toString(s.r()),
-                    String.format("%.2e", s.lr()), s.started().substring(0, Math.min(19, s.started().length())).replace('T', ' '), fmt(s.duration())));
+                    String.format("%.2e", s.lr()), s.started().substring(0, Math.min(19, s.started().length())).replace('T', ' '), fmt(s.duration()),
+                    fmt(s.best())));
         }
         return new RunTable(header, rows);
     }
@@ -64,7 +65,7 @@ public record RunTable(List<String> header, List<List<String>> rows) {
                 rows.add(row);
             }
         }
-        for (String metric : List.of("status", "steps", "final_train_loss", "best_eval_loss", "duration")) {
+        for (String metric : List.of("status", "steps", "final_train_loss", "best_eval_loss", "best", "duration")) {
             List<String> row = new ArrayList<>(List.of(metric));
             for (Path run : runs) {
                 RunStatus s = RunStatus.read(run).orElse(null);
@@ -73,6 +74,7 @@ public record RunTable(List<String> header, List<List<String>> rows) {
                     case "steps" -> s.steps() + "/" + s.totalSteps();
                     case "final_train_loss" -> fmt(s.finalTrainLoss());
                     case "best_eval_loss" -> fmt(s.bestEvalLoss());
+                    case "best" -> fmt(s.best());
                     default -> fmt(s.duration());
                 });
             }
@@ -111,6 +113,11 @@ public record RunTable(List<String> header, List<List<String>> rows) {
     }
 
     static String fmt(Double d) { return d == null ? "-" : String.format("%.4f", d); }
+
+    /** The best by the run's metric_for_best: "eval/token_f1=0.5312@120". */
+    static String fmt(BestSoFar b) {
+        return b == null || b.value() == null ? "-" : String.format("%s=%.4f@%d", b.metric(), b.value(), b.step());
+    }
 
     static String fmt(Duration d) {
         long s = d.getSeconds();

@@ -13,7 +13,10 @@ import java.nio.file.Path;
  * data order, LR and dropout masks are pure functions of (seed, step).
  */
 public record TrainerState(int globalStep, int totalSteps, long tokensSeen, int seed, String recipeSha256, String datasetSha256,
-                           String reason, double trainLoss, String savedAt, LogWindow logWindow) {
+                           String reason, double trainLoss, String savedAt, LogWindow logWindow, BestSoFar best) {
+    /** trainer_state.json's reason when early stopping ended the run: a resume has nothing left to do. */
+    public static final String EARLY_STOP = "early_stop";
+
     public static final String FILE = "trainer_state.json";
     private static final ObjectMapper JSON = new ObjectMapper().setPropertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE);
 

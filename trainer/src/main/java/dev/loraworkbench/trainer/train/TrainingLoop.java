@@ -11,12 +11,14 @@ import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.recipe.RecipeDiff;
+import dev.loraworkbench.trainer.runs.BestSoFar;
 import dev.loraworkbench.trainer.runs.LogWindow;
 import dev.loraworkbench.trainer.runs.RunDirectory;
 import dev.loraworkbench.trainer.runs.RunStatus;
 import dev.loraworkbench.trainer.runs.TrainerState;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.LinkedHashMap;
@@ -30,9 +32,12 @@ import me.tongfei.progressbar.ProgressBar;
  * with run.json kept current. {@link #run} is the loop; each thing it does per step is one method below it.
  */
 final class TrainingLoop {
-    /** Where the loop begins: step and tokens so far, the open log window, and the data's hash for the checkpoints it writes. */
-    record Start(int step, long tokensSeen, LogWindow window, String dataSha256) {
-        static Start fresh(String dataSha256) { return new Start(0, 0, LogWindow.EMPTY, dataSha256); }
+    /**
+     * Where the loop begins: step and tokens so far, the open log window, the best evaluation so far (with its patience
+     * count), and the data's hash for the checkpoints it writes.
+     */
+    record Start(int step, long tokensSeen, LogWindow window, BestSoFar best, String dataSha256) {
+        static Start fresh(String metric, String dataSha256) { return new Start(0, 0, LogWindow.EMPTY, BestSoFar.none(metric), dataSha256); }
     }
 
     /** Answers shown in each evaluation's TEXT summary. */
@@ -52,6 +57,8 @@ final class TrainingLoop {
     private double first = Double.NaN;
     private double last = Double.NaN;
     private Double bestEval;
+    private BestSoFar best;
+    private boolean stoppedEarly;
     private RunStatus status;
 
     TrainingLoop(LoadedRecipe loaded, TrainingSetup setup, RunDirectory run, Start start, PrintStream log) {
@@ -66,6 +73,7 @@ final class TrainingLoop {
         this.step = start.step();
         this.tokensSeen = start.tokensSeen();
         this.window = start.window();
+        this.best = start.best();
     }
 
     /** Steps until the plan's end or a stop request ({@code stop}, or an interrupted thread), then saves the adapter. */
@@ -93,16 +101,17 @@ final class TrainingLoop {
                 boolean interrupted = stop.get() && step < total; // save at once; the eval can wait for the resume
                 int every = loaded.recipe().eval().every(t);
                 if (!interrupted && hasEvalData() && ((every > 0 && step % every == 0) || step == total)) evaluate(events);
-                if ((t.saveEvery() > 0 && step % t.saveEvery() == 0) || step == total || interrupted) {
-                    saveCheckpoint(step == total ? "end" : interrupted ? "interrupted" : "save_every");
+                stoppedEarly = best.patienceRunOut(t.earlyStoppingPatience()) && step < total;
+                if ((t.saveEvery() > 0 && step % t.saveEvery() == 0) || step == total || interrupted || stoppedEarly) {
+                    saveCheckpoint(step == total ? "end" : stoppedEarly ? TrainerState.EARLY_STOP : interrupted ? "interrupted" : "save_every");
                 }
-                if (interrupted) break; // a stop request ends the run after the step it arrived in
+                if (interrupted || stoppedEarly) break; // a stop request ends the run after the step it arrived in
             }
-            events.hparamsSessionEnd(step < total ? EventWriter.HparamsStatus.RUNNING : EventWriter.HparamsStatus.SUCCESS,
+            events.hparamsSessionEnd(step < total && !stoppedEarly ? EventWriter.HparamsStatus.RUNNING : EventWriter.HparamsStatus.SUCCESS,
                     System.currentTimeMillis() / 1000.0, step);
         } catch (RuntimeException | IOException e) {
             if (!(e instanceof TrainingRun.TrainingFailedException)) {
-                status.progress(step, last, bestEval).end(RunStatus.Status.FAILED, String.valueOf(e.getMessage())).write(run.dir());
+                status.progress(step, last, bestEval, best).end(RunStatus.Status.FAILED, String.valueOf(e.getMessage())).write(run.dir());
             }
             throw e;
         }
@@ -156,9 +165,12 @@ final class TrainingLoop {
      */
     private void evaluate(EventWriter events) throws IOException {
         List<Recipe.Metric> metrics = loaded.recipe().eval().metricList();
+        java.util.Map<String, Double> values = new java.util.HashMap<>();
         StringBuilder line = new StringBuilder();
         if (metrics.contains(Recipe.Metric.LOSS) || metrics.contains(Recipe.Metric.PERPLEXITY)) {
             LossEval.Result e = setup.trainer().evaluate(setup.data().eval(), t.microBatchSize());
+            values.put(Recipe.Metric.LOSS.tag(), e.loss());
+            values.put(Recipe.Metric.PERPLEXITY.tag(), e.perplexity());
             if (metrics.contains(Recipe.Metric.LOSS)) {
                 events.scalar("eval/loss", step, e.loss());
                 line.append(String.format(", loss %.4f", e.loss()));
@@ -180,7 +192,8 @@ final class TrainingLoop {
                     case TOKEN_F1 -> r.tokenF1();
                     default -> r.rougeL();
                 };
-                events.scalar("eval/" + m.key(), step, value);
+                events.scalar(m.tag(), step, value);
+                values.put(m.tag(), value);
                 line.append(String.format(", %s %.3f", m.key(), value));
             }
             if (r.thinkTokens() != null) {
@@ -191,14 +204,28 @@ final class TrainingLoop {
             line.append(String.format(" (%d answers in %.1f s)", r.answers().size(), r.seconds()));
         }
         log.printf("%neval     step %d%s: %s%n", step, step == 0 ? " (base model)" : "", line.length() > 2 ? line.substring(2) : "");
+        Double value = values.get(t.metricForBest());
+        if (step > 0 && value != null) updateBest(value);
+    }
+
+    /** A better training.metric_for_best puts this step's adapter into best/ (never rotated out); a worse one counts toward early stopping. */
+    private void updateBest(double value) throws IOException {
+        best = best.after(step, value);
+        if (best.setAt(step)) {
+            BestSoFar saved = best;
+            run.saveBest(saved, dir -> PeftFormat.write(setup.adapter(), dir, setup.modelDir().toString()));
+        } else if (t.earlyStoppingPatience() > 0) {
+            log.printf("best     %s; %d of %d evaluations without improvement%n", best.describe(), best.evalsWithoutImprovement(),
+                    t.earlyStoppingPatience());
+        }
     }
 
     /** checkpoints/step-N (adapter, optimizer moments, recipe, and trainer_state.json last), then run.json. */
     private void saveCheckpoint(String reason) throws IOException {
         TrainerState state = new TrainerState(step, total, tokensSeen, t.seed(), RecipeDiff.sha256(recipeYaml), start.dataSha256(), reason, last,
-                Instant.now().toString(), window);
+                Instant.now().toString(), window, best);
         run.saveCheckpoint(step, t.keepCheckpoints(), dir -> writeCheckpoint(state, dir));
-        status = status.progress(step, last, bestEval);
+        status = status.progress(step, last, bestEval, best);
         status.write(run.dir());
     }
 
@@ -213,17 +240,28 @@ final class TrainingLoop {
 
     /** The adapter into the run directory, run.json's end, and the summary lines. */
     private TrainingRun.Outcome finish(long started) throws IOException {
-        PeftFormat.write(setup.adapter(), run.dir(), setup.modelDir().toString());
+        boolean interrupted = step < total && !stoppedEarly;
+        boolean bestIsFinal = !interrupted && t.finalAdapter() == Recipe.FinalAdapter.BEST && best.value() != null && Files.isDirectory(run.bestDir());
+        if (bestIsFinal) {
+            for (String file : new String[] {PeftFormat.WEIGHTS, PeftFormat.CONFIG}) {
+                AtomicFiles.write(run.dir().resolve(file), out -> Files.copy(run.bestDir().resolve(file), out));
+            }
+        } else {
+            PeftFormat.write(setup.adapter(), run.dir(), setup.modelDir().toString());
+        }
         double seconds = (System.nanoTime() - started) / 1e9;
         int done = step - start.step();
-        boolean interrupted = step < total;
-        status.progress(step, last, bestEval).end(interrupted ? RunStatus.Status.INTERRUPTED : RunStatus.Status.FINISHED, null).write(run.dir());
+        String why = stoppedEarly ? String.format("early stopping at step %d: %s did not improve for %d evaluations (best: %s)", step,
+                t.metricForBest(), t.earlyStoppingPatience(), best.describe()) : null;
+        status.progress(step, last, bestEval, best).end(interrupted ? RunStatus.Status.INTERRUPTED : RunStatus.Status.FINISHED, why).write(run.dir());
+        if (why != null) log.printf("%n%s%n", why);
         log.printf("%s after %d/%d steps in %.1f s (%.2f steps/s, %.0f tok/s); loss %.4f -> %.4f%n", interrupted ? "interrupted" : "finished",
                 step, total, seconds, done / seconds, (tokensSeen - start.tokensSeen()) / seconds, first, last);
-        log.printf("adapter  %s%n", run.dir().resolve(PeftFormat.WEIGHTS));
+        log.printf("adapter  %s%s%n", run.dir().resolve(PeftFormat.WEIGHTS), bestIsFinal ? " (the best: " + best.describe()
+                + "; training.final_adapter: last keeps the last step's)" : "");
         if (interrupted) log.printf("resume   ./workbench resume %s%n", run.dir());
         log.printf("events   tensorboard --logdir %s%n", run.dir().getParent());
-        return new TrainingRun.Outcome(run.dir(), step, total, first, last, interrupted);
+        return new TrainingRun.Outcome(run.dir(), step, total, first, last, interrupted, stoppedEarly);
     }
 
     /** run.json of a new run, or of a resumed one set back to running under this process. */
@@ -232,9 +270,10 @@ final class TrainingLoop {
         long pid = ProcessHandle.current().pid();
         RunStatus s = RunStatus.read(run.dir())
                 .map(old -> new RunStatus(RunStatus.Status.RUNNING, old.started(), null, start.step(), total, old.finalTrainLoss(),
-                        old.bestEvalLoss(), old.baseModel(), old.quantization(), old.r(), old.lr(), pid, null))
+                        old.bestEvalLoss(), old.baseModel(), old.quantization(), old.r(), old.lr(), pid, null, best))
                 .orElseGet(() -> new RunStatus(RunStatus.Status.RUNNING, Instant.now().toString(), null, start.step(), total, null,
-                        null, setup.modelDir().toString(), r.quantization().type().name().toLowerCase(), r.lora().r(), r.training().lr(), pid, null));
+                        null, setup.modelDir().toString(), r.quantization().type().name().toLowerCase(), r.lora().r(), r.training().lr(), pid, null,
+                        best));
         s.write(run.dir());
         return s;
     }

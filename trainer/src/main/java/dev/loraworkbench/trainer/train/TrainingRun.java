@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class TrainingRun {
     /** How the run ended and where its outputs are. */
-    public record Outcome(Path runDir, int steps, int plannedSteps, double firstLoss, double lastLoss, boolean interrupted) {}
+    public record Outcome(Path runDir, int steps, int plannedSteps, double firstLoss, double lastLoss, boolean interrupted, boolean stoppedEarly) {}
 
     private TrainingRun() {}
 
@@ -32,7 +32,8 @@ public final class TrainingRun {
             RunDirectory run = RunDirectory.create(dir, loaded);
             log.printf("run      %s%n", run.dir());
             setup.describe(loaded, log);
-            return new TrainingLoop(loaded, setup, run, TrainingLoop.Start.fresh(ResumePoint.dataSha256(loaded)), log).run(stop);
+            var start = TrainingLoop.Start.fresh(loaded.recipe().training().metricForBest(), ResumePoint.dataSha256(loaded));
+            return new TrainingLoop(loaded, setup, run, start, log).run(stop);
         }
     }
 
@@ -45,14 +46,16 @@ public final class TrainingRun {
         TrainerState state = point.state();
         Path checkpoint = point.checkpoint();
         try (TrainingSetup setup = TrainingSetup.open(loaded, log, checkpoint)) {
-            if (state.globalStep() >= setup.plan().totalSteps()) {
-                log.printf("nothing to do: %s already finished at step %d of %d%n", runDir, state.globalStep(), setup.plan().totalSteps());
-                return new Outcome(runDir, state.globalStep(), setup.plan().totalSteps(), Double.NaN, state.trainLoss(), false);
+            boolean early = TrainerState.EARLY_STOP.equals(state.reason());
+            if (state.globalStep() >= setup.plan().totalSteps() || early) {
+                log.printf("nothing to do: %s already finished at step %d of %d%s%n", runDir, state.globalStep(), setup.plan().totalSteps(),
+                        early ? " (early stopping)" : "");
+                return new Outcome(runDir, state.globalStep(), setup.plan().totalSteps(), Double.NaN, state.trainLoss(), false, early);
             }
             log.printf("resume   %s from step %d%s%n", checkpoint, state.globalStep(),
                     point.changes().isEmpty() ? "" : " (recipe changed: " + point.changes() + ")");
             setup.describe(loaded, log);
-            var start = new TrainingLoop.Start(state.globalStep(), state.tokensSeen(), point.window(), point.dataSha256());
+            var start = new TrainingLoop.Start(state.globalStep(), state.tokensSeen(), point.window(), point.best(loaded), point.dataSha256());
             return new TrainingLoop(loaded, setup, new RunDirectory(runDir), start, log).run(stop);
         }
     }

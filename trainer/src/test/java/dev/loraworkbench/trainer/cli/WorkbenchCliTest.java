@@ -191,7 +191,13 @@ class WorkbenchCliTest {
         assertEquals(2, nothing.code());
         assertNoStackTrace(nothing);
         assertTrue(nothing.err().contains("give a run (runs/<name>) or an adapter to evaluate"), nothing.err());
-        assertEquals(0, run("export", "adapter", runDir.toString(), "--out", dir.resolve("bare").toString()).code());
+        Result export = run("export", "adapter", runDir.toString(), "--out", dir.resolve("bare").toString());
+        assertEquals(0, export.code(), export.err());
+        assertTrue(export.out().startsWith("taking the run's best adapter: eval/loss "), "export says which adapter it takes: " + export.out());
+        Result lastStep = run("export", "adapter", runDir.toString(), "--last", "--out", dir.resolve("last").toString());
+        assertTrue(lastStep.out().startsWith("taking the last step's adapter: step-4"), lastStep.out());
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(runDir.resolve("checkpoints/step-4/adapter_model.safetensors")),
+                Files.readAllBytes(dir.resolve("last/adapter_model.safetensors"))));
         Result bare = run("eval", dir.resolve("bare").toString(), "--model", TinyModelFixture.dir().toString());
         assertEquals(2, bare.code());
         assertTrue(bare.err().contains("--data FILE is required"), bare.err());

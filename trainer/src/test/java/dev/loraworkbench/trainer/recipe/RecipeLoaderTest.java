@@ -51,6 +51,22 @@ class RecipeLoaderTest {
     }
 
     @Test
+    void evalMetricsAndTheMetricForBestAreChecked() {
+        List<String> p = problems(VALID + "eval:\n  metrics: [token_f1, rouge]\n");
+        assertEquals(2, p.size(), p.toString());
+        assertTrue(p.get(0).startsWith("/recipes/r.yaml:9: eval.metrics: 'rouge' is not a metric; expected some of exact_match, token_f1, "
+                + "rouge_l, loss, perplexity (did you mean 'rouge_l'?)"), p.get(0));
+        assertTrue(p.get(1).startsWith("/recipes/r.yaml:") && p.get(1).contains("training.metric_for_best: 'eval/loss' is not one of this "
+                + "recipe's eval metrics; expected one of eval/token_f1, eval/rouge"), p.get(1));
+        List<String> best = problems(VALID + "  metric_for_best: eval/f1\n  early_stopping_patience: -1\n");
+        assertTrue(best.get(0).contains("training.metric_for_best: 'eval/f1' is not one of this recipe's eval metrics"), best.get(0));
+        assertTrue(best.get(1).contains("training.early_stopping_patience: -1 is out of range"), best.get(1));
+        LoadedRecipe ok = RecipeLoader.parse(VALID + "  metric_for_best: eval/token_f1\n", FILE, List.of());
+        assertEquals(Recipe.FinalAdapter.BEST, ok.recipe().training().finalAdapter());
+        assertEquals(64, ok.recipe().eval().maxNewTokens());
+    }
+
+    @Test
     void wrongTypesAndRangesNameValueAndExpectation() {
         List<String> p = problems(VALID.replace("max_steps: 10", "max_steps: ten") + "lora:\n  dropout: 1.5\n  r: 0\n");
         assertEquals(List.of("/recipes/r.yaml:6: training.max_steps: 'ten' is not valid; expected a whole number"), p);

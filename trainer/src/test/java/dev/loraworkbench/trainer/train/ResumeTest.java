@@ -32,11 +32,24 @@ class ResumeTest {
                 model: {path: %s}
                 lora: {r: 4, alpha: 8, dropout: 0.1}
                 dataset: {path: %s, max_seq_len: 160, eval_fraction: 0.1}
-                training: {max_steps: %d, micro_batch_size: 4, grad_accum: 2, lr: 3.0e-3, warmup_steps: 2, save_every: 4, eval_every: 6%s}
+                training: {max_steps: %d, micro_batch_size: 4, grad_accum: 2, lr: 3.0e-3, warmup_steps: 2, save_every: 4, eval_every: 6,
+                           metric_for_best: eval/exact_match, early_stopping_patience: 5%s}
                 eval: {samples: 6, max_new_tokens: 8}
+                # exact_match stays 0 on the tiny model: best at the first evaluation, then a patience count that must resume exactly
                 output: {runs_dir: runs, name: %s}
                 """.formatted(TinyModelFixture.dir(), TinyModelFixture.sampleData(), STEPS, extra, name);
         return Files.writeString(dir.resolve(name + ".yaml"), yaml);
+    }
+
+    /** The best evaluation, its patience count and the best adapter are those of the straight run. */
+    private void assertSameBest(String name) throws Exception {
+        var straight = dev.loraworkbench.trainer.runs.RunStatus.read(dir.resolve("runs/straight")).orElseThrow().best();
+        assertEquals(new dev.loraworkbench.trainer.runs.BestSoFar("eval/exact_match", 0.0, 6, 1), straight, "best at 6, then 12 did not beat it");
+        assertEquals(straight, dev.loraworkbench.trainer.runs.RunStatus.read(dir.resolve("runs/" + name)).orElseThrow().best());
+        assertEquals(straight, dev.loraworkbench.trainer.runs.TrainerState.read(dir.resolve("runs/" + name + "/checkpoints/step-12")).best());
+        for (String file : List.of("best/adapter_model.safetensors", "adapter_model.safetensors")) {
+            assertTrue(java.util.Arrays.equals(Files.readAllBytes(dir.resolve("runs/straight/" + file)), Files.readAllBytes(dir.resolve("runs/" + name + "/" + file))), file);
+        }
     }
 
     private static PrintStream quiet() { return new PrintStream(new ByteArrayOutputStream()); }
@@ -63,6 +76,7 @@ class ResumeTest {
         assertEquals(straight.get("train/num_tokens"), resumed.get("train/num_tokens"));
         assertEquals(straight.get("eval/loss"), resumed.get("eval/loss"));
         for (String metric : List.of("eval/exact_match", "eval/token_f1", "eval/rouge_l")) assertEquals(straight.get(metric), resumed.get(metric), metric);
+        assertSameBest("stopped");
         assertEquals(List.of(0L, 6L, 12L), resumed.get("eval/token_f1").stream().map(TfEvents.Point::step).toList());
         assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/stopped"), 2), "START right after the checkpoint's step");
         // keep_checkpoints (3) keeps the newest: 4, 8, 12 (the interrupted one at 1 is gone)
@@ -114,6 +128,7 @@ class ResumeTest {
         Map<String, List<TfEvents.Point>> resumed = TfEvents.scalars(dir.resolve("runs/crashed"));
         assertEquals(straight.get("train/loss"), resumed.get("train/loss"));
         assertEquals(straight.get("eval/loss"), resumed.get("eval/loss"));
+        assertSameBest("crashed");
         assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/crashed"), 5));
     }
 

@@ -101,6 +101,37 @@ class TrainingRunTest {
         assertTrue(Files.readString(out.runDir().resolve("recipe.yaml")).contains("type: " + type));
     }
 
+    /**
+     * Early stopping on a scripted metric: the tiny model never answers exactly, so exact_match sets its best at the first
+     * evaluation (step 2) and then stays 0: with patience 2 the run stops at step 6 and leaves step 2's adapter.
+     */
+    @Test
+    void earlyStoppingKeepsTheBestAdapter() throws Exception {
+        TrainingRun.Outcome out = run(recipe("early", 20, "training.metric_for_best=eval/exact_match", "training.early_stopping_patience=2",
+                "eval.every=2", "eval.max_new_tokens=4", "eval.samples=4", "training.save_every=0"));
+        assertTrue(out.stoppedEarly());
+        assertFalse(out.interrupted());
+        assertEquals(6, out.steps());
+        var status = dev.loraworkbench.trainer.runs.RunStatus.read(out.runDir()).orElseThrow();
+        assertEquals(dev.loraworkbench.trainer.runs.RunStatus.Status.FINISHED, status.status());
+        assertTrue(status.message().startsWith("early stopping at step 6: eval/exact_match did not improve for 2 evaluations"), status.message());
+        assertEquals(new dev.loraworkbench.trainer.runs.BestSoFar("eval/exact_match", 0.0, 2, 2), status.best());
+        assertEquals(List.of(0L, 2L, 4L, 6L), TfEvents.scalars(out.runDir()).get("eval/exact_match").stream().map(TfEvents.Point::step).toList());
+        // the run's final adapter is the best (step 2), not the last step's (step 6, in its checkpoint)
+        byte[] finalAdapter = Files.readAllBytes(out.runDir().resolve(PeftFormat.WEIGHTS));
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(out.runDir().resolve("best").resolve(PeftFormat.WEIGHTS)), finalAdapter));
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(out.runDir().resolve("checkpoints/step-6").resolve(PeftFormat.WEIGHTS)), finalAdapter));
+        TrainingRun.Outcome again = TrainingRun.resume(recipe("early", 20, "training.metric_for_best=eval/exact_match",
+                "training.early_stopping_patience=2", "eval.every=2", "eval.max_new_tokens=4", "eval.samples=4", "training.save_every=0"),
+                out.runDir(), false, new AtomicBoolean(), new PrintStream(new ByteArrayOutputStream()));
+        assertEquals(6, again.steps(), "an early-stopped run has nothing left to resume");
+
+        TrainingRun.Outcome last = run(recipe("last", 6, "training.metric_for_best=eval/exact_match", "eval.every=2", "eval.max_new_tokens=4",
+                "eval.samples=4", "training.final_adapter=last"));
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(last.runDir().resolve("checkpoints/step-6").resolve(PeftFormat.WEIGHTS)),
+                Files.readAllBytes(last.runDir().resolve(PeftFormat.WEIGHTS))), "final_adapter: last keeps the last step's");
+    }
+
     @Test
     void sameSeedSameLosses() throws Exception {
         run(recipe("a", 4));
