@@ -28,14 +28,22 @@ import org.tribuo.math.distance.CosineDistance;
 import org.tribuo.provenance.SimpleDataSourceProvenance;
 
 /**
- * Train/eval split that keeps paraphrases on one side. Questions are grouped twice: near-duplicates by
- * character 5-gram MinHash (exact wording changes), and topics by Tribuo k-means over TF-IDF word
- * vectors (reworded paraphrases share their content words). Groups connected by either relation are
- * merged, and whole groups go to eval until the requested fraction is reached. Deterministic for a seed.
+ * Train/eval split that keeps paraphrases on one side. Two examples are the same example when what distinguishes
+ * them matches: words that many questions share (a template such as "What does X do?") are set aside, and the rest
+ * (identifiers and content words) is compared, as character 5-gram Jaccard found by MinHash, and as TF-IDF cosine
+ * within a Tribuo k-means topic; identical substantial answers link too. Linked examples form groups; whole groups go
+ * to eval until the requested fraction is reached, and a split that cannot reach it within
+ * {@link #TOLERANCE} fails with the reason instead of returning a tiny or empty eval set. Deterministic for a seed.
  */
 public final class LeakageAwareSplit {
-    /** Jaccard similarity of character 5-gram sets above which two questions are near-duplicates. */
+    /** Jaccard similarity of distinctive character 5-gram sets above which two questions are near-duplicates. */
     public static final double NEAR_DUPLICATE = 0.5;
+    /** TF-IDF cosine of distinctive words above which two questions of one topic are paraphrases. */
+    static final double PARAPHRASE = 0.5;
+    /** How far the eval fraction may land from the request (or one example, on tiny data). */
+    public static final double TOLERANCE = 0.05;
+    /** Answers at least this long (normalised) that are identical mark the same example asked twice. */
+    private static final int SUBSTANTIAL_ANSWER = 30;
     private static final int SHINGLE = 5, HASHES = 64, BANDS = 16;
     /** Tribuo reports every k-means iteration at INFO through java.util.logging; keep the CLI quiet (held: JUL keeps loggers weakly). */
     private static final java.util.logging.Logger TRIBUO_LOG = java.util.logging.Logger.getLogger("org.tribuo");
@@ -69,7 +77,9 @@ public final class LeakageAwareSplit {
     public static Result split(List<Example> examples, double evalFraction, long seed) {
         int n = examples.size();
         List<String> questions = examples.stream().map(LeakageAwareSplit::promptText).toList();
-        List<Set<String>> shingles = questions.stream().map(LeakageAwareSplit::shingles).toList();
+        Vocabulary vocabulary = Vocabulary.of(questions);
+        List<String> distinctive = questions.stream().map(vocabulary::distinctive).toList();
+        List<Set<String>> shingles = distinctive.stream().map(LeakageAwareSplit::shingles).toList();
         UnionFind groups = new UnionFind(n);
 
         int nearDuplicates = 0;
@@ -79,11 +89,23 @@ public final class LeakageAwareSplit {
                 nearDuplicates++;
             }
         }
-        int[] topic = topics(questions, seed);
-        Map<Integer, Integer> firstOfTopic = new HashMap<>();
+        Map<String, Integer> firstWithAnswer = new HashMap<>();
         for (int i = 0; i < n; i++) {
-            Integer first = firstOfTopic.putIfAbsent(topic[i], i);
+            String answer = normalize(answerText(examples.get(i)));
+            if (answer.length() < SUBSTANTIAL_ANSWER) continue;
+            Integer first = firstWithAnswer.putIfAbsent(answer, i);
             if (first != null) groups.union(first, i);
+        }
+        List<Map<String, Double>> vectors = distinctive.stream().map(vocabulary::tfidf).toList();
+        int[] topic = topics(vectors, seed);
+        Map<Integer, List<Integer>> byTopic = new TreeMap<>();
+        for (int i = 0; i < n; i++) byTopic.computeIfAbsent(topic[i], k -> new ArrayList<>()).add(i);
+        for (List<Integer> members : byTopic.values()) { // a topic only proposes pairs: linking its members wholesale chained unrelated questions
+            for (int x = 0; x < members.size(); x++) {
+                for (int y = x + 1; y < members.size(); y++) {
+                    if (cosine(vectors.get(members.get(x)), vectors.get(members.get(y))) >= PARAPHRASE) groups.union(members.get(x), members.get(y));
+                }
+            }
         }
 
         Map<Integer, List<Integer>> members = new TreeMap<>();
@@ -92,18 +114,31 @@ public final class LeakageAwareSplit {
         Collections.shuffle(order, new Random(seed));
         int target = Math.max(1, (int) Math.round(n * evalFraction));
         boolean[] inEval = new boolean[n];
+        boolean[] taken = new boolean[order.size()];
         int evalCount = 0;
-        for (List<Integer> g : order) {
-            if (evalCount >= target) break;
-            if (evalCount + g.size() > target + g.size() / 2) continue; // would overshoot by more than half the group
-            for (int i : g) inEval[i] = true;
-            evalCount += g.size();
+        for (int g = 0; g < order.size(); g++) { // whole groups, in seeded order, as long as they fit
+            if (evalCount + order.get(g).size() > target) continue;
+            taken[g] = true;
+            evalCount += order.get(g).size();
         }
-        if (evalCount == 0) { // every group is too big for the fraction: take the smallest, if that still leaves training data
-            List<Integer> smallest = order.stream().min(java.util.Comparator.comparingInt(List::size)).orElseThrow();
-            if (smallest.size() < n) {
-                for (int i : smallest) inEval[i] = true;
+        while (evalCount < target) { // then the group that lands closest to the target, if it lands closer
+            int best = -1;
+            for (int g = 0; g < order.size(); g++) {
+                if (taken[g]) continue;
+                if (best < 0 || Math.abs(evalCount + order.get(g).size() - target) < Math.abs(evalCount + order.get(best).size() - target)) best = g;
             }
+            if (best < 0 || Math.abs(evalCount + order.get(best).size() - target) >= target - evalCount) break;
+            taken[best] = true;
+            evalCount += order.get(best).size();
+        }
+        for (int g = 0; g < order.size(); g++) if (taken[g]) for (int i : order.get(g)) inEval[i] = true;
+        double tolerance = Math.max(TOLERANCE, 1.0 / n);
+        if (evalFraction > 0 && (evalCount == 0 || evalCount == n || Math.abs((double) evalCount / n - evalFraction) > tolerance)) {
+            int largest = members.values().stream().mapToInt(List::size).max().orElse(0);
+            throw new DatasetException(String.format("cannot put %.0f%% of %d examples into eval while keeping near-duplicates and paraphrases "
+                    + "together: the closest is %d (%.0f%%); the %d groups hold up to %d examples each (largest: \"%s\"). Lower "
+                    + "eval_fraction, add more distinct questions, or give eval_path with a hand-made eval set",
+                    100 * evalFraction, n, evalCount, 100.0 * evalCount / n, members.size(), largest, questions.get(largestGroupMember(members))));
         }
         List<Example> train = new ArrayList<>();
         List<Example> eval = new ArrayList<>();
@@ -134,8 +169,66 @@ public final class LeakageAwareSplit {
         return sb.toString().trim();
     }
 
+    /** The assistant turns of an example. */
+    static String answerText(Example e) {
+        StringBuilder sb = new StringBuilder();
+        for (Message m : e.messages()) if (m.role().equals("assistant")) sb.append(m.content()).append(' ');
+        return sb.toString().trim();
+    }
+
     static String normalize(String text) {
         return text.toLowerCase(Locale.ROOT).replaceAll("[^\\p{L}\\p{N}]+", " ").trim();
+    }
+
+    private static int largestGroupMember(Map<Integer, List<Integer>> members) {
+        return members.values().stream().max(java.util.Comparator.comparingInt(List::size)).orElseThrow().get(0);
+    }
+
+    /**
+     * Words by how many questions use them. A word in more than {@code max(4, 5%)} of the questions belongs to the data's
+     * templates and phrasing ("what", "does", "explain", "class"), not to what one question asks about.
+     */
+    record Vocabulary(Map<String, Integer> documentFrequency, int questions) {
+        static Vocabulary of(List<String> questions) {
+            Map<String, Integer> df = new HashMap<>();
+            for (String q : questions) new HashSet<>(words(q)).forEach(w -> df.merge(w, 1, Integer::sum));
+            return new Vocabulary(df, questions.size());
+        }
+
+        boolean common(String word) {
+            return documentFrequency.getOrDefault(word, 0) > Math.max(4, questions / 20);
+        }
+
+        /** The question's distinctive words in order, or all its words when every one is common. */
+        String distinctive(String question) {
+            List<String> all = words(question);
+            List<String> kept = all.stream().filter(w -> !common(w)).toList();
+            return String.join(" ", kept.isEmpty() ? all : kept);
+        }
+
+        /** TF-IDF of the words of an already distinctive text. */
+        Map<String, Double> tfidf(String text) {
+            Map<String, Double> v = new TreeMap<>();
+            for (String w : words(text)) v.merge(w, 1.0, Double::sum);
+            v.replaceAll((w, tf) -> tf * Math.log((double) (questions + 1) / (documentFrequency.getOrDefault(w, 0) + 1)));
+            return v;
+        }
+    }
+
+    static List<String> words(String text) {
+        String t = normalize(text);
+        return t.isEmpty() ? List.of() : List.of(t.split(" "));
+    }
+
+    static double cosine(Map<String, Double> a, Map<String, Double> b) {
+        double dot = 0, na = 0, nb = 0;
+        for (var e : a.entrySet()) {
+            na += e.getValue() * e.getValue();
+            Double o = b.get(e.getKey());
+            if (o != null) dot += e.getValue() * o;
+        }
+        for (double v : b.values()) nb += v * v;
+        return na == 0 || nb == 0 ? 0 : dot / Math.sqrt(na * nb);
     }
 
     static Set<String> shingles(String text) {
@@ -179,24 +272,16 @@ public final class LeakageAwareSplit {
         return new java.util.LinkedHashSet<>(pairs.values());
     }
 
-    /** Topic of each question: Tribuo k-means (cosine distance, k-means++) over TF-IDF of its words, about 6 questions per topic (at most 256 topics). */
-    static int[] topics(List<String> questions, long seed) {
-        int n = questions.size();
+    /** Topic of each question: Tribuo k-means (cosine distance, k-means++) over the TF-IDF of its distinctive words, about 6 questions per topic (at most 256 topics). */
+    static int[] topics(List<Map<String, Double>> vectors, long seed) {
+        int n = vectors.size();
         if (n < 4) return new int[n];
-        List<Map<String, Integer>> counts = new ArrayList<>();
-        Map<String, Integer> documentFrequency = new HashMap<>();
-        for (String q : questions) {
-            Map<String, Integer> c = new TreeMap<>();
-            for (String w : normalize(q).split(" ")) if (w.length() > 2) c.merge(w, 1, Integer::sum);
-            c.keySet().forEach(w -> documentFrequency.merge(w, 1, Integer::sum));
-            counts.add(c);
-        }
         ClusteringFactory factory = new ClusteringFactory();
         MutableDataset<ClusterID> data = new MutableDataset<>(new SimpleDataSourceProvenance("questions", factory), factory);
-        for (Map<String, Integer> c : counts) {
+        for (Map<String, Double> v : vectors) {
             ArrayExample<ClusterID> ex = new ArrayExample<>(ClusteringFactory.UNASSIGNED_CLUSTER_ID);
-            c.forEach((w, tf) -> ex.add("w:" + w, tf * Math.log((double) n / documentFrequency.get(w))));
-            if (ex.size() == 0) ex.add("w:", 1.0); // a question of stop-words only still needs a feature
+            v.forEach((w, x) -> ex.add("w:" + w, x));
+            if (ex.size() == 0) ex.add("w:", 1.0); // a question without words still needs a feature
             data.add(ex);
         }
         int k = Math.min(256, Math.max(2, n / 6));

@@ -63,6 +63,74 @@ class LeakageAwareSplitTest {
         assertTrue(ours.groups() >= 10, "groups stay small enough to split: " + ours.groups());
     }
 
+    static final String[] PREFIXES = {"Foo", "Bar", "Token", "Event", "Shard", "Recipe", "Model", "Checkpoint", "Parquet", "Json"};
+    static final String[] SUFFIXES = {"Reader", "Writer", "Loader", "Validator"};
+    static final String[] CODE_TEMPLATES = {"What does %s do?", "what does %s do", "Could you explain the purpose of the %s class in this codebase?"};
+
+    /** Questions about a codebase: 40 identifiers x 3 phrasings of one template family (family = identifier). */
+    static List<Example> templatedCodeQuestions(Map<Example, Integer> family) {
+        List<Example> out = new ArrayList<>();
+        int id = 0;
+        for (String prefix : PREFIXES) {
+            for (String suffix : SUFFIXES) {
+                String name = prefix + suffix;
+                for (int t = 0; t < CODE_TEMPLATES.length; t++) {
+                    String answer = t == 2 ? "It is the " + suffix.toLowerCase() + " for " + prefix.toLowerCase() + " data."
+                            : name + " " + suffix.toLowerCase().replace("er", "s").replace("or", "es") + " " + prefix.toLowerCase() + " records.";
+                    Example e = new Example(List.of(Message.user(String.format(CODE_TEMPLATES[t], name)), Message.assistant(answer)), name + t);
+                    family.put(e, id);
+                    out.add(e);
+                }
+                id++;
+            }
+        }
+        return out;
+    }
+
+    /** The flagship's data: "What does FooReader do?" for 40 identifiers used to chain into one group and leave eval empty. */
+    @Test
+    void templatedQuestionsAboutIdentifiersSplitAtTheRequestedFraction() {
+        Map<Example, Integer> family = new HashMap<>();
+        List<Example> data = templatedCodeQuestions(family);
+        assertEquals(120, data.size());
+        for (double fraction : new double[] {0.1, 0.2, 0.3}) {
+            LeakageAwareSplit.Result r = LeakageAwareSplit.split(data, fraction, 42);
+            double got = (double) r.eval().size() / data.size();
+            assertTrue(Math.abs(got - fraction) <= 0.05, "eval fraction " + got + " for " + fraction + " (largest group " + r.largestGroup() + ")");
+            assertEquals(0, straddlingFamilies(r.train(), r.eval(), family), "the three phrasings of one identifier stay together");
+            assertTrue(r.largestGroup() <= 6, "no chaining of unrelated identifiers: largest group " + r.largestGroup());
+        }
+
+        // the same with exact duplicates and unrelated questions mixed in
+        List<Example> mixed = new ArrayList<>(data);
+        for (int i = 0; i < 4; i++) {
+            Example dup = new Example(List.of(Message.user("How do I resume a run?"), Message.assistant("./workbench resume runs/<name>")), "dup" + i);
+            family.put(dup, 1000);
+            mixed.add(dup);
+        }
+        for (int s = 0; s < 20; s++) {
+            Example e = new Example(List.of(Message.user("Tell me about " + SUBJECTS[s] + "."), Message.assistant("About " + s)), "u" + s);
+            family.put(e, 2000 + s);
+            mixed.add(e);
+        }
+        Collections.shuffle(mixed, new Random(5));
+        LeakageAwareSplit.Result r = LeakageAwareSplit.split(mixed, 0.2, 7);
+        assertTrue(Math.abs((double) r.eval().size() / mixed.size() - 0.2) <= 0.05, r.eval().size() + " of " + mixed.size());
+        assertEquals(0, straddlingFamilies(r.train(), r.eval(), family), "paraphrases and exact duplicates stay on one side");
+    }
+
+    @Test
+    void aFractionThatCannotBeReachedIsAClearError() {
+        List<Example> same = new ArrayList<>();
+        for (int i = 0; i < 8; i++) same.add(new Example(List.of(Message.user("What does the trainer do?"), Message.assistant("It trains.")), "s" + i));
+        same.add(new Example(List.of(Message.user("Where do runs go?"), Message.assistant("runs/")), "o"));
+        same.add(new Example(List.of(Message.user("How are checkpoints named?"), Message.assistant("step-N")), "p"));
+        var e = org.junit.jupiter.api.Assertions.assertThrows(DatasetException.class, () -> LeakageAwareSplit.split(same, 0.5, 1));
+        assertTrue(e.getMessage().startsWith("cannot put 50% of 10 examples into eval while keeping near-duplicates and paraphrases together: "
+                + "the closest is 2 (20%); the 3 groups hold up to 8 examples each (largest: \"What does the trainer do?\")"), e.getMessage());
+        assertTrue(e.getMessage().contains("Lower eval_fraction"), e.getMessage());
+    }
+
     @Test
     void tinyDatasetsKeepTrainingData() {
         List<Example> three = List.of(

@@ -106,7 +106,7 @@ final class DataCommand {
             System.out.printf("%d examples -> %d train / %d eval in %s%n", all.size(), r.train().size(), r.eval().size(), out);
             System.out.printf("%d groups (largest %d) from %d near-duplicate pairs and %d Tribuo k-means topics%n",
                     r.groups(), r.largestGroup(), r.nearDuplicatePairs(), r.topics());
-            System.out.printf("closest train/eval pair: %.2f (character 5-gram Jaccard)%n  train: %s%n  eval:  %s%n",
+            System.out.printf("closest train/eval pair: %.2f (character 5-gram Jaccard of their distinctive words)%n  train: %s%n  eval:  %s%n",
                     r.closestCrossSimilarity(), r.closestTrain(), r.closestEval());
             return 0;
         }

@@ -46,6 +46,7 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (out != null) WorkbenchCli.fileToWrite("--out", out, "answers.jsonl");
         if (source != null && model.adapter != null) throw new WorkbenchCli.UserInputException("give the adapter once: as RUN_OR_ADAPTER or as --adapter");
         if (source != null) model.adapter = source;
         if (model.adapter == null) throw new WorkbenchCli.UserInputException("give a run (runs/<name>) or an adapter to evaluate");

@@ -105,8 +105,10 @@ final class ExportCommand {
         }
 
         private long shardBytes() {
-            return ByteSizes.parse(shardSize).orElseThrow(
+            long bytes = ByteSizes.parse(shardSize).orElseThrow(
                     () -> new WorkbenchCli.UserInputException("--shard-size " + shardSize + ": expected a size such as 5GB or 500MB"));
+            if (bytes <= 0) throw new WorkbenchCli.UserInputException("--shard-size " + shardSize + ": expected a size above 0, such as 5GB");
+            return bytes;
         }
     }
 }

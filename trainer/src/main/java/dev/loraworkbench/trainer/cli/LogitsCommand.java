@@ -24,6 +24,7 @@ final class LogitsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        WorkbenchCli.fileToWrite("--out", out, "logits.safetensors");
         try (LoadedModel loaded = model.open()) {
             int vocab = loaded.decoder().config().vocabSize();
             for (long id : ids) {

@@ -67,6 +67,9 @@ final class ModelOptions {
 
     /** The base model: --model, or the model of the run whose adapter was given. */
     Path modelDir() {
+        if (adapter != null && !Files.isDirectory(adapter)) {
+            throw new WorkbenchCli.UserInputException(adapter + " does not exist; expected a run (runs/<name>), one of its checkpoints or a PEFT adapter directory");
+        }
         if (model != null) return model;
         if (runRecipe().isPresent()) return runRecipe().get().modelDir();
         throw new WorkbenchCli.UserInputException("--model DIR is required (or pass a run directory as --adapter, whose recipe names the base model)");

@@ -51,6 +51,7 @@ final class RunsCommand {
 
         @Override
         public Integer call() throws Exception {
+            WorkbenchCli.fileToWrite("--out", out, "curves.png");
             RunPlot plot;
             try {
                 plot = RunPlot.of(runs, tags);

@@ -1,6 +1,7 @@
 package dev.loraworkbench.trainer.cli;
 
 import dev.loraworkbench.datasets.UserError;
+import java.nio.file.Path;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -25,6 +26,11 @@ public final class WorkbenchCli {
                 cmd.getErr().println("error: " + e.getMessage().replace("\n", "\nerror: "));
                 return USER_ERROR;
             }
+            Throwable io = e instanceof java.io.UncheckedIOException u ? u.getCause() : e;
+            if (io instanceof java.io.IOException) { // disk full, permissions, a vanished file: what and where, not a stack trace
+                cmd.getErr().println("error: " + io.getMessage() + (io instanceof java.nio.file.FileSystemException ? "" : " (" + io.getClass().getSimpleName() + ")"));
+                return USER_ERROR;
+            }
             throw e;
         });
         return cli.execute(args);
@@ -32,6 +38,14 @@ public final class WorkbenchCli {
 
     static boolean isUserError(Exception e) {
         return e instanceof UserError;
+    }
+
+    /** {@code out} as the file an option names, checked before any work: a directory there is a mistake, not a crash at the end. */
+    static Path fileToWrite(String option, Path out, String example) {
+        if (java.nio.file.Files.isDirectory(out)) {
+            throw new UserInputException(option + " " + out + " is a directory; give a file name, e.g. " + out.resolve(example));
+        }
+        return out;
     }
 
     /** A command-line mistake detected by a command itself. */

@@ -37,6 +37,7 @@ public final class RecipeLoader {
     private RecipeLoader() {}
 
     public static LoadedRecipe load(Path file, List<String> overrides) {
+        if (Files.isDirectory(file)) throw new RecipeException(List.of(file + ": is a directory; give the recipe's YAML file, e.g. recipes/quickstart.yaml"));
         if (!Files.isRegularFile(file)) throw new RecipeException(List.of(file + ": recipe file not found"));
         String text;
         try {
@@ -50,13 +51,15 @@ public final class RecipeLoader {
     public static LoadedRecipe parse(String yaml, Path file, List<String> overrides) {
         JsonNode user;
         Map<String, Integer> lines;
+        List<String> duplicates = new ArrayList<>();
         try {
             user = YAML.readTree(yaml);
-            lines = fieldLines(yaml);
+            lines = fieldLines(yaml, file, duplicates);
         } catch (JsonProcessingException e) {
             int line = e.getLocation() == null ? 0 : e.getLocation().getLineNr();
             throw new RecipeException(List.of(file + ":" + line + ": not valid YAML: " + e.getOriginalMessage()));
         }
+        if (!duplicates.isEmpty()) throw new RecipeException(duplicates); // YAML would keep the last silently (a second section resets the first)
         if (user == null || user.isMissingNode() || user.isNull()) user = YAML.createObjectNode();
         if (!user.isObject()) throw new RecipeException(List.of(file + ":1: a recipe is a mapping with sections model, lora, dataset, training, ..."));
         ObjectNode tree = (ObjectNode) user;
@@ -102,15 +105,25 @@ public final class RecipeLoader {
         });
     }
 
-    /** Line of every field, keyed by dotted path ("training.lr"). */
-    private static Map<String, Integer> fieldLines(String yaml) throws JsonProcessingException {
+    /**
+     * Line of every field, keyed by dotted path ("training.lr"); a field given twice goes to {@code duplicates}
+     * (once per duplicated section, not again for each of its fields).
+     */
+    private static Map<String, Integer> fieldLines(String yaml, Path file, List<String> duplicates) throws JsonProcessingException {
         Map<String, Integer> lines = new HashMap<>();
+        List<String> duplicatedSections = new ArrayList<>();
         try (JsonParser p = YAML.getFactory().createParser(yaml)) {
             JsonToken t;
             while ((t = p.nextToken()) != null) {
                 if (t == JsonToken.FIELD_NAME) {
-                    String pointer = p.getParsingContext().pathAsPointer().toString();
-                    lines.putIfAbsent(pointer.substring(1).replace('/', '.'), p.currentTokenLocation().getLineNr());
+                    String path = p.getParsingContext().pathAsPointer().toString().substring(1).replace('/', '.');
+                    int line = p.currentTokenLocation().getLineNr();
+                    Integer first = lines.putIfAbsent(path, line);
+                    if (first != null && duplicatedSections.stream().noneMatch(d -> path.startsWith(d + "."))) {
+                        duplicates.add(file + ":" + line + ": " + path + ": given twice (first at line " + first
+                                + "); YAML would silently keep only the last: keep one");
+                        duplicatedSections.add(path);
+                    }
                 }
             }
         } catch (JsonProcessingException e) {

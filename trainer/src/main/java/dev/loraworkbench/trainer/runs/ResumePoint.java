@@ -25,14 +25,25 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
     /** Admits a resume of {@code runDir}, or throws a user error that says why not and what to do. */
     public static ResumePoint admit(LoadedRecipe loaded, Path runDir, boolean allowRecipeChange) throws IOException {
         RunDirectory run = new RunDirectory(runDir);
-        Optional<Path> latest = run.latestCheckpoint(ResumePoint::isComplete);
-        if (latest.isEmpty()) {
-            throw new RunException(runDir + ": no complete checkpoint to resume from (checkpoints are written every "
-                    + "training.save_every steps, at the end and on Ctrl-C)");
+        if (!Files.isRegularFile(runDir.resolve(RunDirectory.RECIPE))) {
+            throw new RunException(runDir + " is not a run directory (no " + RunDirectory.RECIPE + "); start one with ./workbench train RECIPE");
         }
         RunStatus.read(runDir).filter(st -> st.effectiveStatus() == RunStatus.Status.RUNNING).ifPresent(st -> {
             throw new RunException(runDir + " is being trained right now by process " + st.pid() + "; stop it first");
         });
+        Optional<Path> latest = run.latestCheckpoint(ResumePoint::isComplete);
+        if (latest.isEmpty()) { // stopped before its first checkpoint: nothing to lose, start over at step 0
+            List<String> changes = RecipeDiff.between(Files.readString(runDir.resolve(RunDirectory.RECIPE)), loaded.resolvedYaml());
+            if (!changes.isEmpty() && !allowRecipeChange) {
+                List<String> problems = new ArrayList<>();
+                problems.add(loaded.file() + ": the recipe differs from the one " + runDir + " was started with:");
+                changes.forEach(c -> problems.add("  " + c));
+                problems.add("resume with the same recipe, or pass --allow-recipe-change");
+                throw new RecipeException(problems);
+            }
+            AtomicFiles.writeString(runDir.resolve(RunDirectory.RECIPE), loaded.resolvedYaml());
+            return new ResumePoint(null, null, changes, dataSha256(loaded));
+        }
         Path checkpoint = latest.get();
         TrainerState state = TrainerState.read(checkpoint);
         List<String> changes = RecipeDiff.between(Files.readString(checkpoint.resolve(RunDirectory.RECIPE)), loaded.resolvedYaml());
@@ -56,6 +67,11 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
             AtomicFiles.writeString(runDir.resolve(RunDirectory.RECIPE), loaded.resolvedYaml());
         }
         return new ResumePoint(checkpoint, state, changes, dataHash);
+    }
+
+    /** True when the run had no complete checkpoint: it starts over at step 0 in its directory. */
+    public boolean fromScratch() {
+        return checkpoint == null;
     }
 
     /** The log window the checkpoint saved; checkpoints from before the window was saved resume with an empty one. */

@@ -27,11 +27,66 @@ public record RunDirectory(Path dir) {
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
 
-    /** Fails with a clear message when a new run would land in an existing, non-empty directory. */
+    /** Fails with a clear message when a new run would land in an existing, non-empty directory (its lock file aside). */
     public static void checkFree(Path dir) throws IOException {
-        if (Files.exists(dir) && !AtomicFiles.isEmptyDirectory(dir)) {
+        if (Files.exists(dir) && !isEmptyButForTheLock(dir)) {
             throw new RunException(dir + " already exists and is not empty; resume it with ./workbench resume " + dir
                     + ", or choose another output.name (--set output.name=...)");
+        }
+    }
+
+    private static boolean isEmptyButForTheLock(Path dir) throws IOException {
+        if (!Files.isDirectory(dir)) return false;
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.allMatch(p -> p.getFileName().toString().equals(LOCK));
+        }
+    }
+
+    /** Lock file of a run directory: held (an OS lock, so even kill -9 releases it) by the one process training the run. */
+    public static final String LOCK = ".lock";
+
+    /** This process's hold on a run directory for the length of a run or resume. */
+    public static final class Lease implements AutoCloseable {
+        private final java.nio.channels.FileChannel channel;
+
+        private Lease(java.nio.channels.FileChannel channel) { this.channel = channel; }
+
+        @Override
+        public void close() throws IOException { channel.close(); }
+    }
+
+    /**
+     * Takes the run directory (created if missing) for this process, or fails clearly when another process holds it:
+     * two trainings started together with one output.name no longer share a directory.
+     */
+    public static Lease lease(Path dir) throws IOException {
+        Files.createDirectories(dir);
+        var channel = java.nio.channels.FileChannel.open(dir.resolve(LOCK), java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.WRITE);
+        java.nio.channels.FileLock lock;
+        try {
+            lock = channel.tryLock();
+        } catch (java.nio.channels.OverlappingFileLockException e) {
+            lock = null; // held by this same JVM (a notebook, a test)
+        }
+        if (lock == null) {
+            channel.close();
+            throw new RunException(dir + " is being trained right now by another process; wait for it, stop it, or choose another output.name");
+        }
+        return new Lease(channel);
+    }
+
+    /**
+     * Clears what a run that never reached its first checkpoint left (events, best/, run.json, half-written checkpoint
+     * directories) so it can start over at step 0 in the same directory; keeps recipe.yaml and the lock.
+     */
+    public void clearForRestart() throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            for (Path p : s.toList()) {
+                String name = p.getFileName().toString();
+                if (name.equals(RECIPE) || name.equals(LOCK)) continue;
+                if (name.startsWith("events.out.tfevents") || name.equals(BEST) || name.equals("checkpoints") || name.equals(RunStatus.FILE)
+                        || name.startsWith(".")) AtomicFiles.deleteTree(p);
+            }
         }
     }
 

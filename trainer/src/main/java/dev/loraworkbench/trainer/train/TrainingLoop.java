@@ -107,6 +107,7 @@ final class TrainingLoop {
                 }
                 if (interrupted || stoppedEarly) break; // a stop request ends the run after the step it arrived in
             }
+            if (step == total || stoppedEarly) TrainingRun.CrashTesting.maybeHaltBeforeTheEnd();
             events.hparamsSessionEnd(step < total && !stoppedEarly ? EventWriter.HparamsStatus.RUNNING : EventWriter.HparamsStatus.SUCCESS,
                     System.currentTimeMillis() / 1000.0, step);
         } catch (RuntimeException | IOException e) {
@@ -220,22 +221,50 @@ final class TrainingLoop {
         }
     }
 
-    /** checkpoints/step-N (adapter, optimizer moments, recipe, and trainer_state.json last), then run.json. */
+    /**
+     * checkpoints/step-N (adapter, optimizer moments, recipe, and trainer_state.json last), then run.json. A failed write
+     * (disk full, permissions) ends the run with what happened and where it can resume; the previous checkpoint stays whole.
+     */
     private void saveCheckpoint(String reason) throws IOException {
         TrainerState state = new TrainerState(step, total, tokensSeen, t.seed(), RecipeDiff.sha256(recipeYaml), start.dataSha256(), reason, last,
                 Instant.now().toString(), window, best);
-        run.saveCheckpoint(step, t.keepCheckpoints(), dir -> writeCheckpoint(state, dir));
+        try {
+            run.saveCheckpoint(step, t.keepCheckpoints(), dir -> writeCheckpoint(state, dir));
+        } catch (IOException e) {
+            String previous = run.latestCheckpoint(p -> true).map(p -> p.getFileName().toString()).orElse("none");
+            String why = e.getMessage() + " while writing checkpoint step-" + step + "; the last complete checkpoint is " + previous
+                    + "; free space (or fix permissions) and run ./workbench resume " + run.dir();
+            try {
+                status.progress(step - 1, last, bestEval, best).end(RunStatus.Status.FAILED, why).write(run.dir());
+            } catch (IOException ignored) {
+                // the same disk: run.json keeps its last state, the message below still reaches the user
+            }
+            throw new TrainingRun.TrainingFailedException(why);
+        }
         status = status.progress(step, last, bestEval, best);
         status.write(run.dir());
     }
 
     private void writeCheckpoint(TrainerState state, Path dir) throws IOException {
         PeftFormat.write(setup.adapter(), dir, setup.modelDir().toString());
+        TrainingRun.CrashTesting.maybeFailWrite(state.globalStep(), dir);
         var scaler = setup.trainer().scaler();
         setup.optimizer().writeState(dir.resolve(RunDirectory.OPTIMIZER), scaler == null ? Map.of() : scaler.state());
         AtomicFiles.writeString(dir.resolve(RunDirectory.RECIPE), recipeYaml);
         TrainingRun.CrashTesting.maybeHalt(state.globalStep());
         state.write(dir);
+    }
+
+    /** The end of a run killed after its last checkpoint: its final adapter, run.json and the hparams session end. */
+    TrainingRun.Outcome completeEnd(boolean early, double lastLoss) throws IOException {
+        stoppedEarly = early;
+        last = lastLoss;
+        status = startStatus();
+        bestEval = status.bestEvalLoss();
+        try (EventWriter events = EventWriter.create(run.dir())) {
+            events.hparamsSessionEnd(EventWriter.HparamsStatus.SUCCESS, System.currentTimeMillis() / 1000.0, step);
+        }
+        return finish(System.nanoTime());
     }
 
     /** The adapter into the run directory, run.json's end, and the summary lines. */

@@ -1,11 +1,14 @@
 package dev.loraworkbench.trainer.train;
 
+import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.runs.ResumePoint;
 import dev.loraworkbench.trainer.runs.RunDirectory;
+import dev.loraworkbench.trainer.runs.RunStatus;
 import dev.loraworkbench.trainer.runs.TrainerState;
 import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -24,40 +27,69 @@ public final class TrainingRun {
 
     private TrainingRun() {}
 
-    /** A new run in a new run directory. */
+    /** A new run in a new run directory, held by this process until it ends. */
     public static Outcome execute(LoadedRecipe loaded, AtomicBoolean stop, PrintStream log) throws IOException {
         Path dir = RunDirectory.dirFor(loaded);
         RunDirectory.checkFree(dir); // before minutes of loading, not after
-        try (TrainingSetup setup = TrainingSetup.open(loaded, log)) {
-            RunDirectory run = RunDirectory.create(dir, loaded);
-            log.printf("run      %s%n", run.dir());
-            setup.describe(loaded, log);
-            var start = TrainingLoop.Start.fresh(loaded.recipe().training().metricForBest(), ResumePoint.dataSha256(loaded));
-            return new TrainingLoop(loaded, setup, run, start, log).run(stop);
+        try (RunDirectory.Lease lease = RunDirectory.lease(dir)) {
+            RunDirectory.checkFree(dir); // again under the lease: a process that started with ours may have taken the name
+            try (TrainingSetup setup = TrainingSetup.open(loaded, log)) {
+                RunDirectory run = RunDirectory.create(dir, loaded);
+                log.printf("run      %s%n", run.dir());
+                return fromStepZero(loaded, setup, run, stop, log);
+            }
         }
     }
 
+    private static Outcome fromStepZero(LoadedRecipe loaded, TrainingSetup setup, RunDirectory run, AtomicBoolean stop, PrintStream log)
+            throws IOException {
+        setup.describe(loaded, log);
+        var start = TrainingLoop.Start.fresh(loaded.recipe().training().metricForBest(), ResumePoint.dataSha256(loaded));
+        return new TrainingLoop(loaded, setup, run, start, log).run(stop);
+    }
+
     /**
-     * Continues the run in {@code runDir} from its newest complete checkpoint. The recipe must be the one
-     * the checkpoint was trained with unless {@code allowRecipeChange}.
+     * Continues the run in {@code runDir} from its newest complete checkpoint (the recipe must be the one it was trained
+     * with unless {@code allowRecipeChange}); a run that never reached a checkpoint starts over at step 0, and one that
+     * reached its end without writing it (killed after its last checkpoint) gets its end written.
      */
     public static Outcome resume(LoadedRecipe loaded, Path runDir, boolean allowRecipeChange, AtomicBoolean stop, PrintStream log) throws IOException {
-        ResumePoint point = ResumePoint.admit(loaded, runDir, allowRecipeChange);
-        TrainerState state = point.state();
-        Path checkpoint = point.checkpoint();
-        try (TrainingSetup setup = TrainingSetup.open(loaded, log, checkpoint)) {
-            boolean early = TrainerState.EARLY_STOP.equals(state.reason());
-            if (state.globalStep() >= setup.plan().totalSteps() || early) {
-                log.printf("nothing to do: %s already finished at step %d of %d%s%n", runDir, state.globalStep(), setup.plan().totalSteps(),
-                        early ? " (early stopping)" : "");
-                return new Outcome(runDir, state.globalStep(), setup.plan().totalSteps(), Double.NaN, state.trainLoss(), false, early);
+        try (RunDirectory.Lease lease = RunDirectory.lease(runDir)) {
+            ResumePoint point = ResumePoint.admit(loaded, runDir, allowRecipeChange);
+            RunDirectory run = new RunDirectory(runDir);
+            if (point.fromScratch()) {
+                log.printf("restart  %s stopped before its first checkpoint: training again from step 0%n", runDir);
+                run.clearForRestart();
+                try (TrainingSetup setup = TrainingSetup.open(loaded, log)) {
+                    return fromStepZero(loaded, setup, run, stop, log);
+                }
             }
-            log.printf("resume   %s from step %d%s%n", checkpoint, state.globalStep(),
-                    point.changes().isEmpty() ? "" : " (recipe changed: " + point.changes() + ")");
-            setup.describe(loaded, log);
-            var start = new TrainingLoop.Start(state.globalStep(), state.tokensSeen(), point.window(), point.best(loaded), point.dataSha256());
-            return new TrainingLoop(loaded, setup, new RunDirectory(runDir), start, log).run(stop);
+            TrainerState state = point.state();
+            Path checkpoint = point.checkpoint();
+            try (TrainingSetup setup = TrainingSetup.open(loaded, log, checkpoint)) {
+                boolean early = TrainerState.EARLY_STOP.equals(state.reason());
+                var start = new TrainingLoop.Start(state.globalStep(), state.tokensSeen(), point.window(), point.best(loaded), point.dataSha256());
+                if (state.globalStep() >= setup.plan().totalSteps() || early) {
+                    if (!endWritten(runDir)) {
+                        log.printf("complete %s reached step %d but its end was not written: writing it from %s%n", runDir, state.globalStep(), checkpoint);
+                        return new TrainingLoop(loaded, setup, run, start, log).completeEnd(early, state.trainLoss());
+                    }
+                    log.printf("nothing to do: %s already finished at step %d of %d%s%n", runDir, state.globalStep(), setup.plan().totalSteps(),
+                            early ? " (early stopping)" : "");
+                    return new Outcome(runDir, state.globalStep(), setup.plan().totalSteps(), Double.NaN, state.trainLoss(), false, early);
+                }
+                log.printf("resume   %s from step %d%s%n", checkpoint, state.globalStep(),
+                        point.changes().isEmpty() ? "" : " (recipe changed: " + point.changes() + ")");
+                setup.describe(loaded, log);
+                return new TrainingLoop(loaded, setup, run, start, log).run(stop);
+            }
         }
+    }
+
+    /** The final adapter is in the run directory and run.json says the run finished. */
+    private static boolean endWritten(Path runDir) {
+        return Files.isRegularFile(runDir.resolve(PeftFormat.WEIGHTS))
+                && RunStatus.read(runDir).map(s -> s.status() == RunStatus.Status.FINISHED).orElse(false);
     }
 
     /** A run that cannot go on (e.g. NaN loss); the message says what to do. */
@@ -74,6 +106,18 @@ public final class TrainingRun {
             if (Integer.toString(step).equals(System.getProperty("workbench.crash-test.halt-in-checkpoint"))) {
                 Runtime.getRuntime().halt(137);
             }
+        }
+
+        /** With -Dworkbench.fault-test.disk-full-in-checkpoint=N writing checkpoint N fails as a full disk does. */
+        static void maybeFailWrite(int step, Path dir) throws IOException {
+            if (Integer.toString(step).equals(System.getProperty("workbench.fault-test.disk-full-in-checkpoint"))) {
+                throw new java.nio.file.FileSystemException(dir.toString(), null, "No space left on device");
+            }
+        }
+
+        /** With -Dworkbench.crash-test.halt-after-last-checkpoint the JVM halts right after the last checkpoint, before the run's end. */
+        static void maybeHaltBeforeTheEnd() {
+            if (System.getProperty("workbench.crash-test.halt-after-last-checkpoint") != null) Runtime.getRuntime().halt(137);
         }
     }
 }

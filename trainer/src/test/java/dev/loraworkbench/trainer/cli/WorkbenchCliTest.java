@@ -128,6 +128,9 @@ class WorkbenchCliTest {
         Result again = run("export", "adapter", runDir.resolve("checkpoints/step-3").toString(), "--out", dir.resolve("adapter").toString());
         assertEquals(2, again.code());
         assertTrue(again.err().contains("exists and is not empty; pass --force"), again.err());
+        Result zero = run("export", "merged", runDir.toString(), "--out", dir.resolve("zero").toString(), "--shard-size", "0");
+        assertEquals(2, zero.code());
+        assertTrue(zero.err().contains("--shard-size 0: expected a size above 0"), zero.err());
         assertEquals(0, run("export", "merged", runDir.toString(), "--out", dir.resolve("merged").toString(), "--dtype", "fp32").code());
 
         String ids = "5,17,99,250,3,42";
@@ -203,6 +206,25 @@ class WorkbenchCliTest {
         assertTrue(bare.err().contains("--data FILE is required"), bare.err());
     }
 
+    /** Mistakes found by trying to break it: each names what is wrong, before any work, without a stack trace. */
+    @Test
+    void mistakesNameWhatIsWrongBeforeAnyWork() throws Exception {
+        Path aDir = Files.createDirectories(dir.resolve("some-dir"));
+        Result logits = run("logits", "--model", TinyModelFixture.dir().toString(), "--ids", "1,2", "--out", aDir.toString());
+        assertEquals(2, logits.code());
+        assertTrue(logits.err().contains("--out " + aDir + " is a directory; give a file name, e.g. " + aDir.resolve("logits.safetensors")), logits.err());
+        Result plot = run("runs", "plot", aDir.toString(), "--out", aDir.toString());
+        assertEquals(2, plot.code());
+        assertTrue(plot.err().contains("is a directory; give a file name"), plot.err());
+        Result adapter = run("generate", "--adapter", dir.resolve("runs/no-such-run").toString(), "--prompt", "x");
+        assertEquals(2, adapter.code());
+        assertTrue(adapter.err().contains(dir.resolve("runs/no-such-run") + " does not exist"), adapter.err());
+        Result recipeDir = run("train", aDir.toString());
+        assertEquals(2, recipeDir.code());
+        assertTrue(recipeDir.err().contains(aDir + ": is a directory; give the recipe's YAML file"), recipeDir.err());
+        for (Result r : new Result[] {logits, plot, adapter, recipeDir}) assertNoStackTrace(r);
+    }
+
     @Test
     void runsListAndCompare() throws Exception {
         Path recipe = Files.writeString(dir.resolve("r.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n"
@@ -274,7 +296,8 @@ class WorkbenchCliTest {
                 assertTrue(o.get("text").asText().startsWith("<|im_start|>user\n"), o.get("text").asText());
             }
         }
-        Result text = run("data", "show", recipe.toString(), "--split", "eval", "--index", "0");
+        // long enough that the example is whole, so its trained span ends with the end-of-turn token
+        Result text = run("data", "show", recipe.toString(), "--split", "eval", "--index", "0", "--set", "dataset.max_seq_len=512");
         assertEquals(0, text.code(), text.err());
         assertTrue(text.out().contains("<|im_start|>assistant\n[[") && text.out().contains("<|im_end|>]]\n"), text.out());
         assertTrue(text.out().contains("tokens: ") && text.out().contains("truncated: "), text.out());

@@ -63,6 +63,15 @@ public final class TfEvents {
         return all;
     }
 
+    /** Steps of the run's hparams session end records (one per session that ended). */
+    public static List<Long> hparamsSessionEndSteps(Path runDir) throws IOException {
+        List<Long> steps = new ArrayList<>();
+        for (TfEventReader.Event e : allEvents(runDir)) {
+            for (var p : e.plugins()) if (p.tag().equals("_hparams_/session_end_info")) steps.add(e.step());
+        }
+        return steps;
+    }
+
     /** True if some event file of the run has a SessionLog START at {@code step}. */
     public static boolean hasSessionStart(Path runDir, long step) throws IOException {
         try (Stream<Path> s = Files.list(runDir)) {

@@ -50,6 +50,15 @@ class RecipeLoaderTest {
         assertTrue(problems(VALID + "trainig:\n  lr: 1\n").get(0).contains("trainig: unknown field; did you mean 'training'?"));
     }
 
+    /** YAML keeps the last of two equal keys without a word: a second lora: section silently reset alpha and dropout. */
+    @Test
+    void keysGivenTwiceAreAnErrorNamingBothLines() {
+        List<String> p = problems(VALID + "lora:\n  alpha: 32\n  alpha: 8\n");
+        assertEquals(List.of("/recipes/r.yaml:10: lora.alpha: given twice (first at line 9); YAML would silently keep only the last: keep one"), p);
+        List<String> sections = problems(VALID + "lora:\n  r: 16\n  alpha: 32\nlora:\n  r: 4\n");
+        assertEquals(List.of("/recipes/r.yaml:11: lora: given twice (first at line 8); YAML would silently keep only the last: keep one"), sections);
+    }
+
     @Test
     void evalMetricsAndTheMetricForBestAreChecked() {
         List<String> p = problems(VALID + "eval:\n  metrics: [token_f1, rouge]\n");
