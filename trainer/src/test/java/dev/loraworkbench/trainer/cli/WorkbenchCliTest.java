@@ -114,14 +114,19 @@ class WorkbenchCliTest {
         assertTrue(r.err().contains(dir.resolve("nope.jsonl") + ": dataset file not found"), r.err());
     }
 
+    /** Trains a tiny run called {@code name} from these recipe lines (the model and output sections added) and returns its directory. */
+    private Path trainTiny(String name, String yaml) throws Exception {
+        Path recipe = Files.writeString(dir.resolve(name + ".yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n" + yaml
+                + "output: {runs_dir: " + dir.resolve("runs") + ", name: " + name + "}\n");
+        Result r = run("train", recipe.toString());
+        assertEquals(0, r.code(), r.err());
+        return dir.resolve("runs").resolve(name);
+    }
+
     @Test
     void trainExportAndCompareLogits() throws Exception {
-        Path recipe = Files.writeString(dir.resolve("r.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n"
-                + "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 128}\n"
-                + "lora: {r: 4, target_modules: [q_proj, v_proj, down_proj]}\n"
-                + "training: {max_steps: 3, lr: 1.0e-2}\noutput: {runs_dir: " + dir.resolve("runs") + ", name: run}\n");
-        assertEquals(0, run("train", recipe.toString()).code());
-        Path runDir = dir.resolve("runs/run");
+        Path runDir = trainTiny("run", "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 128}\n"
+                + "lora: {r: 4, target_modules: [q_proj, v_proj, down_proj]}\ntraining: {max_steps: 3, lr: 1.0e-2}\n");
 
         Result adapter = run("export", "adapter", runDir.toString(), "--out", dir.resolve("adapter").toString());
         assertEquals(0, adapter.code(), adapter.err());
@@ -157,12 +162,8 @@ class WorkbenchCliTest {
     /** `eval` scores the base and the adapter on the run's eval split: its losses are the run's own step-0 and final eval losses. */
     @Test
     void evalComparesBaseAndAdapterOnTheRunsEvalSplit() throws Exception {
-        Path recipe = Files.writeString(dir.resolve("e.yaml"), "model: {path: " + TinyModelFixture.dir() + "}\n"
-                + "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 128, eval_fraction: 0.1}\n"
-                + "lora: {r: 4}\ntraining: {max_steps: 4, micro_batch_size: 8, lr: 1.0e-2}\neval: {max_new_tokens: 6}\n"
-                + "output: {runs_dir: " + dir.resolve("runs") + ", name: e}\n");
-        assertEquals(0, run("train", recipe.toString()).code());
-        Path runDir = dir.resolve("runs/e");
+        Path runDir = trainTiny("e", "dataset: {path: " + TinyModelFixture.sampleData() + ", max_seq_len: 128, eval_fraction: 0.1}\n"
+                + "lora: {r: 4}\ntraining: {max_steps: 4, micro_batch_size: 8, lr: 1.0e-2}\neval: {max_new_tokens: 6}\n");
 
         Result table = run("eval", runDir.toString());
         assertEquals(0, table.code(), table.err());

@@ -9,6 +9,7 @@ import dev.loraworkbench.trainer.events.TfEvents;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeException;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
+import dev.loraworkbench.trainer.testing.ChildTraining;
 import dev.loraworkbench.trainer.testing.TinyModelFixture;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -107,10 +108,7 @@ class ResumeTest {
     void crashDuringACheckpointWriteResumesFromThePreviousOneExactly() throws Exception {
         Map<String, List<TfEvents.Point>> straight = straightRun();
         Path recipe = recipeFile("crashed", "");
-        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true", "-Dworkbench.crash-test.halt-in-checkpoint=8",
-                "dev.loraworkbench.trainer.cli.WorkbenchCli", "train", recipe.toString())
-                .redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
+        Process child = ChildTraining.start(recipe, dir.resolve("child.log"), "workbench.crash-test.halt-in-checkpoint=8");
         assertTrue(child.waitFor(120, TimeUnit.SECONDS), "child finished");
         assertEquals(137, child.exitValue(), Files.readString(dir.resolve("child.log")));
         Path checkpoints = dir.resolve("runs/crashed/checkpoints");
@@ -137,10 +135,7 @@ class ResumeTest {
     void killMinus9ThenResumeEqualsStraight() throws Exception {
         Map<String, List<TfEvents.Point>> straight = straightRun();
         Path recipe = recipeFile("killed", "");
-        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true",
-                "dev.loraworkbench.trainer.cli.WorkbenchCli", "train", recipe.toString())
-                .redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
+        Process child = ChildTraining.start(recipe, dir.resolve("child.log"));
         Path state = dir.resolve("runs/killed/checkpoints/step-4/trainer_state.json");
         long deadline = System.currentTimeMillis() + 120_000;
         while (!Files.exists(state) && child.isAlive() && System.currentTimeMillis() < deadline) Thread.sleep(20);

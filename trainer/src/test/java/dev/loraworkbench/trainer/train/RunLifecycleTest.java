@@ -12,6 +12,7 @@ import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import dev.loraworkbench.trainer.runs.RunDirectory;
 import dev.loraworkbench.trainer.runs.RunException;
 import dev.loraworkbench.trainer.runs.RunStatus;
+import dev.loraworkbench.trainer.testing.ChildTraining;
 import dev.loraworkbench.trainer.testing.TinyModelFixture;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -85,10 +86,7 @@ class RunLifecycleTest {
     void aRunCutAfterItsLastCheckpointGetsItsEndOnResume() throws Exception {
         straightLoss();
         Path recipe = recipeFile("ended");
-        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true", "-Dworkbench.crash-test.halt-after-last-checkpoint=true",
-                "dev.loraworkbench.trainer.cli.WorkbenchCli", "train", recipe.toString())
-                .redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
+        Process child = ChildTraining.start(recipe, dir.resolve("child.log"), "workbench.crash-test.halt-after-last-checkpoint=true");
         assertTrue(child.waitFor(120, TimeUnit.SECONDS), "child finished");
         assertEquals(137, child.exitValue(), Files.readString(dir.resolve("child.log")));
         Path runDir = dir.resolve("runs/ended");
