@@ -36,8 +36,8 @@ final class TrainingLoop {
      * Where the loop begins: step and tokens so far, the open log window, the best evaluation so far (with its patience
      * count), and the data's hash for the checkpoints it writes.
      */
-    record Start(int step, long tokensSeen, LogWindow window, BestSoFar best, String dataSha256) {
-        static Start fresh(String metric, String dataSha256) { return new Start(0, 0, LogWindow.EMPTY, BestSoFar.none(metric), dataSha256); }
+    record Start(int step, long tokensSeen, LogWindow window, BestSoFar best, String dataSha256, boolean evalPending) {
+        static Start fresh(String metric, String dataSha256) { return new Start(0, 0, LogWindow.EMPTY, BestSoFar.none(metric), dataSha256, false); }
     }
 
     /** Answers shown in each evaluation's TEXT summary. */
@@ -83,7 +83,9 @@ final class TrainingLoop {
         bestEval = status.bestEvalLoss();
         try (EventWriter events = EventWriter.create(run.dir()); ProgressBar bar = ProgressBars.of("train", start.step(), total, " steps", 1)) {
             beginSession(events);
-            if (step == 0 && hasEvalData()) evaluate(events); // the base model's scores: every run shows its own baseline
+            // step 0: the base model's scores, so every run shows its own baseline; a stop request that arrived on an
+            // evaluation step saved at once and left that evaluation to the resume, which runs it on the same adapter
+            if ((step == 0 || start.evalPending()) && hasEvalData()) evaluate(events);
             while (step < total) {
                 step++;
                 Trainer.StepResult s = trainStep();
@@ -99,8 +101,7 @@ final class TrainingLoop {
                 // checkpoint's file channels are not closed by it
                 if (Thread.interrupted()) stop.set(true);
                 boolean interrupted = stop.get() && step < total; // save at once; the eval can wait for the resume
-                int every = loaded.recipe().eval().every(t);
-                if (!interrupted && hasEvalData() && ((every > 0 && step % every == 0) || step == total)) evaluate(events);
+                if (!interrupted && hasEvalData() && isEvalStep(loaded, step, total)) evaluate(events);
                 stoppedEarly = best.patienceRunOut(t.earlyStoppingPatience()) && step < total;
                 if ((t.saveEvery() > 0 && step % t.saveEvery() == 0) || step == total || interrupted || stoppedEarly) {
                     saveCheckpoint(step == total ? "end" : stoppedEarly ? TrainerState.EARLY_STOP : interrupted ? "interrupted" : "save_every");
@@ -153,6 +154,12 @@ final class TrainingLoop {
         events.scalar("train/num_tokens", step, tokensSeen);
         if (setup.trainer().scaler() != null) events.scalar("train/loss_scale", step, setup.trainer().scaler().scale());
         window = LogWindow.EMPTY;
+    }
+
+    /** Evaluations happen every eval.every steps and at the end. */
+    static boolean isEvalStep(LoadedRecipe loaded, int step, int total) {
+        int every = loaded.recipe().eval().every(loaded.recipe().training());
+        return (every > 0 && step % every == 0) || step == total;
     }
 
     private boolean hasEvalData() {

@@ -68,7 +68,9 @@ public final class TrainingRun {
             Path checkpoint = point.checkpoint();
             try (TrainingSetup setup = TrainingSetup.open(loaded, log, checkpoint)) {
                 boolean early = TrainerState.EARLY_STOP.equals(state.reason());
-                var start = new TrainingLoop.Start(state.globalStep(), state.tokensSeen(), point.window(), point.best(loaded), point.dataSha256());
+                boolean evalPending = "interrupted".equals(state.reason()) && TrainingLoop.isEvalStep(loaded, state.globalStep(), setup.plan().totalSteps());
+                var start = new TrainingLoop.Start(state.globalStep(), state.tokensSeen(), point.window(), point.best(loaded), point.dataSha256(),
+                        evalPending);
                 if (state.globalStep() >= setup.plan().totalSteps() || early) {
                     if (!endWritten(runDir)) {
                         log.printf("complete %s reached step %d but its end was not written: writing it from %s%n", runDir, state.globalStep(), checkpoint);

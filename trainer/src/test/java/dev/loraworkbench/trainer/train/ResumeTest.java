@@ -103,6 +103,21 @@ class ResumeTest {
         assertEquals(straight.get("train/mean_token_accuracy"), resumed.get("train/mean_token_accuracy"));
     }
 
+    /** Ctrl-C on an evaluation step saves at once; the resume runs that evaluation, so the curves and the best match a straight run. */
+    @Test
+    void aStopOnAnEvaluationStepEvaluatesOnResume() throws Exception {
+        TrainingRun.execute(RecipeLoader.load(recipeFile("straight1", ""), List.of("eval.every=1")), new AtomicBoolean(), quiet());
+        Map<String, List<TfEvents.Point>> straight = TfEvents.scalars(dir.resolve("runs/straight1"));
+        LoadedRecipe loaded = RecipeLoader.load(recipeFile("stopped1", ""), List.of("eval.every=1"));
+        assertEquals(1, TrainingRun.execute(loaded, new AtomicBoolean(true), quiet()).steps()); // stopped on step 1, an evaluation step
+        TrainingRun.resume(loaded, dir.resolve("runs/stopped1"), false, new AtomicBoolean(), quiet());
+        Map<String, List<TfEvents.Point>> resumed = TfEvents.scalars(dir.resolve("runs/stopped1"));
+        assertEquals(7, straight.get("eval/loss").size(), "steps 0..6: exact_match sets its best at 1, patience 5 stops the run at 6");
+        for (String tag : List.of("eval/loss", "eval/token_f1", "train/loss")) assertEquals(straight.get(tag), resumed.get(tag), tag);
+        assertEquals(dev.loraworkbench.trainer.runs.RunStatus.read(dir.resolve("runs/straight1")).orElseThrow().best(),
+                dev.loraworkbench.trainer.runs.RunStatus.read(dir.resolve("runs/stopped1")).orElseThrow().best());
+    }
+
     /** The JVM halts (like kill -9) half-way through writing checkpoint 8: resume continues from 4, exactly. */
     @Test
     void crashDuringACheckpointWriteResumesFromThePreviousOneExactly() throws Exception {
