@@ -75,6 +75,11 @@ public record RunDirectory(Path dir) {
         return new Lease(channel);
     }
 
+    /** Deletes {@code dir} if it holds nothing but its lock file (a run whose set-up failed before it wrote anything). */
+    public static void removeIfUnused(Path dir) throws IOException {
+        if (isEmptyButForTheLock(dir)) AtomicFiles.deleteTree(dir);
+    }
+
     /**
      * Clears what a run that never reached its first checkpoint left (events, best/, run.json, half-written checkpoint
      * directories) so it can start over at step 0 in the same directory; keeps recipe.yaml and the lock.

@@ -37,6 +37,9 @@ public final class TrainingRun {
                 RunDirectory run = RunDirectory.create(dir, loaded);
                 log.printf("run      %s%n", run.dir());
                 return fromStepZero(loaded, setup, run, stop, log);
+            } catch (RuntimeException | IOException e) {
+                RunDirectory.removeIfUnused(dir); // a run that never started leaves no directory behind
+                throw e;
             }
         }
     }
@@ -54,6 +57,10 @@ public final class TrainingRun {
      * reached its end without writing it (killed after its last checkpoint) gets its end written.
      */
     public static Outcome resume(LoadedRecipe loaded, Path runDir, boolean allowRecipeChange, AtomicBoolean stop, PrintStream log) throws IOException {
+        if (!Files.isRegularFile(runDir.resolve(RunDirectory.RECIPE))) {
+            throw new dev.loraworkbench.trainer.runs.RunException(runDir + " is not a run directory (no " + RunDirectory.RECIPE
+                    + "); start one with ./workbench train RECIPE");
+        }
         try (RunDirectory.Lease lease = RunDirectory.lease(runDir)) {
             ResumePoint point = ResumePoint.admit(loaded, runDir, allowRecipeChange);
             RunDirectory run = new RunDirectory(runDir);

@@ -113,6 +113,19 @@ class RunLifecycleTest {
         assertEquals(4, TrainingRun.execute(loaded, new AtomicBoolean(), quiet()).steps(), "free once the other lets go");
     }
 
+    /** A run whose set-up fails (here: its data is missing) leaves no directory; resuming a directory that is no run says so. */
+    @Test
+    void aRunThatNeverStartedLeavesNothingBehind() throws Exception {
+        Path recipe = Files.writeString(dir.resolve("nodata.yaml"), Files.readString(recipeFile("nodata"))
+                .replace(TinyModelFixture.sampleData().toString(), dir.resolve("missing.jsonl").toString()));
+        LoadedRecipe loaded = RecipeLoader.load(recipe, List.of());
+        assertThrows(dev.loraworkbench.datasets.DatasetException.class, () -> TrainingRun.execute(loaded, new AtomicBoolean(), quiet()));
+        assertFalse(Files.exists(dir.resolve("runs/nodata")), "no half-made run directory");
+        RunException e = assertThrows(RunException.class, () -> TrainingRun.resume(loaded, dir.resolve("runs/nodata"), false, new AtomicBoolean(), quiet()));
+        assertTrue(e.getMessage().contains("is not a run directory"), e.getMessage());
+        assertFalse(Files.exists(dir.resolve("runs/nodata")), "resume does not create it either");
+    }
+
     /** A full disk while writing a checkpoint: a clear message naming the last complete checkpoint, and resume continues exactly. */
     @Test
     void aFullDiskEndsTheRunWithWhereToResume() throws Exception {
