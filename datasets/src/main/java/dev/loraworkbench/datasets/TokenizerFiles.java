@@ -1,13 +1,13 @@
 package dev.loraworkbench.datasets;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -75,6 +75,49 @@ public final class TokenizerFiles implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             throw new DatasetException(tokenizerJson + ": cannot load tokenizer (" + e.getMessage() + ")");
         }
+    }
+
+    /**
+     * The largest token id tokenizer.json can produce: over model.vocab (a token -> id map, or a list whose index is the
+     * id) and added_tokens; streamed, so a 152k vocabulary is never held as a tree. -1 for a file with neither.
+     */
+    public static int largestId(Path tokenizerJson) {
+        int largest = -1;
+        try (JsonParser p = JSON.getFactory().createParser(tokenizerJson.toFile())) {
+            if (p.nextToken() != JsonToken.START_OBJECT) return -1;
+            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                String field = p.currentName();
+                JsonToken value = p.nextToken();
+                if (field.equals("added_tokens") && value == JsonToken.START_ARRAY) {
+                    for (JsonNode t : (JsonNode) JSON.readTree(p)) largest = Math.max(largest, t.path("id").asInt(-1));
+                } else if (field.equals("model") && value == JsonToken.START_OBJECT) {
+                    while (p.nextToken() == JsonToken.FIELD_NAME) {
+                        String key = p.currentName();
+                        JsonToken v = p.nextToken();
+                        if (key.equals("vocab") && v == JsonToken.START_OBJECT) {
+                            while (p.nextToken() == JsonToken.FIELD_NAME) {
+                                p.nextToken();
+                                largest = Math.max(largest, p.getIntValue());
+                            }
+                        } else if (key.equals("vocab") && v == JsonToken.START_ARRAY) {
+                            int n = 0;
+                            while (p.nextToken() != JsonToken.END_ARRAY) {
+                                p.skipChildren();
+                                n++;
+                            }
+                            largest = Math.max(largest, n - 1);
+                        } else {
+                            p.skipChildren();
+                        }
+                    }
+                } else {
+                    p.skipChildren();
+                }
+            }
+        } catch (IOException e) {
+            throw new DatasetException(tokenizerJson + ": not valid JSON (" + e.getMessage() + ")");
+        }
+        return largest;
     }
 
     /** The {@code "special": true} entries of tokenizer.json's added_tokens, read without building the whole (10+ MB) tree. */

@@ -34,6 +34,21 @@ class ByteLevelBpeTrainerTest {
         assertEquals(ByteLevelBpeTrainer.train(corpus, 30, java.util.List.of("<s>")), ByteLevelBpeTrainer.train(corpus, 30, java.util.List.of("<s>")));
     }
 
+    @Test
+    void largestIdCoversTheVocabularyAndAddedTokens() throws Exception {
+        Path map = dir.resolve("map.json");
+        java.nio.file.Files.writeString(map, "{\"version\": \"1.0\", \"added_tokens\": [{\"id\": 70, \"content\": \"<x>\"}], "
+                + "\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 41, \"c\": 7}, \"merges\": [\"a b\"]}}");
+        assertEquals(70, TokenizerFiles.largestId(map));
+        Path list = dir.resolve("list.json");
+        java.nio.file.Files.writeString(list, "{\"model\": {\"type\": \"Unigram\", \"vocab\": [[\"a\", -1.0], [\"b\", -2.0], [\"c\", -3.0]]}}");
+        assertEquals(2, TokenizerFiles.largestId(list));
+        try (TokenizerFiles tok = TokenizerFiles.load(TestTokenizers.chatml(dir))) {
+            int largest = TokenizerFiles.largestId(dir.resolve("tokenizer.json"));
+            assertEquals(tok.tokenId("<|im_end|>"), largest, "the last added special token has the largest id");
+        }
+    }
+
     /** Two tokenizers trained apart from the same corpus give the same ids: a rebuilt tiny model reads old data the same way. */
     @Test
     void independentlyTrainedTokenizersGiveTheSameIds() throws Exception {

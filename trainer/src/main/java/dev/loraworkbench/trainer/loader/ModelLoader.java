@@ -3,8 +3,10 @@ package dev.loraworkbench.trainer.loader;
 import ai.djl.Device;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.device.ComputeDevice;
 import dev.loraworkbench.trainer.device.HalfPrecision;
+import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.ProgressBars;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
@@ -15,6 +17,8 @@ import dev.loraworkbench.trainer.model.LinearLoader;
 import dev.loraworkbench.trainer.quant.Quantization;
 import dev.loraworkbench.trainer.quant.QuantizedLinear;
 import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Locale;
 import me.tongfei.progressbar.ProgressBar;
 
@@ -34,6 +38,7 @@ public final class ModelLoader {
         NDManager manager = null;
         try {
             ckpt.config().checkSequenceLength(spec.longestSequence());
+            checkTokenizerFits(spec.dir(), ckpt.config().vocabSize());
             Device device = ComputeDevice.resolve(spec.device());
             HalfPrecision.require(spec.computeDtype(), device); // before minutes of loading, not after
             manager = NDManager.newBaseManager(device, "PyTorch");
@@ -51,6 +56,20 @@ public final class ModelLoader {
             if (manager != null) manager.close();
             ckpt.close();
             throw e;
+        }
+    }
+
+    /**
+     * A tokenizer whose ids reach past vocab_size would index past the embeddings (an engine error in generate, NaN in
+     * training): refused with the two numbers before anything loads. Nothing to check without a tokenizer.json.
+     */
+    static void checkTokenizerFits(Path modelDir, int vocabSize) {
+        Path tokenizer = modelDir.resolve("tokenizer.json");
+        if (!Files.isRegularFile(tokenizer)) return;
+        int largest = TokenizerFiles.largestId(tokenizer);
+        if (largest >= vocabSize) {
+            throw new CheckpointFormatException(tokenizer + " has token ids up to " + largest + " but config.json's vocab_size is " + vocabSize
+                    + ": the embeddings have no row for ids >= " + vocabSize + ". Use the tokenizer files that came with this model");
         }
     }
 

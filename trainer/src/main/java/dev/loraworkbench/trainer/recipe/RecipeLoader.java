@@ -57,7 +57,11 @@ public final class RecipeLoader {
             lines = fieldLines(yaml, file, duplicates);
         } catch (JsonProcessingException e) {
             int line = e.getLocation() == null ? 0 : e.getLocation().getLineNr();
-            throw new RecipeException(List.of(file + ":" + line + ": not valid YAML: " + e.getOriginalMessage()));
+            String text = line >= 1 && line <= yaml.lines().count() ? yaml.lines().skip(line - 1).findFirst().orElse("").strip() : "";
+            String hint = e.getOriginalMessage().contains("'.nan'") || e.getOriginalMessage().toLowerCase(java.util.Locale.ROOT).contains("inf'")
+                    ? " (not a number a recipe takes)" : "";
+            throw new RecipeException(List.of(file + ":" + line + ": not valid YAML: " + e.getOriginalMessage() + hint
+                    + (text.isEmpty() ? "" : " in '" + text + "'")));
         }
         if (!duplicates.isEmpty()) throw new RecipeException(duplicates); // YAML would keep the last silently (a second section resets the first)
         if (user == null || user.isMissingNode() || user.isNull()) user = YAML.createObjectNode();

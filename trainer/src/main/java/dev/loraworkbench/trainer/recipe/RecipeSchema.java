@@ -74,7 +74,11 @@ final class RecipeSchema {
         if (type instanceof Class<?> c && c.isRecord()) {
             check(value, c, path, at, problems);
         } else if (type == Integer.class) {
-            if (!value.isIntegralNumber() || !value.canConvertToInt()) problems.add(at.at(path, describe(value) + " is not valid; expected a whole number"));
+            if (value.isIntegralNumber() && !value.canConvertToInt()) {
+                problems.add(at.at(path, describe(value) + " is out of range; expected a whole number up to " + Integer.MAX_VALUE));
+            } else if (!value.isIntegralNumber()) {
+                problems.add(at.at(path, describe(value) + " is not valid; expected a whole number"));
+            }
         } else if (type == Double.class) {
             if (!value.isNumber()) problems.add(at.at(path, describe(value) + " is not valid; expected a number"));
         } else if (type == Boolean.class) {

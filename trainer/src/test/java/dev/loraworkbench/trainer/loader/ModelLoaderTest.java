@@ -90,6 +90,23 @@ class ModelLoaderTest {
         assertTrue(e.getMessage().contains("longer than the model's sliding_window 8"), e.getMessage());
     }
 
+    /** A tokenizer with ids past vocab_size crashed generate (index out of range) and failed training with NaN. */
+    @Test
+    void aTokenizerLargerThanTheVocabularyIsRefusedBeforeLoading(@TempDir Path dir) throws Exception {
+        Path model = Files.createDirectories(dir.resolve("model"));
+        for (String f : new String[] {"model.safetensors", "tokenizer.json", "tokenizer_config.json"}) Files.copy(GOLDEN.resolve("model").resolve(f), model.resolve(f));
+        int largest = TokenizerFiles.largestId(model.resolve("tokenizer.json"));
+        assertTrue(largest > 50, "the golden tokenizer's ids reach " + largest);
+        var config = (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(GOLDEN.resolve("model/config.json").toFile());
+        Files.writeString(model.resolve("config.json"), config.put("vocab_size", 50).toString());
+        var spec = new ModelSpec(model, null, Recipe.ComputeDtype.FP32, "cpu", new AdapterSource.None(), 0);
+        var e = assertThrows(CheckpointFormatException.class, () -> ModelLoader.load(spec, null));
+        assertTrue(e.getMessage().contains("tokenizer.json has token ids up to " + largest + " but config.json's vocab_size is 50"), e.getMessage());
+        try (LoadedModel ok = ModelLoader.load(spec(null, new AdapterSource.None(), 0), null)) {
+            assertTrue(TokenizerFiles.largestId(GOLDEN.resolve("model/tokenizer.json")) < ok.decoder().config().vocabSize());
+        }
+    }
+
     @Test
     void generationStopsAtGenerationConfigsEosAndTheTokenizers(@TempDir Path dir) throws Exception {
         try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir())) {

@@ -60,6 +60,16 @@ class RecipeLoaderTest {
     }
 
     @Test
+    void numbersYamlOrJavaCannotTakeAreNamed() {
+        List<String> nan = problems(VALID + "lora:\n  dropout: .nan\n");
+        assertEquals(1, nan.size());
+        assertTrue(nan.get(0).startsWith("/recipes/r.yaml:9: not valid YAML: Malformed numeric value '.nan'") && nan.get(0).contains("(not a number a recipe takes)")
+                && nan.get(0).endsWith("in 'dropout: .nan'"), nan.get(0));
+        assertEquals(List.of("/recipes/r.yaml:6: training.max_steps: 99999999999 is out of range; expected a whole number up to 2147483647"),
+                problems(VALID.replace("max_steps: 10", "max_steps: 99999999999")));
+    }
+
+    @Test
     void evalMetricsAndTheMetricForBestAreChecked() {
         List<String> p = problems(VALID + "eval:\n  metrics: [token_f1, rouge]\n");
         assertEquals(2, p.size(), p.toString());
