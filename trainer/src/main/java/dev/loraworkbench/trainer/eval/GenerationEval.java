@@ -19,6 +19,8 @@ public final class GenerationEval {
     private final int maxNewTokens;
     private final int batchSize;
     private final boolean promptOpensThink;
+    /** Each question's prompt, rendered and encoded once: a run asks the same questions at every evaluation. */
+    private final java.util.Map<EvalQuestion, int[]> prompts = new java.util.IdentityHashMap<>();
 
     /** One question's answer and its score; {@code thinkTokens} is the length of its reasoning. */
     public record Answer(EvalQuestion question, String generated, ThinkSplit split, AnswerScore score, int thinkTokens) {}
@@ -44,14 +46,18 @@ public final class GenerationEval {
         List<Answer> answers = new ArrayList<>();
         for (int from = 0; from < questions.size(); from += batchSize) {
             List<EvalQuestion> batch = questions.subList(from, Math.min(from + batchSize, questions.size()));
-            List<int[]> prompts = batch.stream().map(q -> tokenizer.encode(tokenizer.template().render(q.prompt(), true))).toList();
-            List<List<Integer>> outputs = generator.greedy(prompts, maxNewTokens, stopIds);
+            List<int[]> ids = batch.stream().map(this::prompt).toList();
+            List<List<Integer>> outputs = generator.greedy(ids, maxNewTokens, stopIds);
             for (int i = 0; i < batch.size(); i++) answers.add(answer(batch.get(i), outputs.get(i)));
         }
         double seconds = (System.nanoTime() - t0) / 1e9;
         boolean reasons = promptOpensThink || answers.stream().anyMatch(a -> a.generated().contains("</think>"));
         return new Report(answers, mean(answers, a -> a.score().exactMatch()), mean(answers, a -> a.score().tokenF1()),
                 mean(answers, a -> a.score().rougeL()), reasons ? mean(answers, a -> a.thinkTokens()) : null, seconds);
+    }
+
+    private int[] prompt(EvalQuestion q) {
+        return prompts.computeIfAbsent(q, x -> tokenizer.encode(tokenizer.template().render(x.prompt(), true)));
     }
 
     Answer answer(EvalQuestion q, List<Integer> tokens) {

@@ -1,6 +1,7 @@
 package dev.loraworkbench.trainer.runs;
 
 import dev.loraworkbench.trainer.io.AtomicFiles;
+import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import java.io.IOException;
@@ -149,7 +150,8 @@ public record RunDirectory(Path dir) {
             return new AdapterChoice(dir.resolve(BEST), "taking the run's best adapter: " + best.get().describe() + " (--last for the last step's)");
         }
         if (last) {
-            Optional<Path> newest = new RunDirectory(dir).latestCheckpoint(p -> Files.isRegularFile(p.resolve("adapter_model.safetensors")));
+            // only looks: latestCheckpoint would also delete the half-written checkpoint of a training still running
+            Optional<Path> newest = new RunDirectory(dir).checkpoints(p -> Files.isRegularFile(p.resolve(PeftFormat.WEIGHTS))).stream().findFirst();
             if (newest.isPresent()) return new AdapterChoice(newest.get(), "taking the last step's adapter: " + newest.get().getFileName());
         }
         return new AdapterChoice(dir, null);

@@ -220,8 +220,7 @@ final class TrainingLoop {
     private void updateBest(double value) throws IOException {
         best = best.after(step, value);
         if (best.setAt(step)) {
-            BestSoFar saved = best;
-            run.saveBest(saved, dir -> PeftFormat.write(setup.adapter(), dir, setup.modelDir().toString()));
+            run.saveBest(best, dir -> PeftFormat.write(setup.adapter(), dir, setup.modelDir().toString()));
         } else if (t.earlyStoppingPatience() > 0) {
             log.printf("best     %s; %d of %d evaluations without improvement%n", best.describe(), best.evalsWithoutImprovement(),
                     t.earlyStoppingPatience());
@@ -242,7 +241,7 @@ final class TrainingLoop {
             String why = e.getMessage() + " while writing checkpoint step-" + step + "; the last complete checkpoint is " + previous
                     + "; free space (or fix permissions) and run ./workbench resume " + run.dir();
             try {
-                status.progress(step - 1, last, bestEval, best).end(RunStatus.Status.FAILED, why).write(run.dir());
+                status.end(RunStatus.Status.FAILED, why).write(run.dir()); // its progress stays that of the last complete checkpoint
             } catch (IOException ignored) {
                 // the same disk: run.json keeps its last state, the message below still reaches the user
             }

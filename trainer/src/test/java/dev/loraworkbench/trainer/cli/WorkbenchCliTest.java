@@ -198,7 +198,9 @@ class WorkbenchCliTest {
         Result export = run("export", "adapter", runDir.toString(), "--out", dir.resolve("bare").toString());
         assertEquals(0, export.code(), export.err());
         assertTrue(export.out().startsWith("taking the run's best adapter: eval/loss "), "export says which adapter it takes: " + export.out());
+        Path inProgress = Files.createDirectories(runDir.resolve("checkpoints/.step-9.tmp-1")); // as a training still writing would have
         Result lastStep = run("export", "adapter", runDir.toString(), "--last", "--out", dir.resolve("last").toString());
+        assertTrue(Files.isDirectory(inProgress), "export only reads a run: another process's checkpoint in progress stays");
         assertTrue(lastStep.out().startsWith("taking the last step's adapter: step-4"), lastStep.out());
         assertTrue(java.util.Arrays.equals(Files.readAllBytes(runDir.resolve("checkpoints/step-4/adapter_model.safetensors")),
                 Files.readAllBytes(dir.resolve("last/adapter_model.safetensors"))));
