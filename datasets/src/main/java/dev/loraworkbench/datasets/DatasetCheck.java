@@ -33,6 +33,31 @@ public final class DatasetCheck {
 
     private DatasetCheck() {}
 
+    /**
+     * A text source (files read as documents): every readable file is an example; skipped files (binary, too large, not
+     * UTF-8, empty) are warnings that name them, since training goes on without them.
+     */
+    public static Report text(Path path, java.util.List<String> exclude, long maxBytes) {
+        List<String> errors = new ArrayList<>();
+        List<String> warnings = new ArrayList<>();
+        int documents = 0;
+        try {
+            TextDocuments.Scan scan = TextDocuments.read(path, exclude, maxBytes);
+            documents = scan.documents().size();
+            scan.skipped().forEach((why, files) -> {
+                if (files.isEmpty()) return;
+                String listed = String.join(", ", files.stream().limit(5).map(Path::toString).toList()) + (files.size() > 5 ? ", ..." : "");
+                warnings.add(path + ": " + files.size() + " file(s) skipped as " + why.reason() + ": " + listed);
+            });
+            if (documents == 0) errors.add(path + ": no readable text file (" + scan.skippedSummary() + " skipped)");
+        } catch (DatasetException e) {
+            errors.add(e.getMessage());
+        }
+        Map<DatasetFormat, Integer> formats = new java.util.EnumMap<>(DatasetFormat.class);
+        if (documents > 0) formats.put(DatasetFormat.TEXT, documents);
+        return new Report(documents, errors, warnings, 0, 0, 0, formats);
+    }
+
     /** @param encoder null to skip the length check (no tokenizer at hand) */
     public static Report run(Path path, DatasetFormat format, CsvColumns columns, String system, ExampleEncoder encoder) {
         List<String> errors = new ArrayList<>();

@@ -145,6 +145,12 @@ public final class DatasetReader {
             do { c = in.read(); } while (c != -1 && Character.isWhitespace(c));
             if (c == -1) return;
             in.unread(c);
+            if (c != '[' && c != '{') {
+                // Markdown or code given as Q&A: one clear line instead of a malformed-JSON error per line
+                sink.problem(file + ":1: not JSON Q&A records (starts with '" + Character.toString(c) + "'); to train on code or docs as "
+                        + "plain text, give this source format: text");
+                return;
+            }
             if (c == '[') readJsonArray(file, format, in, sink);
             else readJsonLines(file, format, new BufferedReader(in), sink, line);
         } catch (CharacterCodingException e) {
@@ -211,7 +217,7 @@ public final class DatasetReader {
             case ALPACA -> alpaca(node, where);
             case MESSAGES -> conversation(node, "messages", "role", "content", Map.of("system", "system", "user", "user", "assistant", "assistant"), where);
             case SHAREGPT -> conversation(node, "conversations", "from", "value", SHAREGPT_ROLES, where);
-            case AUTO, CSV -> throw new DatasetException(where + ": format " + f + " is not a JSON format");
+            case AUTO, CSV, TEXT -> throw new DatasetException(where + ": format " + f + " is not a JSON format");
         };
     }
 

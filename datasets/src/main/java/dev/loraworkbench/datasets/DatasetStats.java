@@ -11,7 +11,7 @@ public record DatasetStats(int examples, int duplicates, int truncated, int drop
 
     /** min / median / p95 / max / mean of a list of token counts. */
     public record Distribution(int min, int median, int p95, int max, double mean, int[] values) {
-        static Distribution of(int[] values) {
+        public static Distribution of(int[] values) {
             int[] v = values.clone();
             Arrays.sort(v);
             if (v.length == 0) return new Distribution(0, 0, 0, 0, 0, v);

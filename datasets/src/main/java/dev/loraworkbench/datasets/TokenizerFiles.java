@@ -24,13 +24,17 @@ public final class TokenizerFiles implements AutoCloseable {
     private final String eosToken;
     private final String padToken;
     private final List<String> specialTokens;
+    /** The BOS token when tokenizer_config.json says documents start with one (add_bos_token, as Llama's do), else null. */
+    private final String documentBos;
 
-    private TokenizerFiles(HuggingFaceTokenizer tokenizer, ChatTemplate template, String eosToken, String padToken, List<String> specialTokens) {
+    private TokenizerFiles(HuggingFaceTokenizer tokenizer, ChatTemplate template, String eosToken, String padToken, List<String> specialTokens,
+            String documentBos) {
         this.tokenizer = tokenizer;
         this.template = template;
         this.eosToken = eosToken;
         this.padToken = padToken;
         this.specialTokens = specialTokens;
+        this.documentBos = documentBos;
     }
 
     public static TokenizerFiles load(Path modelDir) {
@@ -71,7 +75,10 @@ public final class TokenizerFiles implements AutoCloseable {
                     .optTruncation(false)
                     .optPadding(false)
                     .build();
-            return new TokenizerFiles(tok, new ChatTemplate(tmpl.asText(), special), eos, pad.isEmpty() ? eos : pad, specialAddedTokens(tokenizerJson));
+            String bos = (String) special.get("bos_token");
+            String documentBos = config.path("add_bos_token").asBoolean(false) && !bos.isEmpty() ? bos : null;
+            return new TokenizerFiles(tok, new ChatTemplate(tmpl.asText(), special), eos, pad.isEmpty() ? eos : pad, specialAddedTokens(tokenizerJson),
+                    documentBos);
         } catch (IOException | RuntimeException e) {
             throw new DatasetException(tokenizerJson + ": cannot load tokenizer (" + e.getMessage() + ")");
         }
@@ -181,6 +188,21 @@ public final class TokenizerFiles implements AutoCloseable {
     public int padId() { return tokenId(padToken); }
 
     public String eosToken() { return eosToken; }
+
+    /**
+     * The token that ends a document in raw-text training: the pretraining end-of-text token where the vocabulary has one
+     * (Qwen's {@code <|endoftext|>}, Llama 3's {@code <|end_of_text|>}; an instruct model's eos is its end-of-turn
+     * marker instead), else the eos token.
+     */
+    public int documentEndId() {
+        for (String t : List.of("<|endoftext|>", "<|end_of_text|>", "</s>")) if (specialTokens.contains(t)) return tokenId(t);
+        return tokenId(eosToken);
+    }
+
+    /** Ids a document starts with: the BOS token for tokenizers that add one (Llama), none otherwise (Qwen). */
+    public int[] documentStartIds() {
+        return documentBos == null ? new int[0] : new int[] {tokenId(documentBos)};
+    }
 
     @Override
     public void close() { tokenizer.close(); }

@@ -15,7 +15,8 @@ public record LoadedRecipe(Recipe recipe, Path file, Path baseDir, JsonNode reso
 
     public Path modelDir() { return resolve(recipe.model().path()); }
 
-    public Path datasetPath() { return resolve(recipe.dataset().path()); }
+    /** The single source's path (dataset.path); with dataset.sources, the first source's. */
+    public Path datasetPath() { return resolve(recipe.dataset().sourceList().get(0).path()); }
 
     /** The model's tokenizer with the recipe's chat template, if it names one. */
     public dev.loraworkbench.datasets.TokenizerFiles tokenizer(Path modelDir) {
@@ -54,6 +55,10 @@ public record LoadedRecipe(Recipe recipe, Path file, Path baseDir, JsonNode reso
         if (template != null && template.isTextual() && !template.asText().equalsIgnoreCase("chatml")) absolute(copy, "model", "chat_template");
         absolute(copy, "dataset", "path");
         absolute(copy, "dataset", "eval_path");
+        for (JsonNode source : copy.path("dataset").path("sources")) {
+            JsonNode p = source.get("path");
+            if (p != null && p.isTextual()) ((ObjectNode) source).put("path", resolve(p.asText()).toString());
+        }
         ((ObjectNode) copy.get("output")).put("runs_dir", runsDir().toString());
         try {
             return RecipeLoader.YAML.writeValueAsString(copy);

@@ -48,9 +48,14 @@ public record Recipe(
     /** {@code target_modules}: module names (q_proj, ..., down_proj) or the single word {@code all-linear}. */
     public record LoraSection(Integer r, Double alpha, Double dropout, List<String> targetModules, Boolean useRslora) {}
 
+    /**
+     * The data: one source ({@code path}, {@code format}) or several ({@code sources}); the other fields apply to every
+     * source. {@code max_seq_len} bounds a Q&A example and a text window alike.
+     */
     public record DatasetSection(
             String path,
             DatasetFormat format,
+            List<SourceSection> sources,
             Integer maxSeqLen,
             TruncationPolicy truncation,
             ReasoningPolicy reasoning,
@@ -64,9 +69,43 @@ public record Recipe(
             return new CsvColumns(promptColumn, completionColumn, csvHeader);
         }
 
+        /** Every source: {@code sources} as given, or the single {@code path} / {@code format} as one. */
+        public List<SourceSection> sourceList() {
+            if (sources != null && !sources.isEmpty()) return sources;
+            return List.of(new SourceSection(path, format, null, null, null, null, null));
+        }
+
         /** The encoder these settings describe (length, truncation, reasoning), the same for training, data check and stats. */
         public dev.loraworkbench.datasets.ExampleEncoder encoder(dev.loraworkbench.datasets.TokenizerFiles tokenizer) {
             return new dev.loraworkbench.datasets.ExampleEncoder(tokenizer, maxSeqLen, truncation, reasoning);
+        }
+    }
+
+    /**
+     * One source of data. {@code format: text} (alias {@code completion}) reads files as documents: {@code path} is a file,
+     * a directory or a glob, {@code exclude} globs leave files out (relative to the path's root), files over
+     * {@code max_file_size} (default 1MB), binary and non-UTF-8 files are skipped and counted; {@code add_path_header}
+     * starts each document with its path; {@code stride} overlaps consecutive windows by that many tokens of context.
+     * {@code weight} scales how many of the source's training examples an epoch holds (2: each twice; 0.5: a seeded half).
+     */
+    public record SourceSection(String path, DatasetFormat format, List<String> exclude, Double weight, Boolean addPathHeader,
+                                Integer stride, String maxFileSize) {
+        public static final String DEFAULT_MAX_FILE_SIZE = "1MB";
+
+        public DatasetFormat formatOrAuto() { return format == null ? DatasetFormat.AUTO : format; }
+
+        public boolean text() { return format == DatasetFormat.TEXT; }
+
+        public List<String> excludeList() { return exclude == null ? List.of() : exclude; }
+
+        public double weightOrOne() { return weight == null ? 1.0 : weight; }
+
+        public boolean pathHeader() { return Boolean.TRUE.equals(addPathHeader); }
+
+        public int strideOrZero() { return stride == null ? 0 : stride; }
+
+        public long maxFileBytes() {
+            return dev.loraworkbench.trainer.io.ByteSizes.parse(maxFileSize == null ? DEFAULT_MAX_FILE_SIZE : maxFileSize).orElseThrow();
         }
     }
 

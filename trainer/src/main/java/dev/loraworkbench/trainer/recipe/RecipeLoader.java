@@ -74,6 +74,7 @@ public final class RecipeLoader {
             // shorthand: "quantization: nf4" means {type: nf4}
             tree.set("quantization", YAML.createObjectNode().put("type", tree.get("quantization").asText()));
         }
+        textAlias(tree);
         RecipeSchema.check(tree, Recipe.class, "", locator, problems);
         if (!problems.isEmpty()) throw new RecipeException(problems);
 
@@ -89,6 +90,18 @@ public final class RecipeLoader {
         if (!problems.isEmpty()) throw new RecipeException(problems);
         Path base = file.toAbsolutePath().getParent();
         return new LoadedRecipe(recipe, file, base, merged);
+    }
+
+    /** {@code format: completion} (Axolotl's name for raw text) is read as {@code format: text}. */
+    private static void textAlias(ObjectNode tree) {
+        List<JsonNode> holders = new ArrayList<>();
+        holders.add(tree.path("dataset"));
+        tree.path("dataset").path("sources").forEach(holders::add);
+        for (JsonNode h : holders) {
+            if (h instanceof ObjectNode o && o.path("format").asText("").equalsIgnoreCase(dev.loraworkbench.datasets.DatasetFormat.TEXT_ALIAS)) {
+                o.put("format", "text");
+            }
+        }
     }
 
     static ObjectNode defaults() {

@@ -38,7 +38,26 @@ final class RecipeRules {
         }
 
         var d = r.dataset();
-        rule.require(d.path() != null, "dataset.path", "is required: a JSONL or CSV file of Q&A pairs");
+        boolean several = d.sources() != null && !d.sources().isEmpty();
+        rule.require(d.path() != null || several, "dataset.path", "is required: a JSONL or CSV file of Q&A pairs (or dataset.sources: a list of sources)");
+        rule.require(!(d.path() != null && several), "dataset.sources", "give either dataset.path or dataset.sources, not both "
+                + "(with sources, each names its own path and format)");
+        if (d.sources() != null && d.sources().isEmpty()) problems.add(at.at("dataset.sources", "is empty; list sources as '- path: ...' entries"));
+        for (int i = 0; i < d.sourceList().size(); i++) {
+            var s = d.sourceList().get(i);
+            String p = several ? "dataset.sources." + i : "dataset";
+            if (several) rule.require(s.path() != null, p + ".path", "is required: a file, a directory or a glob");
+            if (s.weight() != null) rule.range(s.weight() > 0 && s.weight() <= 1000, p + ".weight", s.weight(), "a number in (0, 1000]: 1 takes the source once per epoch");
+            if (s.stride() != null) rule.range(s.stride() >= 0 && s.stride() < d.maxSeqLen(), p + ".stride", s.stride(),
+                    "a whole number from 0 to max_seq_len - 1: tokens of the previous window repeated as context");
+            if (s.maxFileSize() != null) rule.require(dev.loraworkbench.trainer.io.ByteSizes.parse(s.maxFileSize()).isPresent(), p + ".max_file_size",
+                    "'" + s.maxFileSize() + "' is not a size; expected e.g. 1MB, 500kB or 2000000");
+            boolean textOnly = s.exclude() != null || s.addPathHeader() != null || s.stride() != null || s.maxFileSize() != null;
+            if (textOnly && !s.text()) {
+                problems.add(at.at(p + ".format", "exclude, add_path_header, stride and max_file_size apply to format: text (files read as "
+                        + "documents), not to " + s.formatOrAuto().name().toLowerCase(java.util.Locale.ROOT)));
+            }
+        }
         rule.range(d.maxSeqLen() >= 8 && d.maxSeqLen() <= 1 << 20, "dataset.max_seq_len", d.maxSeqLen(), "a whole number from 8 to 1048576");
         if (d.evalFraction() != null) {
             rule.range(d.evalFraction() >= 0 && d.evalFraction() < 1, "dataset.eval_fraction", d.evalFraction(), "a number in [0, 1)");

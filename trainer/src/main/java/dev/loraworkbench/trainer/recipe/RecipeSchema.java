@@ -92,6 +92,14 @@ final class RecipeSchema {
                 problems.add(at.at(path, describe(value) + " is not valid; expected one of " + String.join(" | ", names)
                         + (near == null ? "" : " (did you mean '" + near + "'?)")));
             }
+        } else if (type instanceof ParameterizedType pt && pt.getRawType() == List.class
+                && pt.getActualTypeArguments()[0] instanceof Class<?> element && element.isRecord()) {
+            if (!value.isArray()) {
+                problems.add(at.at(path, describe(value) + " is not valid; expected a list of entries, each a mapping with fields "
+                        + fields(element).keySet()));
+                return;
+            }
+            for (int i = 0; i < value.size(); i++) check(value.get(i), element, path + "." + i, at, problems);
         } else if (type instanceof ParameterizedType pt && pt.getRawType() == List.class) {
             boolean ok = value.isTextual() || (value.isArray() && allTextual(value));
             if (!ok) problems.add(at.at(path, describe(value) + " is not valid; expected a string or a list of strings"));

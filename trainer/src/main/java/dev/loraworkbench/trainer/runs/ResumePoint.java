@@ -90,7 +90,15 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
 
     /** Hash of the training (and eval) data files: part of what a checkpoint was trained on. */
     public static String dataSha256(LoadedRecipe loaded) {
-        String train = DatasetReader.sha256(loaded.datasetPath());
+        var sources = loaded.recipe().dataset().sourceList();
+        StringBuilder all = new StringBuilder();
+        for (var s : sources) {
+            Path path = loaded.resolve(s.path());
+            all.append(s.text() ? dev.loraworkbench.datasets.TextDocuments.sha256(
+                    dev.loraworkbench.datasets.TextDocuments.read(path, s.excludeList(), s.maxFileBytes())) : DatasetReader.sha256(path));
+        }
+        // one source keeps the hash it always had, so runs from before sources existed still resume
+        String train = sources.size() == 1 && !sources.get(0).text() ? all.toString() : RecipeDiff.sha256(all.toString());
         String evalPath = loaded.recipe().dataset().evalPath();
         return evalPath == null ? train : RecipeDiff.sha256(train + DatasetReader.sha256(loaded.resolve(evalPath)));
     }

@@ -10,6 +10,8 @@ import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.Example;
 import dev.loraworkbench.datasets.ExampleEncoder;
 import dev.loraworkbench.datasets.ReasoningPolicy;
+import dev.loraworkbench.datasets.TextDocuments;
+import dev.loraworkbench.datasets.TextWindows;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.datasets.TrainedSpans;
 import dev.loraworkbench.datasets.TruncationPolicy;
@@ -45,8 +47,15 @@ public final class DataViews {
         if (tokenizer == null) notes.println("note: " + modelDir + " has no tokenizer yet; lengths after the chat template are not checked");
         try {
             ExampleEncoder encoder = tokenizer == null ? null : d.encoder(tokenizer);
-            List<Path> files = new ArrayList<>(List.of(loaded.datasetPath()));
-            DatasetCheck.Report report = DatasetCheck.run(loaded.datasetPath(), d.format(), d.csvColumns(), d.system(), encoder);
+            List<Path> files = new ArrayList<>();
+            DatasetCheck.Report report = null;
+            for (Recipe.SourceSection s : d.sourceList()) {
+                Path path = loaded.resolve(s.path());
+                files.add(path);
+                DatasetCheck.Report one = s.text() ? DatasetCheck.text(path, s.excludeList(), s.maxFileBytes())
+                        : DatasetCheck.run(path, s.formatOrAuto(), d.csvColumns(), d.system(), encoder);
+                report = report == null ? one : report.plus(one);
+            }
             if (d.evalPath() != null) {
                 files.add(loaded.resolve(d.evalPath()));
                 report = report.plus(DatasetCheck.run(loaded.resolve(d.evalPath()), d.format(), d.csvColumns(), d.system(), encoder));
@@ -61,25 +70,71 @@ public final class DataViews {
     public static List<String> stats(LoadedRecipe loaded, PrintStream log) throws IOException {
         Recipe.DatasetSection d = loaded.recipe().dataset();
         Path modelDir = TinyModels.ensure(loaded.modelDir(), loaded.recipe().model().initPreset(), log);
-        List<Example> examples = DatasetReader.read(loaded.datasetPath(), d.format(), d.csvColumns(), d.system());
         try (TokenizerFiles tokenizer = loaded.tokenizer(modelDir)) {
-            DatasetStats s = DatasetStats.of(examples, d.encoder(tokenizer));
             List<String> lines = new ArrayList<>();
-            lines.add(String.format("%s: %d examples, %d exact duplicates; %d truncated, %d dropped at max_seq_len %d (%s)", loaded.datasetPath(),
-                    s.examples(), s.duplicates(), s.truncated(), s.dropped(), d.maxSeqLen(), d.truncation().name().toLowerCase(Locale.ROOT)));
-            lines.add("tokens        min  median     p95     max    mean");
-            for (var row : List.of(Map.entry("prompt", s.prompt()), Map.entry("completion", s.completion()), Map.entry("total", s.total()))) {
-                var x = row.getValue();
-                lines.add(String.format("%-10s %6d %7d %7d %7d %7.1f", row.getKey(), x.min(), x.median(), x.p95(), x.max(), x.mean()));
+            for (Recipe.SourceSection source : d.sourceList()) {
+                if (!lines.isEmpty()) lines.add("");
+                Path path = loaded.resolve(source.path());
+                if (source.text()) {
+                    lines.addAll(textStats(path, source, d.maxSeqLen(), tokenizer));
+                    continue;
+                }
+                List<Example> examples = DatasetReader.read(path, source.formatOrAuto(), d.csvColumns(), d.system());
+                DatasetStats s = DatasetStats.of(examples, d.encoder(tokenizer));
+                lines.add(String.format("%s: %d examples, %d exact duplicates; %d truncated, %d dropped at max_seq_len %d (%s)", path,
+                        s.examples(), s.duplicates(), s.truncated(), s.dropped(), d.maxSeqLen(), d.truncation().name().toLowerCase(Locale.ROOT)));
+                lines.add("tokens        min  median     p95     max    mean");
+                for (var row : List.of(Map.entry("prompt", s.prompt()), Map.entry("completion", s.completion()), Map.entry("total", s.total()))) {
+                    lines.add(distributionRow(row.getKey(), row.getValue()));
+                }
+                lines.addAll(histogram("total tokens per example:", s.total()));
+                lines.add(String.format("tokens per epoch: %,d (%,d trained completion tokens)", s.tokensPerEpoch(), s.trainedTokensPerEpoch()));
             }
-            lines.add("");
-            lines.add("total tokens per example:");
-            String histogram = s.total().histogram(10, 40);
-            if (!histogram.isEmpty()) lines.add(histogram.substring(0, histogram.length() - 1)); // without its last newline
-            lines.add("");
-            lines.add(String.format("tokens per epoch: %,d (%,d trained completion tokens)", s.tokensPerEpoch(), s.trainedTokensPerEpoch()));
             return lines;
         }
+    }
+
+    /** A text source: documents, the windows they are cut into, tokens per window and per epoch. */
+    private static List<String> textStats(Path path, Recipe.SourceSection source, int maxSeqLen, TokenizerFiles tokenizer) {
+        TextDocuments.Scan scan = TextDocuments.read(path, source.excludeList(), source.maxFileBytes());
+        TextWindows cutter = new TextWindows(tokenizer, maxSeqLen, source.strideOrZero(), source.pathHeader());
+        List<Integer> perDocument = new ArrayList<>();
+        List<Integer> perWindow = new ArrayList<>();
+        long trained = 0;
+        for (TextDocuments.Document doc : scan.documents()) {
+            int tokens = 0;
+            for (EncodedExample w : cutter.windows(doc)) {
+                perWindow.add(w.ids().length);
+                tokens += w.trainedTokens();
+            }
+            perDocument.add(tokens);
+            trained += tokens;
+        }
+        var windows = DatasetStats.Distribution.of(perWindow.stream().mapToInt(Integer::intValue).toArray());
+        var documents = DatasetStats.Distribution.of(perDocument.stream().mapToInt(Integer::intValue).toArray());
+        List<String> lines = new ArrayList<>();
+        lines.add(String.format("%s (text): %d documents -> %d windows of up to %d tokens%s%s", path, scan.documents().size(), perWindow.size(),
+                maxSeqLen, source.strideOrZero() > 0 ? " (stride " + source.strideOrZero() + ")" : "",
+                scan.skippedCount() == 0 ? "" : "; " + scan.skippedCount() + " files skipped (" + scan.skippedSummary() + ")"));
+        lines.add("tokens        min  median     p95     max    mean");
+        lines.add(distributionRow("document", documents));
+        lines.add(distributionRow("window", windows));
+        lines.addAll(histogram("tokens per window:", windows));
+        lines.add(String.format("tokens per epoch: %,d (%,d trained)", windows.values().length == 0 ? 0 : Math.round(windows.mean() * windows.values().length),
+                trained));
+        return lines;
+    }
+
+    private static String distributionRow(String name, DatasetStats.Distribution x) {
+        return String.format("%-10s %6d %7d %7d %7d %7.1f", name, x.min(), x.median(), x.p95(), x.max(), x.mean());
+    }
+
+    private static List<String> histogram(String title, DatasetStats.Distribution x) {
+        List<String> lines = new ArrayList<>(List.of("", title));
+        String histogram = x.histogram(10, 40);
+        if (!histogram.isEmpty()) lines.add(histogram.substring(0, histogram.length() - 1)); // without its last newline
+        lines.add("");
+        return lines;
     }
 
     /** Eval conversations as written and as training encodes them (for loss), pair by pair. */

@@ -111,6 +111,7 @@ public record TrainingSetup(
                 data.truncated() + data.dropped() > 0
                         ? String.format(", %d truncated, %d dropped (max_seq_len %d)", data.truncated(), data.dropped(), r.dataset().maxSeqLen())
                         : "");
+        if (data.describesSources()) for (var s : data.sources()) log.println("source   " + s.describe());
         if (r.dataset().reasoning() == dev.loraworkbench.datasets.ReasoningPolicy.TEMPLATE
                 && dev.loraworkbench.datasets.ExampleEncoder.generationPromptOpensThink(tokenizer)) {
             log.println("note     this model's generation prompt opens '<think>' but the template trains replies without it; "
