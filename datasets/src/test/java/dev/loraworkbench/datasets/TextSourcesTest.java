@@ -64,41 +64,51 @@ class TextSourcesTest {
     }
 
     @Test
-    void windowsCoverTheDocumentOnceEndWithTheEndOfTextTokenAndTrainEveryTokenOnce() throws IOException {
+    void windowsCoverTheDocumentEndWithTheEndOfTextTokenAndTrainEveryTokenOnce() throws IOException {
         try (TokenizerFiles tok = TokenizerFiles.load(TestTokenizers.chatml(dir))) {
-            String text = "What does the trainer do? It trains LoRA adapters on a base model. ".repeat(6);
+            // numbered words: no stretch of tokens repeats, so each window's place in the document can be found
+            String text = java.util.stream.IntStream.range(0, 60).mapToObj(i -> "trainer" + i).collect(java.util.stream.Collectors.joining(" "));
             var doc = new TextDocuments.Document("docs/trainer.md", dir.resolve("trainer.md"), text);
-            int[] body = tok.encode(text);
-            int end = tok.documentEndId();
-            assertEquals(tok.tokenId("<|endoftext|>"), end, "the pretraining separator, not ChatML's end of turn");
+            int[] tokens = append(tok.encode(text), tok.documentEndId());
+            assertEquals(tok.tokenId("<|endoftext|>"), tok.documentEndId(), "the pretraining separator, not ChatML's end of turn");
+            assertTrue(tokens.length > 100, "long enough for several windows: " + tokens.length);
 
-            List<EncodedExample> plain = new TextWindows(tok, 16, 0, false).windows(doc);
-            int[] joined = concat(plain.stream().map(EncodedExample::ids).toList());
-            assertArrayEquals(append(body, end), joined, "no stride: the windows are the document cut in pieces");
-            assertTrue(plain.stream().limit(plain.size() - 1).allMatch(w -> w.ids().length == 16));
-            for (EncodedExample w : plain) {
-                assertEquals(EncodedExample.IGNORE, w.labels()[0], "a window's first token has nothing to be predicted from");
-                for (int t = 1; t < w.ids().length; t++) assertEquals(w.ids()[t], w.labels()[t]);
-            }
-
-            List<EncodedExample> strided = new TextWindows(tok, 16, 4, false).windows(doc);
-            assertTrue(strided.size() > plain.size());
-            int trained = 0;
-            List<Integer> rebuilt = new ArrayList<>();
-            for (int k = 0; k < strided.size(); k++) {
-                EncodedExample w = strided.get(k);
-                int repeated = k == 0 ? 0 : 4;
-                if (k > 0) {
-                    int[] previous = strided.get(k - 1).ids();
-                    assertArrayEquals(Arrays.copyOfRange(previous, previous.length - 4, previous.length), Arrays.copyOf(w.ids(), 4),
-                            "each window starts with the last stride tokens of the one before");
+            for (int stride : new int[] {0, 1, 5}) {
+                List<EncodedExample> windows = new TextWindows(tok, 16, stride, false).windows(doc);
+                int[] timesTrained = new int[tokens.length];
+                int previousStart = -1;
+                for (int k = 0; k < windows.size(); k++) {
+                    EncodedExample w = windows.get(k);
+                    assertEquals(16, w.ids().length, "every window is full, the last one included");
+                    int start = indexOf(tokens, w.ids());
+                    assertTrue(start > previousStart, "windows follow the document");
+                    if (k > 0 && k < windows.size() - 1) assertEquals(16 - Math.max(1, stride), start - previousStart, "stride " + stride);
+                    previousStart = start;
+                    for (int t = 0; t < w.ids().length; t++) {
+                        if (w.labels()[t] == EncodedExample.IGNORE) continue;
+                        assertEquals(w.ids()[t], w.labels()[t]);
+                        assertTrue(t > 0, "a window's first token is never a target");
+                        timesTrained[start + t]++;
+                    }
                 }
-                for (int t = repeated; t < w.ids().length; t++) rebuilt.add(w.ids()[t]);
-                trained += w.trainedTokens();
+                assertEquals(0, indexOf(tokens, windows.get(0).ids()), "the first window starts the document");
+                assertEquals(tokens.length - 16, indexOf(tokens, windows.get(windows.size() - 1).ids()), "the last window ends the document");
+                assertEquals(0, timesTrained[0], "the document's first token has nothing before it");
+                for (int i = 1; i < tokens.length; i++) assertEquals(1, timesTrained[i], "stride " + stride + ", token " + i + " of " + tokens.length);
             }
-            assertArrayEquals(append(body, end), rebuilt.stream().mapToInt(Integer::intValue).toArray());
-            assertEquals(body.length, trained, "every token but the document's first carries loss exactly once");
+            var shortDoc = new TextWindows(tok, 512, 0, false).windows(doc);
+            assertEquals(1, shortDoc.size());
+            assertArrayEquals(tokens, shortDoc.get(0).ids(), "a document shorter than max_seq_len is one window");
         }
+    }
+
+    private static int indexOf(int[] haystack, int[] needle) {
+        outer:
+        for (int i = 0; i + needle.length <= haystack.length; i++) {
+            for (int j = 0; j < needle.length; j++) if (haystack[i + j] != needle[j]) continue outer;
+            return i;
+        }
+        return -1;
     }
 
     @Test
@@ -143,9 +153,5 @@ class TextSourcesTest {
         int[] out = Arrays.copyOf(a, a.length + 1);
         out[a.length] = x;
         return out;
-    }
-
-    private static int[] concat(List<int[]> parts) {
-        return parts.stream().flatMapToInt(Arrays::stream).toArray();
     }
 }

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Embedding;
 import dev.loraworkbench.trainer.tensor.Tensors;
+import java.util.Arrays;
 
 /**
  * The Qwen2 / Llama / Mistral decoder as plain functions over NDArrays, the same math as
@@ -39,7 +40,11 @@ public final class Decoder {
      * @return logits [B, T, vocab]
      */
     public NDArray logits(NDArray ids, int[] lengths, boolean training) {
-        Context ctx = context(ids, lengths);
+        return logits(ids, context(ids, lengths), training);
+    }
+
+    /** As above, with the batch's context made by the caller (a packed batch's: see {@link #context(NDArray, int[][])}). */
+    public NDArray logits(NDArray ids, Context ctx, boolean training) {
         NDArray x = embed(ids);                                                 // [B, T, H]
         for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, ctx, training);
         return head(x);                                                         // [B, T, V]
@@ -52,6 +57,33 @@ public final class Decoder {
         int seq = (int) ids.getShape().get(1);
         config.checkSequenceLength(seq);
         return new Context(ropeTables(ids.getManager(), 0, seq), attentionMask(ids.getManager(), lengths, seq));
+    }
+
+    /**
+     * The context of a packed batch: row b holds examples of lengths {@code segments[b]} one after another (then padding).
+     * Attention is causal within each example and never crosses into another (a block-diagonal mask), and positions
+     * restart at 0 with each example: the row computes what each example computes alone, as transformers does for
+     * packed rows given position_ids.
+     */
+    public Context context(NDArray ids, int[][] segments) {
+        int rows = segments.length;
+        int seq = (int) ids.getShape().get(1);
+        int longest = 0;
+        for (int[] row : segments) for (int length : row) longest = Math.max(longest, length);
+        config.checkSequenceLength(longest);
+        int[][] positions = new int[rows][seq];
+        int[][] segmentOf = new int[rows][seq];
+        for (int b = 0; b < rows; b++) {
+            int t = 0;
+            for (int s = 0; s < segments[b].length; s++) {
+                for (int p = 0; p < segments[b][s]; p++, t++) {
+                    positions[b][t] = p;
+                    segmentOf[b][t] = s;
+                }
+            }
+            for (; t < seq; t++) segmentOf[b][t] = -1; // padding: seen by no real token
+        }
+        return new Context(ropeTables(ids.getManager(), positions), segmentMask(ids.getManager(), segmentOf));
     }
 
     /**
@@ -219,16 +251,26 @@ public final class Decoder {
 
     /** As above, [B, 1, T, D]: row b's positions start at its first real token (padding gets position 0). */
     private NDArray[] ropeTables(NDManager m, int offset, int seq, int[] leftPad) {
+        int[][] positions = new int[leftPad.length][seq];
+        for (int b = 0; b < leftPad.length; b++) {
+            for (int pos = 0; pos < seq; pos++) positions[b][pos] = Math.max(0, offset + pos - leftPad[b]);
+        }
+        return ropeTables(m, positions);
+    }
+
+    /** cos and sin tables [B, 1, T, D] for the position of every token of every row. */
+    private NDArray[] ropeTables(NDManager m, int[][] positions) {
         double[] inv = config.inverseFrequencies();
         int d = config.headDim();
         int half = d / 2;
-        int rows = leftPad.length;
+        int rows = positions.length;
+        int seq = positions[0].length;
         float[] cos = new float[rows * seq * d];
         float[] sin = new float[rows * seq * d];
         for (int b = 0; b < rows; b++) {
             for (int pos = 0; pos < seq; pos++) {
                 int at = (b * seq + pos) * d;
-                int position = Math.max(0, offset + pos - leftPad[b]);
+                int position = positions[b][pos];
                 for (int j = 0; j < half; j++) {
                     double angle = (double) position * inv[j];
                     float c = (float) Math.cos(angle);
@@ -265,6 +307,28 @@ public final class Decoder {
             }
         }
         return Tensors.of(m, mask, new Shape(lengths.length, 1, seq, seq));
+    }
+
+    /**
+     * Additive mask [B, 1, T, T] of packed rows: query i sees key j when j <= i and both belong to the same example
+     * ({@code segmentOf} -1 marks padding, which sees only itself so that no row of the softmax is empty).
+     */
+    private static NDArray segmentMask(NDManager m, int[][] segmentOf) {
+        int rows = segmentOf.length;
+        int seq = segmentOf[0].length;
+        float[] mask = new float[rows * seq * seq];
+        Arrays.fill(mask, MASKED);
+        for (int b = 0; b < rows; b++) {
+            for (int i = 0; i < seq; i++) {
+                int row = (b * seq + i) * seq;
+                if (segmentOf[b][i] < 0) {
+                    mask[row + i] = 0f;
+                    continue;
+                }
+                for (int j = i; j >= 0 && segmentOf[b][j] == segmentOf[b][i]; j--) mask[row + j] = 0f;
+            }
+        }
+        return Tensors.of(m, mask, new Shape(rows, 1, seq, seq));
     }
 
     /**

@@ -131,6 +131,7 @@ public record Recipe(
             Integer saveEvery,
             Integer keepCheckpoints,
             Boolean gradientCheckpointing,
+            Boolean packing,
             String metricForBest,
             Integer earlyStoppingPatience,
             FinalAdapter finalAdapter) {

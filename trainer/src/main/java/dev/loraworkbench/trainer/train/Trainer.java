@@ -122,7 +122,7 @@ public final class Trainer {
             try (NDManager micro = scope.newSubManager();
                  GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                 NDArray ids = Tensors.of(micro, b.ids(), new Shape(b.rows(), b.seqLen()));
-                TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, b.lengths(), true), b.targets());
+                TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, context(ids, b), true), b.targets());
                 collector.backward(r.nllSum().div(Tensors.scalar(micro, divisor)));
                 nllSum += r.nllSum().getFloat();
                 correct += r.correct();
@@ -142,7 +142,7 @@ public final class Trainer {
     private double[] backwardWithRecomputation(Batch b, NDManager micro, double divisor) {
         Engine engine = Engine.getEngine("PyTorch");
         NDArray ids = Tensors.of(micro, b.ids(), new Shape(b.rows(), b.seqLen()));
-        Decoder.Context ctx = decoder.context(ids, b.lengths());
+        Decoder.Context ctx = context(ids, b);
         int layers = decoder.config().numLayers();
         int seed = micro.randomInteger(0, Integer.MAX_VALUE, new Shape(1), DataType.INT32).getInt(); // from the step's RNG state
         List<NDArray> inputs = new ArrayList<>();
@@ -190,6 +190,11 @@ public final class Trainer {
             }
         }
         return new double[] {nll, correct};
+    }
+
+    /** Packed rows keep their examples apart (block-diagonal mask, positions per example); plain rows mask only padding. */
+    private Decoder.Context context(NDArray ids, Batch b) {
+        return b.packed() ? decoder.context(ids, b.segments()) : decoder.context(ids, b.lengths());
     }
 
     /** Teacher-forced loss of the model as it is now (no dropout). */

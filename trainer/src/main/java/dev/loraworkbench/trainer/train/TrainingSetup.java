@@ -1,6 +1,8 @@
 package dev.loraworkbench.trainer.train;
 
 import ai.djl.engine.Engine;
+import dev.loraworkbench.datasets.EncodedExample;
+import dev.loraworkbench.datasets.Packing;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.device.ComputeDevice;
 import dev.loraworkbench.trainer.eval.EvalQuestion;
@@ -71,8 +73,10 @@ public record TrainingSetup(
             }
             var settingsOfSteps = new Trainer.Settings(tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()), scaler);
             Trainer trainer = new Trainer(model.decoder(), optimizer, model.manager(), settingsOfSteps);
-            int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), data.train().size(), t.microBatchSize(), t.gradAccum());
-            StepPlan plan = new StepPlan(data.train(), t.microBatchSize(), t.gradAccum(), t.seed(), total);
+            // packed, a micro-batch is micro_batch_size rows of up to max_seq_len tokens, each holding several examples (as in TRL)
+            List<EncodedExample> rows = Boolean.TRUE.equals(t.packing()) ? Packing.pack(data.train(), r.dataset().maxSeqLen()) : data.train();
+            int total = StepPlan.totalSteps(t.epochs(), t.maxSteps(), rows.size(), t.microBatchSize(), t.gradAccum());
+            StepPlan plan = new StepPlan(rows, t.microBatchSize(), t.gradAccum(), t.seed(), total);
             LrSchedule schedule = new LrSchedule(t.lr(), t.schedule(), LrSchedule.warmupSteps(t.warmupSteps(), t.warmupRatio(), total), total);
             Recipe.EvalSection e = r.eval();
             Evaluation evaluation = !e.generates() || data.evalExamples().isEmpty() ? new Evaluation(List.of(), null)
@@ -127,8 +131,13 @@ public record TrainingSetup(
             log.printf("split    leakage-aware: %d groups (largest %d) from %d near-duplicate pairs and %d topics; closest train/eval questions %.2f similar%n",
                     sp.groups(), sp.largestGroup(), sp.nearDuplicatePairs(), sp.topics(), sp.closestCrossSimilarity());
         }
-        log.printf("plan     %d steps (%d per epoch) of %d x %d examples, lr %.2e %s, warmup %d%s%n", plan.totalSteps(), plan.stepsPerEpoch(),
-                t.microBatchSize(), t.gradAccum(), t.lr(), t.schedule().name().toLowerCase(), schedule.warmupSteps(),
+        if (Boolean.TRUE.equals(t.packing())) {
+            log.printf("packing  %d examples in %d rows of up to %d tokens (%.0f%% full)%n", data.train().size(), plan.examples().size(),
+                    r.dataset().maxSeqLen(), 100.0 * data.trainTokens() / ((long) plan.examples().size() * r.dataset().maxSeqLen()));
+        }
+        log.printf("plan     %d steps (%d per epoch) of %d x %d %s, lr %.2e %s, warmup %d%s%n", plan.totalSteps(), plan.stepsPerEpoch(),
+                t.microBatchSize(), t.gradAccum(), Boolean.TRUE.equals(t.packing()) ? "packed rows" : "examples", t.lr(),
+                t.schedule().name().toLowerCase(), schedule.warmupSteps(),
                 t.recomputeLayers(r.quantization().type()) ? ", layer-wise recomputation" : "");
     }
 

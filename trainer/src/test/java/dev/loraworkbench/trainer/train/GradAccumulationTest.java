@@ -267,6 +267,82 @@ class GradAccumulationTest {
     }
 
     /** Sample Q&A pairs [from, to) of the tiny model's data, encoded with its chat template. */
+    /**
+     * Packing must change nothing but speed: a packed row's logits at every real position equal those of its examples
+     * run alone, and the step's loss and gradients equal the unpacked step's (with and without layer recomputation).
+     * The same row run as one long sequence (packing without the mask, Unsloth #1207) must differ, or this test proves nothing.
+     */
+    @Test
+    void packedRowsComputeWhatTheirExamplesComputeAlone() {
+        try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
+             HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
+             NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            List<EncodedExample> examples = samples(tok, 256, 0, 10);
+            List<EncodedExample> rows = dev.loraworkbench.datasets.Packing.pack(examples, 256);
+            assertTrue(rows.size() < examples.size() && rows.stream().anyMatch(r -> r.segmentLengths().length >= 3), "rows hold several examples");
+            assertEquals(examples.stream().mapToInt(EncodedExample::trainedTokens).sum(), rows.stream().mapToInt(EncodedExample::trainedTokens).sum());
+
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0, Projection.NAMES, false);
+            LoraAdapter lora = randomAdapter(ckpt, settings, manager);
+            Decoder decoder = new Decoder(ckpt.config(), lora.applyTo(DecoderWeights.load(ckpt, manager)));
+
+            // logits, position by position
+            try (NDManager scope = manager.newSubManager()) {
+                var batch = dev.loraworkbench.trainer.eval.Batch.of(rows, tok.padId());
+                NDArray ids = dev.loraworkbench.trainer.tensor.Tensors.of(scope, batch.ids(), new ai.djl.ndarray.types.Shape(batch.rows(), batch.seqLen()));
+                float[] packed = decoder.logits(ids, decoder.context(ids, batch.segments()), false).toFloatArray();
+                float[] unmasked = decoder.logits(ids, batch.lengths(), false).toFloatArray();
+                int vocab = ckpt.config().vocabSize();
+                double maxDiff = 0, maxAbs = 0, unmaskedDiff = 0;
+                for (int r = 0; r < rows.size(); r++) {
+                    int start = 0;
+                    for (int length : rows.get(r).segmentLengths()) {
+                        long[] alone = new long[length];
+                        for (int t = 0; t < length; t++) alone[t] = batch.ids()[r * batch.seqLen() + start + t];
+                        float[] reference = decoder.logits(dev.loraworkbench.trainer.tensor.Tensors.of(scope, alone, new ai.djl.ndarray.types.Shape(1, length)),
+                                new int[] {length}, false).toFloatArray();
+                        for (int t = 0; t < length; t++) {
+                            for (int v = 0; v < vocab; v++) {
+                                float want = reference[t * vocab + v];
+                                int at = (r * batch.seqLen() + start + t) * vocab + v;
+                                maxAbs = Math.max(maxAbs, Math.abs(want));
+                                maxDiff = Math.max(maxDiff, Math.abs(packed[at] - want));
+                                unmaskedDiff = Math.max(unmaskedDiff, Math.abs(unmasked[at] - want));
+                            }
+                        }
+                        start += length;
+                    }
+                }
+                assertTrue(maxDiff <= 1e-5 * maxAbs + 1e-6, "packed vs alone: max logit difference " + maxDiff + " (max logit " + maxAbs + ")");
+                assertTrue(unmaskedDiff > 1e-2 * maxAbs, "without the mask the rows would differ: " + unmaskedDiff);
+            }
+
+            // the step: loss and gradients
+            for (boolean recompute : new boolean[] {false, true}) {
+                Trainer trainer = new Trainer(decoder, new AdamW(lora.parameters(), 0, manager), manager,
+                        Trainer.Settings.of(tok.padId()).withRecompute(recompute));
+                Trainer.Accumulated plain;
+                List<float[]> plainGrads;
+                try (NDManager scope = manager.newSubManager()) {
+                    plain = trainer.accumulateGradients(List.of(examples.subList(0, 5), examples.subList(5, 10)), scope);
+                    plainGrads = gradientsAndZero(lora);
+                }
+                Trainer.Accumulated packed;
+                List<float[]> packedGrads;
+                try (NDManager scope = manager.newSubManager()) {
+                    packed = trainer.accumulateGradients(List.of(rows), scope);
+                    packedGrads = gradientsAndZero(lora);
+                }
+                assertEquals(plain.targets(), packed.targets());
+                assertEquals(plain.inputs(), packed.inputs(), "the same real tokens");
+                assertEquals(1.0, packed.nllSum() / plain.nllSum(), 1e-5, "loss, recompute " + recompute);
+                double[] absDiff = maxAbsAndDifference(plainGrads, packedGrads);
+                assertTrue(absDiff[0] > 1e-4, "gradients are not trivially zero: " + absDiff[0]);
+                assertTrue(absDiff[1] <= 1e-4 * absDiff[0], "recompute " + recompute + ": max gradient difference " + absDiff[1] + " vs " + absDiff[0]);
+            }
+        }
+    }
+
     private static List<EncodedExample> samples(TokenizerFiles tok, int maxSeqLen, int from, int to) {
         var encoder = new ExampleEncoder(tok, maxSeqLen, TruncationPolicy.TRUNCATE);
         return DatasetReader.read(TinyModelFixture.sampleData(), DatasetFormat.QA, null, null).subList(from, to)
