@@ -50,6 +50,10 @@ final class EvalCommand implements Callable<Integer> {
         if (source != null && model.adapter != null) throw new WorkbenchCli.UserInputException("give the adapter once: as RUN_OR_ADAPTER or as --adapter");
         if (source != null) model.adapter = source;
         if (model.adapter == null) throw new WorkbenchCli.UserInputException("give a run (runs/<name>) or an adapter to evaluate");
+        if (model.fullModel().isPresent()) {
+            throw new WorkbenchCli.UserInputException(model.adapter + " trained the full model, not an adapter: its training already scored base "
+                    + "(step 0) and tuned model on the eval split (eval/* in TensorBoard, ./workbench runs compare); eval of full runs is not built yet");
+        }
         LoadedRecipe run = model.runRecipe().orElse(null);
         if (data == null && run == null) throw new WorkbenchCli.UserInputException("--data FILE is required: " + model.adapter + " is not a run with an eval split");
         var e = run == null ? null : run.recipe().eval();

@@ -26,6 +26,12 @@ final class ExportCommand {
     /** A run directory (its best adapter by default) or one of its checkpoints, with the recipe that names the base model. */
     record Source(Path adapterDir, Path baseModel, Quantization trainedOn) {
         static Source of(Path dir, boolean last) throws java.io.IOException {
+            if (RunDirectory.hasWeights(dir) && !Files.isRegularFile(dir.resolve(PeftFormat.WEIGHTS)) || RunDirectory.trainedFullModel(dir)) {
+                Path model = Files.isRegularFile(dir.resolve(RunDirectory.MODEL_WEIGHTS)) ? dir : dir.resolve(RunDirectory.MODEL_DIR);
+                throw new WorkbenchCli.UserInputException(dir + " trained the full model, so there is no adapter to export or merge: " + model
+                        + " is already a Hugging Face checkpoint (config.json, model.safetensors, tokenizer files) for transformers and vLLM, "
+                        + "and a base model for a later recipe (model.path)");
+            }
             var recipe = Files.isRegularFile(dir.resolve(PeftFormat.WEIGHTS)) ? RunDirectory.recipeOf(dir) : java.util.Optional.<LoadedRecipe>empty();
             if (recipe.isEmpty()) {
                 throw new WorkbenchCli.UserInputException(dir + ": expected a run directory (runs/<name>) or a checkpoint "

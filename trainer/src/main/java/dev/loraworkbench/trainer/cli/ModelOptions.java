@@ -71,8 +71,21 @@ final class ModelOptions {
             throw new WorkbenchCli.UserInputException(adapter + " does not exist; expected a run (runs/<name>), one of its checkpoints or a PEFT adapter directory");
         }
         if (model != null) return model;
+        if (fullModel().isPresent()) return fullModel().get();
         if (runRecipe().isPresent()) return runRecipe().get().modelDir();
         throw new WorkbenchCli.UserInputException("--model DIR is required (or pass a run directory as --adapter, whose recipe names the base model)");
+    }
+
+    /**
+     * The model a full-parameter run trained, when --adapter names such a run (its model/) or one of its checkpoints
+     * (a model directory itself): that model is loaded, with no adapter on it.
+     */
+    Optional<Path> fullModel() {
+        if (adapter == null) return Optional.empty();
+        for (Path dir : new Path[] {adapter, adapter.resolve(RunDirectory.MODEL_DIR)}) {
+            if (Files.isRegularFile(dir.resolve(RunDirectory.MODEL_WEIGHTS)) && Files.isRegularFile(dir.resolve("config.json"))) return Optional.of(dir);
+        }
+        return Optional.empty();
     }
 
     /** Jinja source of the chat template to use, or null for the model's own. */
@@ -110,7 +123,8 @@ final class ModelOptions {
     LoadedModel open() {
         Path dir = modelDir();
         template = chatTemplateSource();
-        return ModelLoader.load(new ModelSpec(dir, quantization(), computeDtype(), device(), AdapterSource.saved(adapter), 0), System.err);
+        AdapterSource source = fullModel().isPresent() ? new AdapterSource.None() : AdapterSource.saved(adapter);
+        return ModelLoader.load(new ModelSpec(dir, quantization(), computeDtype(), device(), source, 0), System.err);
     }
 
     /** The model's tokenizer with the chat template these options chose (call after {@link #open}). */

@@ -49,6 +49,7 @@ public final class ModelLoader {
                         spec.adapter() instanceof AdapterSource.Saved s ? " + adapter " + s.dir() : "");
             }
             DecoderWeights base = weights(ckpt, manager, spec.quantization(), HalfPrecision.dataType(spec.computeDtype()));
+            if (spec.adapter() instanceof AdapterSource.FullModel) base.tensors().values().forEach(w -> w.setRequiresGradient(true));
             LoraAdapter adapter = adapter(spec.adapter(), ckpt, manager);
             Decoder decoder = new Decoder(ckpt.config(), adapter == null ? base : adapter.applyTo(base));
             return new LoadedModel(spec.dir(), ckpt, manager, decoder, adapter);

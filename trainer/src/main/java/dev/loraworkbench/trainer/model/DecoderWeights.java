@@ -149,6 +149,31 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
         }
     }
 
+    /**
+     * Every tensor under its Hugging Face name, in checkpoint order (a tied lm_head once, as embed_tokens): the weights
+     * full-parameter training updates and writes. Only for dense fp32 projections (4-bit or half ones cannot be trained).
+     */
+    public java.util.LinkedHashMap<String, NDArray> tensors() {
+        var out = new java.util.LinkedHashMap<String, NDArray>();
+        out.put("model.embed_tokens.weight", embedTokens);
+        for (int i = 0; i < layers.size(); i++) {
+            Layer layer = layers.get(i);
+            String p = "model.layers." + i + ".";
+            out.put(p + "input_layernorm.weight", layer.inputNorm());
+            out.put(p + "post_attention_layernorm.weight", layer.postNorm());
+            for (Projection kind : Projection.values()) {
+                if (!(layer.projection(kind) instanceof FrozenLinear dense) || dense.weight().getDataType() != DataType.FLOAT32) {
+                    throw new IllegalStateException(kind.modulePath(i) + " is not a dense fp32 projection; full-parameter training needs fp32 weights");
+                }
+                out.put(kind.modulePath(i) + ".weight", dense.weight());
+                if (dense.bias() != null) out.put(kind.modulePath(i) + ".bias", dense.bias());
+            }
+        }
+        out.put("model.norm.weight", finalNorm);
+        if (lmHead != embedTokens) out.put("lm_head.weight", lmHead);
+        return out;
+    }
+
     /** Parameters of the base model (quantized ones counted as the weights they stand for). */
     public long parameterCount() {
         long n = embedTokens.size() + finalNorm.size() + (lmHead != embedTokens ? lmHead.size() : 0);

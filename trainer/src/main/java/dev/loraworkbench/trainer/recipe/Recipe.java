@@ -111,10 +111,14 @@ public record Recipe(
 
     public enum Schedule { COSINE, LINEAR, CONSTANT }
 
+    /** What training updates: a LoRA adapter on the frozen base, or every weight of the model (small models). */
+    public enum Method { LORA, FULL }
+
     /** The adapter a finished run leaves in runs/&lt;name&gt;/: the best by training.metric_for_best, or the last step's. */
     public enum FinalAdapter { BEST, LAST }
 
     public record TrainingSection(
+            Method method,
             Integer epochs,
             Integer maxSteps,
             Integer microBatchSize,

@@ -65,6 +65,13 @@ final class RecipeRules {
         }
 
         var t = r.training();
+        if (t.method() == Recipe.Method.FULL) {
+            rule.require(r.quantization().type() == Recipe.QuantType.NONE, "training.method",
+                    "full trains every weight in fp32; a " + r.quantization().type().name().toLowerCase(java.util.Locale.ROOT)
+                            + " base is frozen 4-bit storage and cannot be updated: set quantization.type: none, or train a LoRA (method: lora) on the quantized base");
+            rule.require(r.quantization().computeDtype() == Recipe.ComputeDtype.FP32, "training.method",
+                    "full keeps fp32 weights and computes in fp32; set quantization.compute_dtype: fp32");
+        }
         // as in transformers' TrainingArguments: max_steps wins over epochs, warmup_steps over warmup_ratio
         if (t.epochs() != null) rule.range(t.epochs() >= 1, "training.epochs", t.epochs(), "a whole number >= 1");
         if (t.maxSteps() != null) rule.range(t.maxSteps() >= 1, "training.max_steps", t.maxSteps(), "a whole number >= 1");

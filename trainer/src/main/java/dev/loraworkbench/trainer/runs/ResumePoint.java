@@ -106,7 +106,7 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
     /** A checkpoint directory with its adapter, optimizer state and a trainer state that names its own step. */
     static boolean isComplete(Path checkpoint) {
         try {
-            return Files.isRegularFile(checkpoint.resolve(PeftFormat.WEIGHTS)) && Files.isRegularFile(checkpoint.resolve(RunDirectory.OPTIMIZER))
+            return RunDirectory.hasWeights(checkpoint) && Files.isRegularFile(checkpoint.resolve(RunDirectory.OPTIMIZER))
                     && TrainerState.read(checkpoint).globalStep() == RunDirectory.stepOf(checkpoint);
         } catch (RuntimeException e) {
             return false;

@@ -25,6 +25,20 @@ public record RunDirectory(Path dir) {
     public static final String RECIPE = "recipe.yaml";
     /** Optimizer state file inside a checkpoint directory. */
     public static final String OPTIMIZER = "optimizer.safetensors";
+    /** A full-parameter run's weights inside a checkpoint (a Hugging Face checkpoint directory), and its final model/ directory. */
+    public static final String MODEL_WEIGHTS = "model.safetensors";
+    public static final String MODEL_DIR = "model";
+
+    /** A checkpoint's trained weights are there: an adapter, or a full-parameter run's model. */
+    public static boolean hasWeights(Path dir) {
+        return Files.isRegularFile(dir.resolve(PeftFormat.WEIGHTS)) || Files.isRegularFile(dir.resolve(MODEL_WEIGHTS));
+    }
+
+    /** A full-parameter run: it leaves a model (model/), not an adapter. */
+    public static boolean trainedFullModel(Path runDir) {
+        return Files.isRegularFile(runDir.resolve(MODEL_DIR).resolve(MODEL_WEIGHTS))
+                || recipeOf(runDir).map(r -> r.recipe().training().method() == dev.loraworkbench.trainer.recipe.Recipe.Method.FULL).orElse(false);
+    }
     private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss");
     private static final Pattern STEP_DIR = Pattern.compile("step-(\\d+)");
 

@@ -65,7 +65,7 @@ public final class AdamW {
             NDArray p = params.get(i);
             NDArray g = p.getGradient();
             NDArray grad = gradScale == 1.0 ? g : g.mul(gradScale);
-            if (weightDecay > 0) p.subi(p.mul(lr * weightDecay));
+            if (weightDecay > 0 && decays(p.getName())) p.subi(p.mul(lr * weightDecay));
             m.get(i).muli(BETA1).addi(grad.mul(1 - BETA1));
             v.get(i).muli(BETA2).addi(grad.square().muli(1 - BETA2));
             NDArray denom = v.get(i).div(bc2).sqrt().addi(EPS);
@@ -75,6 +75,11 @@ public final class AdamW {
     }
 
     public int stepsTaken() { return t; }
+
+    /** As transformers' Trainer: no weight decay on biases and norm weights (full-parameter training); LoRA matrices decay. */
+    static boolean decays(String name) {
+        return name == null || !(name.endsWith(".bias") || name.endsWith("norm.weight"));
+    }
 
     /** Zeroes the gradients without an update (a step skipped by fp16 loss scaling). */
     public void discardGradients() {

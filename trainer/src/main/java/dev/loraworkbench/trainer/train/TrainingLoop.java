@@ -220,7 +220,7 @@ final class TrainingLoop {
     private void updateBest(double value) throws IOException {
         best = best.after(step, value);
         if (best.setAt(step)) {
-            run.saveBest(best, dir -> PeftFormat.write(setup.adapter(), dir, setup.modelDir().toString()));
+            run.saveBest(best, dir -> setup.trained().write(dir));
         } else if (t.earlyStoppingPatience() > 0) {
             log.printf("best     %s; %d of %d evaluations without improvement%n", best.describe(), best.evalsWithoutImprovement(),
                     t.earlyStoppingPatience());
@@ -252,7 +252,7 @@ final class TrainingLoop {
     }
 
     private void writeCheckpoint(TrainerState state, Path dir) throws IOException {
-        PeftFormat.write(setup.adapter(), dir, setup.modelDir().toString());
+        setup.trained().write(dir);
         TrainingRun.CrashTesting.maybeFailWrite(state.globalStep(), dir);
         var scaler = setup.trainer().scaler();
         setup.optimizer().writeState(dir.resolve(RunDirectory.OPTIMIZER), scaler == null ? Map.of() : scaler.state());
@@ -277,12 +277,15 @@ final class TrainingLoop {
     private TrainingRun.Outcome finish(long started) throws IOException {
         boolean interrupted = step < total && !stoppedEarly;
         boolean bestIsFinal = !interrupted && t.finalAdapter() == Recipe.FinalAdapter.BEST && best.value() != null && Files.isDirectory(run.bestDir());
+        TrainedWeights trained = setup.trained();
+        Path finalDir = trained.finalDir(run.dir());
         if (bestIsFinal) {
-            for (String file : new String[] {PeftFormat.WEIGHTS, PeftFormat.CONFIG}) {
-                AtomicFiles.write(run.dir().resolve(file), out -> Files.copy(run.bestDir().resolve(file), out));
+            Files.createDirectories(finalDir);
+            for (String file : trained.files()) {
+                AtomicFiles.write(finalDir.resolve(file), out -> Files.copy(run.bestDir().resolve(file), out));
             }
         } else {
-            PeftFormat.write(setup.adapter(), run.dir(), setup.modelDir().toString());
+            trained.write(finalDir);
         }
         double seconds = (System.nanoTime() - started) / 1e9;
         int done = step - start.step();
@@ -292,8 +295,8 @@ final class TrainingLoop {
         if (why != null) log.printf("%n%s%n", why);
         log.printf("%s after %d/%d steps in %.1f s (%.2f steps/s, %.0f tok/s); loss %.4f -> %.4f%n", interrupted ? "interrupted" : "finished",
                 step, total, seconds, done / seconds, (tokensSeen - start.tokensSeen()) / seconds, first, last);
-        log.printf("adapter  %s%s%n", run.dir().resolve(PeftFormat.WEIGHTS), bestIsFinal ? " (the best: " + best.describe()
-                + "; training.final_adapter: last keeps the last step's)" : "");
+        log.printf("%s  %s%s%n", trained instanceof TrainedWeights.Full ? "model   " : "adapter", trained.finalFile(run.dir()),
+                bestIsFinal ? " (the best: " + best.describe() + "; training.final_adapter: last keeps the last step's)" : "");
         if (interrupted) log.printf("resume   ./workbench resume %s%n", run.dir());
         log.printf("events   tensorboard --logdir %s%n", run.dir().getParent());
         return new TrainingRun.Outcome(run.dir(), step, total, first, last, interrupted, stoppedEarly);
@@ -321,11 +324,14 @@ final class TrainingLoop {
         h.put("quantization", r.quantization().type().name().toLowerCase());
         h.put("quantization.compute_dtype", r.quantization().computeDtype().name().toLowerCase());
         h.put("device", ComputeDevice.name(setup.model().manager().getDevice()));
-        h.put("lora.r", r.lora().r());
-        h.put("lora.alpha", r.lora().alpha());
-        h.put("lora.dropout", r.lora().dropout());
-        h.put("lora.target_modules", String.join(",", setup.adapter().settings().targetModules()));
-        h.put("lora.use_rslora", r.lora().useRslora());
+        h.put("training.method", r.training().method().name().toLowerCase());
+        if (setup.adapter() != null) {
+            h.put("lora.r", r.lora().r());
+            h.put("lora.alpha", r.lora().alpha());
+            h.put("lora.dropout", r.lora().dropout());
+            h.put("lora.target_modules", String.join(",", setup.adapter().settings().targetModules()));
+            h.put("lora.use_rslora", r.lora().useRslora());
+        }
         h.put("dataset.max_seq_len", r.dataset().maxSeqLen());
         h.put("training.lr", r.training().lr());
         h.put("training.schedule", r.training().schedule().name().toLowerCase());

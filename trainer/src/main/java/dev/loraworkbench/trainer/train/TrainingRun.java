@@ -97,8 +97,9 @@ public final class TrainingRun {
 
     /** The final adapter is in the run directory and run.json says the run finished. */
     private static boolean endWritten(Path runDir) {
-        return Files.isRegularFile(runDir.resolve(PeftFormat.WEIGHTS))
-                && RunStatus.read(runDir).map(s -> s.status() == RunStatus.Status.FINISHED).orElse(false);
+        boolean weights = Files.isRegularFile(runDir.resolve(PeftFormat.WEIGHTS))
+                || Files.isRegularFile(runDir.resolve(RunDirectory.MODEL_DIR).resolve(RunDirectory.MODEL_WEIGHTS));
+        return weights && RunStatus.read(runDir).map(s -> s.status() == RunStatus.Status.FINISHED).orElse(false);
     }
 
     /** A run that cannot go on (e.g. NaN loss); the message says what to do. */

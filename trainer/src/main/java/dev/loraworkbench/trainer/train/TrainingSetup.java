@@ -33,6 +33,7 @@ public record TrainingSetup(
         Path modelDir,
         TokenizerFiles tokenizer,
         LoadedModel model,
+        TrainedWeights trained,
         TrainingData data,
         Trainer trainer,
         AdamW optimizer,
@@ -61,11 +62,20 @@ public record TrainingSetup(
         try {
             TrainingData data = TrainingData.load(loaded, tokenizer);
             int longest = Stream.concat(data.train().stream(), data.eval().stream()).mapToInt(e -> e.ids().length).max().orElse(0);
-            var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(),
-                    Projection.expandTargets(r.lora().targetModules()), r.lora().useRslora());
-            model = ModelLoader.load(new ModelSpec(modelDir, r.quantization().forLoading(), r.quantization().computeDtype(), r.device(),
-                    new AdapterSource.Trainable(settings, t.seed(), checkpoint), longest), null);
-            AdamW optimizer = new AdamW(model.adapter().parameters(), t.weightDecay(), model.manager());
+            boolean full = t.method() == Recipe.Method.FULL;
+            if (full) {
+                // the checkpoint of a full-parameter run is itself a model directory: resume loads the weights from there
+                model = ModelLoader.load(new ModelSpec(checkpoint != null ? checkpoint : modelDir, null, Recipe.ComputeDtype.FP32, r.device(),
+                        new AdapterSource.FullModel(), longest), null);
+            } else {
+                var settings = new LoraAdapter.LoraSettings(r.lora().r(), r.lora().alpha(), r.lora().dropout(),
+                        Projection.expandTargets(r.lora().targetModules()), r.lora().useRslora());
+                model = ModelLoader.load(new ModelSpec(modelDir, r.quantization().forLoading(), r.quantization().computeDtype(), r.device(),
+                        new AdapterSource.Trainable(settings, t.seed(), checkpoint), longest), null);
+            }
+            TrainedWeights trained = full ? new TrainedWeights.Full(model.decoder().weights(), modelDir)
+                    : new TrainedWeights.Lora(model.adapter(), modelDir);
+            AdamW optimizer = new AdamW(trained.parameters(), t.weightDecay(), model.manager());
             LossScaler scaler = r.quantization().computeDtype() == Recipe.ComputeDtype.FP16 ? new LossScaler() : null;
             if (checkpoint != null) {
                 var meta = optimizer.readState(checkpoint.resolve(RunDirectory.OPTIMIZER));
@@ -82,7 +92,7 @@ public record TrainingSetup(
             Evaluation evaluation = !e.generates() || data.evalExamples().isEmpty() ? new Evaluation(List.of(), null)
                     : new Evaluation(EvalQuestion.of(data.evalExamples(), e.samples(), t.seed()),
                             new GenerationEval(tokenizer, model.stopIds(tokenizer), e.maxNewTokens(), t.microBatchSize()));
-            return new TrainingSetup(modelDir, tokenizer, model, data, trainer, optimizer, plan, schedule, evaluation);
+            return new TrainingSetup(modelDir, tokenizer, model, trained, data, trainer, optimizer, plan, schedule, evaluation);
         } catch (RuntimeException e) {
             if (model != null) model.close();
             tokenizer.close();
@@ -92,7 +102,7 @@ public record TrainingSetup(
 
     public Decoder decoder() { return model.decoder(); }
 
-    /** The adapter being trained. */
+    /** The adapter being trained (null when the run trains the full model). */
     public LoraAdapter adapter() { return model.adapter(); }
 
     /** The three lines a run starts with: model and adapter, data, plan. */
@@ -102,6 +112,11 @@ public record TrainingSetup(
         var c = model.checkpoint().config();
         var lora = model.adapter();
         long baseParams = model.decoder().weights().parameterCount();
+        if (lora == null) {
+            log.printf("model    %s (%s, %d layers, hidden %d), %,d params in fp32 on %s; full-parameter training: every weight trained "
+                    + "(fp32 weights, gradients and AdamW moments)%n", modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams,
+                    ComputeDevice.name(model.manager().getDevice()));
+        } else {
         var q = r.quantization();
         String compute = q.computeDtype() == Recipe.ComputeDtype.FP32 ? "" : ", " + q.computeDtype().name().toLowerCase() + " matmuls"
                 + (q.computeDtype() == Recipe.ComputeDtype.FP16 ? " with dynamic loss scaling" : "");
@@ -111,6 +126,7 @@ public record TrainingSetup(
         log.printf("model    %s (%s, %d layers, hidden %d), %,d params in %s; LoRA r=%d on %s: %,d trainable (%.2f%%)%n",
                 modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams, storage, lora.settings().r(),
                 String.join(",", lora.settings().targetModules()), lora.parameterCount(), 100.0 * lora.parameterCount() / baseParams);
+        }
         log.printf("data     %d train / %d eval examples, %,d tokens per epoch%s%n", data.train().size(), data.eval().size(), data.trainTokens(),
                 data.truncated() + data.dropped() > 0
                         ? String.format(", %d truncated, %d dropped (max_seq_len %d)", data.truncated(), data.dropped(), r.dataset().maxSeqLen())
