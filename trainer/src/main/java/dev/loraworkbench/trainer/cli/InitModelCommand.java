@@ -7,9 +7,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 @Command(name = "init-model", mixinStandardHelpOptions = true,
-        description = "Write a small random-weight Hugging Face checkpoint (config, BF16 safetensors, tokenizer, chat template).")
+        description = "Write a small Hugging Face checkpoint (config, safetensors, tokenizer, chat template): the shipped pretrained tiny-qwen2, "
+                + "or a preset with random weights.")
 final class InitModelCommand implements Callable<Integer> {
-    @Option(names = "--preset", required = true, description = "tiny-qwen2 (2.3 M params, the quickstart's), small-qwen2 (~135 M, for measuring) or qwen2-32b-layer (one 32B-shaped decoder layer, for load benchmarks)")
+    @Option(names = "--preset", required = true, description = "tiny-qwen2 (2.3 M params, the quickstart's: pretrained on this repository), tiny-qwen2-random (the same with random weights), small-qwen2 (~135 M, for measuring) or qwen2-32b-layer (one 32B-shaped decoder layer, for load benchmarks)")
     String preset;
 
     @Option(names = "--out", required = true, paramLabel = "DIR", description = "directory to create (must not exist or be empty)")
@@ -25,6 +26,10 @@ final class InitModelCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (!TinyModels.PRESET_NAMES.contains(preset)) {
             throw new WorkbenchCli.UserInputException("--preset " + preset + ": expected one of " + new java.util.TreeSet<>(TinyModels.PRESET_NAMES));
+        }
+        if (layers > 0 && preset.equals(TinyModels.TINY_QWEN2)) {
+            throw new WorkbenchCli.UserInputException("--layers: " + preset + " is shipped pretrained as it is; use " + TinyModels.TINY_QWEN2_RANDOM
+                    + " for a random-weight model of another depth");
         }
         if (layers < 0) throw new WorkbenchCli.UserInputException("--layers " + layers + ": expected a positive number (or 0 for the preset's)");
         TinyModels.create(preset, out, seed, layers);

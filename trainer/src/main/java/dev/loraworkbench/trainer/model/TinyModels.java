@@ -18,13 +18,17 @@ import java.util.List;
 import java.util.Random;
 
 /**
- * Embedded default models: a real HF-layout Qwen2 checkpoint (config.json, BF16 model.safetensors,
- * generation_config.json, tokenizer.json, tokenizer_config.json with a ChatML chat template), with
- * random weights and a byte-level BPE tokenizer trained on the shipped sample data. Lets the
- * quickstart and the tests run with nothing but the repository.
+ * Embedded default models: real HF-layout Qwen2 checkpoints (config.json, model.safetensors, generation_config.json,
+ * tokenizer.json, tokenizer_config.json with a ChatML chat template) with a byte-level BPE tokenizer trained on the
+ * shipped sample data. {@code tiny-qwen2}, the quickstart's base, is shipped in the jar: {@code tiny-qwen2-random}
+ * pretrained on this repository's code and docs by recipes/tiny-base.yaml. The other presets are random weights, made
+ * here from a seed (the tests' fixture, the starting point of that pretraining, and models for measuring).
  */
 public final class TinyModels {
+    /** The quickstart's base: a 2.3 M-parameter language model of this repository (shipped, not generated). */
     public static final String TINY_QWEN2 = "tiny-qwen2";
+    /** The same shape and tokenizer with random weights: fast fixtures, and what tiny-qwen2 was pretrained from. */
+    public static final String TINY_QWEN2_RANDOM = "tiny-qwen2-random";
     /** ~135 M parameters: for measuring memory and speed at a size where the model, not the runtime, dominates. */
     public static final String SMALL_QWEN2 = "small-qwen2";
     public static final String QWEN2_32B_LAYER = "qwen2-32b-layer";
@@ -34,6 +38,7 @@ public final class TinyModels {
 
     static final java.util.Map<String, Shape> PRESETS = java.util.Map.of(
             TINY_QWEN2, new Shape(192, 512, 4, 6, 2),
+            TINY_QWEN2_RANDOM, new Shape(192, 512, 4, 6, 2),
             SMALL_QWEN2, new Shape(1024, 2816, 12, 16, 4),
             // one decoder layer of DeepSeek-R1-Distill-Qwen-32B (the tokenizer's small vocabulary): for load benchmarks
             QWEN2_32B_LAYER, new Shape(5120, 27648, 1, 40, 8));
@@ -45,11 +50,35 @@ public final class TinyModels {
 
     /** The model directory, created with {@code preset} first if it does not exist yet. */
     public static Path ensure(Path dir, String preset, PrintStream log) throws IOException {
-        if (Files.isRegularFile(dir.resolve("config.json")) || preset == null) return dir;
-        log.printf("model    %s does not exist yet: creating preset %s (one-time, a few seconds)%n", dir, preset);
+        if (Files.isRegularFile(dir.resolve("config.json"))) {
+            if (TINY_QWEN2.equals(preset) && !TINY_QWEN2.equals(presetOf(dir))) {
+                log.printf("note     %s is not the pretrained %s of this version (a random-weight model of an older one?); "
+                        + "delete the directory to have it installed again%n", dir, TINY_QWEN2);
+            }
+            return dir;
+        }
+        if (preset == null) return dir;
+        log.printf("model    %s does not exist yet: %s%n", dir, TINY_QWEN2.equals(preset)
+                ? "installing the embedded " + TINY_QWEN2 + " (pretrained on this repository's code and docs: recipes/tiny-base.yaml)"
+                : "creating preset " + preset + " (one-time, a few seconds)");
         create(preset, dir, 1234);
         return dir;
     }
+
+    /** The workbench_preset config.json names (shipped presets carry it), or null. */
+    static String presetOf(Path dir) {
+        try {
+            return JSON.readTree(dir.resolve("config.json").toFile()).path(PRESET_FIELD).asText(null);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    /** A config.json field naming the shipped preset a model directory holds (transformers keeps unknown fields). */
+    static final String PRESET_FIELD = "workbench_preset";
+    /** The files of a shipped preset, under /presets/NAME/ in the jar. */
+    static final List<String> SHIPPED_FILES = List.of("config.json", "generation_config.json", "model.safetensors", "tokenizer.json",
+            "tokenizer_config.json");
 
     /** Writes the preset into {@code dir} (built in a temporary sibling directory, then renamed). */
     public static void create(String preset, Path dir, long seed) throws IOException {
@@ -65,7 +94,24 @@ public final class TinyModels {
             throw new CheckpointFormatException(dir + " already exists and is not empty but is no model (no config.json); "
                     + "choose another directory (model.path, or --out for init-model)");
         }
-        AtomicFiles.publishDirectory(dir, tmp -> writeQwen2(tmp, preset, shape, seed));
+        if (preset.equals(TINY_QWEN2)) AtomicFiles.publishDirectory(dir, TinyModels::installShipped);
+        else AtomicFiles.publishDirectory(dir, tmp -> writeQwen2(tmp, preset, shape, seed));
+    }
+
+    /** Copies the pretrained tiny-qwen2 out of the jar, its config.json marked with the preset's name. */
+    private static void installShipped(Path dir) throws IOException {
+        for (String file : SHIPPED_FILES) {
+            try (InputStream in = TinyModels.class.getResourceAsStream("/presets/" + TINY_QWEN2 + "/" + file)) {
+                if (in == null) throw new IllegalStateException("presets/" + TINY_QWEN2 + "/" + file + " missing from the trainer jar");
+                if (file.equals("config.json")) {
+                    ObjectNode config = (ObjectNode) JSON.readTree(in);
+                    config.put(PRESET_FIELD, TINY_QWEN2);
+                    AtomicFiles.writeString(dir.resolve(file), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config));
+                } else {
+                    AtomicFiles.write(dir.resolve(file), out -> in.transferTo(out));
+                }
+            }
+        }
     }
 
     private static void writeQwen2(Path dir, String preset, Shape shape, long seed) throws IOException {

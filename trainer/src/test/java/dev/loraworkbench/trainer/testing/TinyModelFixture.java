@@ -6,7 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** The tiny-qwen2 preset, created once per test JVM. */
+/** The tiny-qwen2-random preset (the quickstart model's shape and tokenizer, random weights), created once per test JVM. */
 public final class TinyModelFixture {
     private static Path dir;
 
@@ -17,7 +17,7 @@ public final class TinyModelFixture {
             try {
                 Path parent = Files.createTempDirectory("tiny-qwen2-");
                 dir = parent.resolve("model");
-                TinyModels.create(TinyModels.TINY_QWEN2, dir, 1234);
+                TinyModels.create(TinyModels.TINY_QWEN2_RANDOM, dir, 1234);
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
             }
