@@ -41,13 +41,22 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
         long other = c.vocabSize() * h * (c.tieWordEmbeddings() ? 1 : 2) + layers * 2 * h + h + biases;
         items.add(new Item("embeddings, lm_head, norms", other * F32, String.format("%,d params, fp32", other), null));
 
-        List<String> targets = Projection.expandTargets(r.lora().targetModules());
-        long loraParams = 0;
-        for (String p : targets) {
-            Projection kind = Projection.byName(p).orElseThrow();
-            loraParams += layers * r.lora().r() * (long) (kind.in(c) + kind.out(c));
+        boolean full = r.training().method() == Recipe.Method.FULL;
+        List<String> targets = full ? List.of() : Projection.expandTargets(r.lora().targetModules());
+        if (full) {
+            // the weights themselves are counted above (fp32: full training refuses other storage)
+            long params = layers * projPerLayer + other;
+            items.add(new Item("gradients + AdamW m, v of every weight", params * F32 * 3, String.format("%,d trainable params x 12 bytes", params), null));
+            long largest = Math.max(c.vocabSize() * h, Math.max(h * inter, h * q));
+            items.add(new Item("AdamW step temporaries", 4 * largest * F32, "4 tensors the size of the largest weight", null));
+        } else {
+            long loraParams = 0;
+            for (String p : targets) {
+                Projection kind = Projection.byName(p).orElseThrow();
+                loraParams += layers * r.lora().r() * (long) (kind.in(c) + kind.out(c));
+            }
+            items.add(new Item("LoRA weights + grads + AdamW m, v", loraParams * F32 * 4, String.format("%,d trainable params x 16 bytes", loraParams), null));
         }
-        items.add(new Item("LoRA weights + grads + AdamW m, v", loraParams * F32 * 4, String.format("%,d trainable params x 16 bytes", loraParams), null));
 
         long tokens = (long) r.training().microBatchSize() * r.dataset().maxSeqLen();
         long t = r.dataset().maxSeqLen();

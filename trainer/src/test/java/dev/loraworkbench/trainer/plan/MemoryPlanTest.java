@@ -31,4 +31,18 @@ class MemoryPlanTest {
         assertTrue(plan.items().stream().anyMatch(i -> i.name().equals("allocator slack") && i.bytes() > 0), "allocator slack is planned");
         assertTrue(plan.withoutRecomputation() > 100_000_000_000L, "without: " + MemoryPlan.gb(plan.withoutRecomputation()));
     }
+
+    /** Full-parameter training of the quickstart's tiny model: every weight fp32 plus its gradient and AdamW moments. */
+    @Test
+    void fullTrainingCountsSixteenBytesPerWeight() {
+        LoadedRecipe loaded = RecipeLoader.load(Path.of("../recipes/tiny-base.yaml"), List.of());
+        ModelConfig c = ModelConfig.load(Path.of("src/main/resources/presets/tiny-qwen2/config.json"));
+        MemoryPlan plan = MemoryPlan.of(c, loaded.recipe());
+        long params = 2_313_152L; // what training reports for tiny-qwen2
+        long weights = plan.items().stream().filter(i -> i.name().equals("base projections") || i.name().startsWith("embeddings")).mapToLong(MemoryPlan.Item::bytes).sum();
+        assertEquals(params * 4, weights, "fp32 weights");
+        MemoryPlan.Item state = plan.items().stream().filter(i -> i.name().startsWith("gradients + AdamW")).findFirst().orElseThrow();
+        assertEquals(params * 12, state.bytes());
+        assertTrue(plan.items().stream().noneMatch(i -> i.name().startsWith("LoRA")));
+    }
 }

@@ -44,7 +44,7 @@ class RecipeLoaderTest {
         List<String> p = problems(VALID + "  learning_rat: 0.1\n");
         assertEquals(1, p.size());
         assertTrue(p.get(0).startsWith("/recipes/r.yaml:8: training.learning_rat: unknown field; did you mean 'lr'? "
-                + "(valid fields: epochs, max_steps, micro_batch_size, grad_accum, lr, schedule,"), p.get(0));
+                + "(valid fields: method, epochs, max_steps, micro_batch_size, grad_accum, lr, schedule,"), p.get(0));
         assertTrue(problems(VALID + "lora:\n  rank: 4\n").get(0).startsWith("/recipes/r.yaml:9: lora.rank: unknown field; did you mean 'r'?"));
         assertTrue(problems(VALID + "  gradient_accumulation_steps: 4\n").get(0).contains("did you mean 'grad_accum'?"));
         assertTrue(problems(VALID + "trainig:\n  lr: 1\n").get(0).contains("trainig: unknown field; did you mean 'training'?"));
