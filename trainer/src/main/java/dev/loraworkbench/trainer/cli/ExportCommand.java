@@ -18,9 +18,11 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import dev.loraworkbench.trainer.export.GgufExport;
+import dev.loraworkbench.trainer.io.GgufWriter;
 
 @Command(name = "export", mixinStandardHelpOptions = true, description = "Export a run's adapter, or the base model with the adapter merged in.",
-        subcommands = {ExportCommand.Adapter.class, ExportCommand.Merged.class})
+        subcommands = {ExportCommand.Adapter.class, ExportCommand.Merged.class, ExportCommand.Gguf.class})
 final class ExportCommand {
 
     /** A run directory (its best adapter by default) or one of its checkpoints, with the recipe that names the base model. */
@@ -115,6 +117,44 @@ final class ExportCommand {
                     () -> new WorkbenchCli.UserInputException("--shard-size " + shardSize + ": expected a size such as 5GB or 500MB"));
             if (bytes <= 0) throw new WorkbenchCli.UserInputException("--shard-size " + shardSize + ": expected a size above 0, such as 5GB");
             return bytes;
+        }
+    }
+
+    @Command(name = "gguf", mixinStandardHelpOptions = true,
+            description = "One GGUF file for llama.cpp, Ollama and LM Studio: a run's base model with its LoRA merged in (as export merged "
+                    + "merges it), or a Hugging Face model directory as it is.")
+    static final class Gguf implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "RUN_CHECKPOINT_OR_MODEL") Path source;
+        @Option(names = "--out", required = true, paramLabel = "FILE.gguf") Path out;
+        @Option(names = "--type", defaultValue = "f16", description = "f16 | f32: the 2-D weights' type; norms and biases stay f32 (default ${DEFAULT-VALUE})")
+        String type;
+        @Option(names = "--force", description = "replace an existing file") boolean force;
+        @Option(names = "--last", description = "a run's last step's adapter instead of its best") boolean last;
+
+        @Override
+        public Integer call() throws Exception {
+            GgufWriter.TensorType tensorType = switch (type.toLowerCase(Locale.ROOT)) {
+                case "f16", "fp16" -> GgufWriter.TensorType.F16;
+                case "f32", "fp32" -> GgufWriter.TensorType.F32;
+                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16 or f32 (quantized types are not built yet)");
+            };
+            if (Files.isDirectory(out)) throw new WorkbenchCli.UserInputException("--out " + out + " is a directory; give a file name such as model.gguf");
+            if (Files.exists(out) && !force) throw new WorkbenchCli.UserInputException(out + " exists; pass --force to replace it");
+            long t0 = System.nanoTime();
+            boolean model = Files.isRegularFile(source.resolve("config.json")) && !Files.isRegularFile(source.resolve(PeftFormat.WEIGHTS));
+            Path modelDir;
+            if (model) {
+                modelDir = source;
+                GgufExport.export(source, null, null, out, tensorType, System.out);
+            } else {
+                Source src = Source.of(source, last);
+                modelDir = src.baseModel();
+                GgufExport.export(src.baseModel(), src.adapterDir(), src.trainedOn(), out, tensorType, System.out);
+            }
+            Path modelfile = out.resolveSibling(out.getFileName() + ".Modelfile");
+            AtomicFiles.writeString(modelfile, GgufExport.modelfile(modelDir, out));
+            System.out.printf("in %.1f s; llama.cpp: llama-cli -m %s -cnv; Ollama: ollama create NAME -f %s%n", (System.nanoTime() - t0) / 1e9, out, modelfile);
+            return 0;
         }
     }
 }

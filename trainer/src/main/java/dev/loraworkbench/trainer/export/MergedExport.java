@@ -10,9 +10,7 @@ import dev.loraworkbench.trainer.io.TensorInfo;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.model.HfCheckpoint;
-import dev.loraworkbench.trainer.model.Projection;
 import dev.loraworkbench.trainer.quant.Quantization;
-import dev.loraworkbench.trainer.quant.Quantizer;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -23,11 +21,9 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Base model + LoRA merged into one Hugging Face checkpoint: W' = W + scale · B A, streamed tensor by tensor into
- * size-limited shards with model.safetensors.index.json, plus config, generation config and tokenizer files.
- * W is the base weight as stored, or, for an adapter trained on a 4-bit base, that weight quantized and
- * dequantized exactly as training saw it (as PEFT's merge_and_unload of a 4-bit model does): the merged model then
- * computes what the trained one did.
+ * Base model + LoRA merged into one Hugging Face checkpoint ({@link MergedWeights}), streamed tensor by tensor into
+ * size-limited shards with model.safetensors.index.json, plus config, generation config and tokenizer files: the
+ * merged model computes what the trained one did.
  */
 public final class MergedExport {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -48,6 +44,7 @@ public final class MergedExport {
                                 PrintStream log) throws IOException {
         try (HfCheckpoint base = HfCheckpoint.open(baseDir); NDManager manager = NDManager.newBaseManager("PyTorch")) {
             LoraAdapter adapter = PeftFormat.read(adapterDir, base.config(), manager);
+            MergedWeights weights = new MergedWeights(base, adapter, trainedOn);
             List<TensorInfo> tensors = base.tensorsInOrder();
             List<List<StreamingSafetensorsWriter.Spec>> shards = planShards(tensors, dtype, shardBytes);
             int[] merged = {0};
@@ -59,16 +56,8 @@ public final class MergedExport {
                             : String.format("model-%05d-of-%05d.safetensors", s + 1, shards.size());
                     try (var writer = new StreamingSafetensorsWriter(dir.resolve(file), shards.get(s), Map.of("format", "pt"))) {
                         for (var spec : shards.get(s)) {
-                            float[] values = base.floats(spec.name());
-                            if (trainedOn != null && isQuantizedProjection(spec.name())) {
-                                values = Quantizer.dequantize(Quantizer.quantize(values, spec.shape(), trainedOn.codebook(), trainedOn.blockSize(), trainedOn.doubleQuant()));
-                            }
-                            LoraAdapter.Pair pair = spec.name().endsWith(".weight")
-                                    ? adapter.get(spec.name().substring(0, spec.name().length() - ".weight".length())) : null;
-                            if (pair != null) {
-                                addScaledProduct(values, pair, adapter.scale());
-                                merged[0]++;
-                            }
+                            float[] values = weights.values(spec.name(), spec.shape());
+                            if (weights.adapted(spec.name()) != null) merged[0]++;
                             writer.write(spec.name(), values);
                             weightMap.put(spec.name(), file);
                             total[0] += (long) values.length * dtype.bytes;
@@ -93,23 +82,6 @@ public final class MergedExport {
                 throw new IllegalStateException("merged " + merged[0] + " of " + adapter.pairs().size() + " adapted modules");
             }
             return new Result(out, shards.size(), total[0], merged[0]);
-        }
-    }
-
-    /** The weights a 4-bit load quantizes: the seven projections of every decoder layer. */
-    static boolean isQuantizedProjection(String name) {
-        if (!name.startsWith("model.layers.") || !name.endsWith(".weight")) return false;
-        String module = name.substring(0, name.length() - ".weight".length());
-        return Projection.byName(module.substring(module.lastIndexOf('.') + 1)).isPresent();
-    }
-
-    /** values += scale · (B A), B [out, r], A [r, in], row-major like the weight. */
-    private static void addScaledProduct(float[] values, LoraAdapter.Pair pair, float scale) {
-        try (NDManager scope = pair.a().getManager().newSubManager()) {
-            scope.tempAttachAll(pair.a(), pair.b());
-            float[] delta = pair.b().matMul(pair.a()).toFloatArray(); // [out, in]
-            if (delta.length != values.length) throw new IllegalStateException("LoRA product does not match the weight's size");
-            for (int i = 0; i < values.length; i++) values[i] += scale * delta[i];
         }
     }
 

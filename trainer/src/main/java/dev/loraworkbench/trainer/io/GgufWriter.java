@@ -1,0 +1,191 @@
+package dev.loraworkbench.trainer.io;
+
+import java.io.BufferedOutputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * Writes a GGUF v3 file (llama.cpp's model format) one tensor at a time: the header, the metadata key/values and
+ * every tensor's name, shape, type and offset first, then the data in the same order, each tensor aligned to
+ * {@link #ALIGNMENT} bytes. Goes to a temporary file that is synced and renamed once every tensor arrived.
+ * Layout from ggml's gguf.h: little-endian; strings are a uint64 length and UTF-8 bytes; dimensions are listed
+ * fastest-varying first (a PyTorch [out, in] weight is ne = [in, out], with the same bytes).
+ */
+public final class GgufWriter implements AutoCloseable {
+    static final int MAGIC = 0x46554747; // "GGUF" read as a little-endian uint32
+    static final int VERSION = 3;
+    public static final int ALIGNMENT = 32;
+
+    /** ggml tensor types this writer encodes (the number is ggml's enum value). */
+    public enum TensorType {
+        F32(0, 4), F16(1, 2);
+
+        public final int id;
+        public final int bytes;
+
+        TensorType(int id, int bytes) {
+            this.id = id;
+            this.bytes = bytes;
+        }
+    }
+
+    /** One tensor to come: {@code shape} in PyTorch order (slowest first). */
+    public record TensorSpec(String name, long[] shape, TensorType type) {
+        long bytes() {
+            long n = type.bytes;
+            for (long d : shape) n *= d;
+            return n;
+        }
+    }
+
+    /** Metadata in insertion order; each value's GGUF type is fixed by the method that put it. */
+    public static final class Metadata {
+        private final Map<String, byte[]> entries = new LinkedHashMap<>();
+
+        public Metadata string(String key, String value) { return put(key, 8, out -> writeString(out, value)); }
+
+        public Metadata uint32(String key, long value) { return put(key, 4, out -> out.putInt((int) value)); }
+
+        public Metadata int32(String key, int value) { return put(key, 5, out -> out.putInt(value)); }
+
+        public Metadata float32(String key, double value) { return put(key, 6, out -> out.putFloat((float) value)); }
+
+        public Metadata bool(String key, boolean value) { return put(key, 7, out -> out.put((byte) (value ? 1 : 0))); }
+
+        public Metadata strings(String key, List<String> values) {
+            return put(key, 9, out -> {
+                out.putInt(8).putLong(values.size());
+                for (String v : values) writeString(out, v);
+            });
+        }
+
+        public Metadata int32s(String key, int[] values) {
+            return put(key, 9, out -> {
+                out.putInt(5).putLong(values.length);
+                for (int v : values) out.putInt(v);
+            });
+        }
+
+        public int size() { return entries.size(); }
+
+        private interface Body { void write(Buffer out); }
+
+        private Metadata put(String key, int type, Body body) {
+            Buffer b = new Buffer();
+            writeString(b, key);
+            b.putInt(type);
+            body.write(b);
+            if (entries.put(key, b.toByteArray()) != null) throw new IllegalArgumentException("metadata key given twice: " + key);
+            return this;
+        }
+    }
+
+    private final Path target;
+    private final Path tmp;
+    private final FileChannel channel;
+    private final OutputStream out;
+    private final List<TensorSpec> specs;
+    private long written; // bytes of the data section so far
+    private int next;
+
+    public GgufWriter(Path target, Metadata metadata, List<TensorSpec> specs) throws IOException {
+        this.target = target;
+        this.specs = List.copyOf(specs);
+        Files.createDirectories(target.toAbsolutePath().getParent());
+        this.tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName(), ".tmp");
+        this.channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+        this.out = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 20);
+        Buffer head = new Buffer();
+        head.putInt(MAGIC).putInt(VERSION).putLong(specs.size()).putLong(metadata.size());
+        for (byte[] kv : metadata.entries.values()) head.put(kv);
+        long offset = 0;
+        for (TensorSpec s : specs) {
+            writeString(head, s.name());
+            head.putInt(s.shape().length);
+            for (int d = s.shape().length - 1; d >= 0; d--) head.putLong(s.shape()[d]); // ggml: fastest-varying first
+            head.putInt(s.type().id).putLong(offset);
+            offset = align(offset + s.bytes());
+        }
+        byte[] bytes = head.toByteArray();
+        out.write(bytes);
+        out.write(new byte[(int) (align(bytes.length) - bytes.length)]);
+    }
+
+    static long align(long n) {
+        return (n + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+    }
+
+    /** Appends the next tensor (in the order of the specs), converting fp32 values to its type. */
+    public void write(String name, float[] values) throws IOException {
+        TensorSpec s = specs.get(next);
+        if (!s.name().equals(name)) throw new IllegalStateException("expected tensor " + s.name() + ", got " + name);
+        if (values.length * (long) s.type().bytes != s.bytes()) throw new IllegalArgumentException(name + ": " + values.length + " values do not fit " + s);
+        int chunk = 1 << 20;
+        ByteBuffer b = ByteBuffer.allocate(chunk * s.type().bytes).order(ByteOrder.LITTLE_ENDIAN);
+        for (int from = 0; from < values.length; from += chunk) {
+            int to = Math.min(values.length, from + chunk);
+            b.clear();
+            for (int i = from; i < to; i++) {
+                switch (s.type()) {
+                    case F32 -> b.putFloat(values[i]);
+                    case F16 -> b.putShort(Floats.floatToF16(values[i]));
+                }
+            }
+            out.write(b.array(), 0, b.position());
+        }
+        written += s.bytes();
+        long padded = align(written);
+        out.write(new byte[(int) (padded - written)]);
+        written = padded;
+        next++;
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            out.flush();
+            channel.force(true);
+            out.close();
+            if (next != specs.size()) throw new IOException(target + ": only " + next + " of " + specs.size() + " tensors were written");
+            AtomicFiles.moveIntoPlace(tmp, target);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    private static void writeString(Buffer out, String s) {
+        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+        out.putLong(bytes.length);
+        out.put(bytes);
+    }
+
+    /** A growable little-endian byte buffer. */
+    private static final class Buffer {
+        private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        private final ByteBuffer scratch = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+
+        Buffer putInt(int v) { scratch.clear(); scratch.putInt(v); bytes.write(scratch.array(), 0, 4); return this; }
+
+        Buffer putLong(long v) { scratch.clear(); scratch.putLong(v); bytes.write(scratch.array(), 0, 8); return this; }
+
+        Buffer putFloat(float v) { return putInt(Float.floatToRawIntBits(v)); }
+
+        Buffer put(byte v) { bytes.write(v); return this; }
+
+        Buffer put(byte[] v) { bytes.write(v, 0, v.length); return this; }
+
+        byte[] toByteArray() { return bytes.toByteArray(); }
+    }
+}
