@@ -126,7 +126,7 @@ final class ExportCommand {
     static final class Gguf implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "RUN_CHECKPOINT_OR_MODEL") Path source;
         @Option(names = "--out", required = true, paramLabel = "FILE.gguf") Path out;
-        @Option(names = "--type", defaultValue = "f16", description = "f16 | f32: the 2-D weights' type; norms and biases stay f32 (default ${DEFAULT-VALUE})")
+        @Option(names = "--type", defaultValue = "f16", description = "f16 | bf16 | f32: the 2-D weights' type; norms and biases stay f32 (default ${DEFAULT-VALUE})")
         String type;
         @Option(names = "--force", description = "replace an existing file") boolean force;
         @Option(names = "--last", description = "a run's last step's adapter instead of its best") boolean last;
@@ -135,8 +135,9 @@ final class ExportCommand {
         public Integer call() throws Exception {
             GgufWriter.TensorType tensorType = switch (type.toLowerCase(Locale.ROOT)) {
                 case "f16", "fp16" -> GgufWriter.TensorType.F16;
+                case "bf16" -> GgufWriter.TensorType.BF16;
                 case "f32", "fp32" -> GgufWriter.TensorType.F32;
-                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16 or f32 (quantized types are not built yet)");
+                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16, bf16 or f32 (quantized types are not built yet)");
             };
             if (Files.isDirectory(out)) throw new WorkbenchCli.UserInputException("--out " + out + " is a directory; give a file name such as model.gguf");
             if (Files.exists(out) && !force) throw new WorkbenchCli.UserInputException(out + " exists; pass --force to replace it");

@@ -65,7 +65,7 @@ public final class GgufExport {
             GgufWriter.Metadata metadata = new GgufWriter.Metadata()
                     .string("general.architecture", arch)
                     .string("general.name", modelDir.toAbsolutePath().normalize().getFileName().toString())
-                    .uint32("general.file_type", type == GgufWriter.TensorType.F32 ? 0 : 1) // ALL_F32 / MOSTLY_F16
+                    .uint32("general.file_type", type.fileType)
                     .uint32(arch + ".context_length", c.maxPositionEmbeddings())
                     .uint32(arch + ".embedding_length", c.hiddenSize())
                     .uint32(arch + ".block_count", c.numLayers())

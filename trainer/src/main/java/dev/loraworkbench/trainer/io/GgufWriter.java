@@ -28,16 +28,18 @@ public final class GgufWriter implements AutoCloseable {
     static final int VERSION = 3;
     public static final int ALIGNMENT = 32;
 
-    /** ggml tensor types this writer encodes (the number is ggml's enum value). */
+    /** ggml tensor types this writer encodes: ggml's enum value, bytes per value, and llama.cpp's file type for "mostly this type". */
     public enum TensorType {
-        F32(0, 4), F16(1, 2);
+        F32(0, 4, 0), F16(1, 2, 1), BF16(30, 2, 32);
 
         public final int id;
         public final int bytes;
+        public final int fileType;
 
-        TensorType(int id, int bytes) {
+        TensorType(int id, int bytes, int fileType) {
             this.id = id;
             this.bytes = bytes;
+            this.fileType = fileType;
         }
     }
 
@@ -141,6 +143,7 @@ public final class GgufWriter implements AutoCloseable {
                 switch (s.type()) {
                     case F32 -> b.putFloat(values[i]);
                     case F16 -> b.putShort(Floats.floatToF16(values[i]));
+                    case BF16 -> b.putShort(Floats.floatToBf16(values[i]));
                 }
             }
             out.write(b.array(), 0, b.position());

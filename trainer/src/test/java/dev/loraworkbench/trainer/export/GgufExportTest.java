@@ -109,8 +109,13 @@ class GgufExportTest {
         return tok.encode(tok.template().render(List.of(Message.user(question)), true));
     }
 
+    /** bf16 keeps 8 bits of mantissa (f16: 11): its weights move the logits more. */
     private static double tolerance(GgufWriter.TensorType type) {
-        return type == GgufWriter.TensorType.F32 ? 1e-3 : 5e-3;
+        return switch (type) {
+            case F32 -> 1e-3;
+            case F16 -> 5e-3;
+            case BF16 -> 1e-2;
+        };
     }
 
     /** Largest |a - b| over the row, relative to the row's largest |logit|. */
@@ -147,7 +152,7 @@ class GgufExportTest {
             for (GgufWriter.TensorType type : GgufWriter.TensorType.values()) {
                 Path gguf = dir.resolve("tiny-" + type + ".gguf");
                 GgufExport.export(model, null, null, gguf, type, new PrintStream(new ByteArrayOutputStream()));
-                // measured on this model: at most 1.8e-4 (f32: llama.cpp's own kernels) and 2.0e-4 (f16: weights rounded too)
+                // measured on this model: at most 1.8e-4 (f32: llama.cpp's own kernels), 2.0e-4 (f16), 1.3e-3 (bf16: weights rounded)
                 assertSameModel(gguf, ours, prompt, tolerance(type), type.name());
             }
         }
