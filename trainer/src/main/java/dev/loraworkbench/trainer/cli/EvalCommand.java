@@ -4,7 +4,10 @@ import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.eval.AdapterComparison;
 import dev.loraworkbench.trainer.eval.EvalQuestion;
 import dev.loraworkbench.trainer.eval.GenerationEval;
+import dev.loraworkbench.trainer.loader.AdapterSource;
 import dev.loraworkbench.trainer.loader.LoadedModel;
+import dev.loraworkbench.trainer.loader.ModelLoader;
+import dev.loraworkbench.trainer.loader.ModelSpec;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.train.DataViews;
 import java.nio.file.Path;
@@ -50,10 +53,6 @@ final class EvalCommand implements Callable<Integer> {
         if (source != null && model.adapter != null) throw new WorkbenchCli.UserInputException("give the adapter once: as RUN_OR_ADAPTER or as --adapter");
         if (source != null) model.adapter = source;
         if (model.adapter == null) throw new WorkbenchCli.UserInputException("give a run (runs/<name>) or an adapter to evaluate");
-        if (model.fullModel().isPresent()) {
-            throw new WorkbenchCli.UserInputException(model.adapter + " trained the full model, not an adapter: its training already scored base "
-                    + "(step 0) and tuned model on the eval split (eval/* in TensorBoard, ./workbench runs compare); eval of full runs is not built yet");
-        }
         LoadedRecipe run = model.runRecipe().orElse(null);
         if (data == null && run == null) throw new WorkbenchCli.UserInputException("--data FILE is required: " + model.adapter + " is not a run with an eval split");
         var e = run == null ? null : run.recipe().eval();
@@ -68,7 +67,18 @@ final class EvalCommand implements Callable<Integer> {
             var generation = new GenerationEval(tokenizer, loaded.stopIds(tokenizer), tokens, batch);
             var questions = set.examples().stream().map(EvalQuestion::of).toList();
             System.err.printf("eval     %d questions, greedy, up to %d new tokens, %s%n", questions.size(), tokens, noBase ? "adapter only" : "base and adapter");
-            AdapterComparison c = AdapterComparison.run(loaded, generation, questions, set.encoded(), batch, tokenizer.padId(), !noBase);
+            AdapterComparison c;
+            if (model.fullModel().isPresent()) {
+                // a full-parameter run: its model against the model it started from, loaded beside it (both small)
+                Path baseDir = run != null ? run.modelDir() : null;
+                if (baseDir == null && !noBase) throw new WorkbenchCli.UserInputException(model.adapter + ": no run recipe names the base model; pass --no-base");
+                try (LoadedModel base = noBase ? null : ModelLoader.load(new ModelSpec(
+                        baseDir, null, model.computeDtype(), model.device(), new AdapterSource.None(), 0), System.err)) {
+                    c = AdapterComparison.run(loaded, base, generation, questions, set.encoded(), batch, tokenizer.padId());
+                }
+            } else {
+                c = AdapterComparison.run(loaded, generation, questions, set.encoded(), batch, tokenizer.padId(), !noBase);
+            }
             System.out.print(json ? c.json() + "\n" : c.table());
             if (out != null) {
                 c.writeJsonl(out);

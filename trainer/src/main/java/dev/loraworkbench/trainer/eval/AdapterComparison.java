@@ -50,6 +50,14 @@ public record AdapterComparison(Side base, Side adapter) {
         return new AdapterComparison(base, adapter);
     }
 
+    /** A tuned model against a separately loaded base (a full-parameter run's model and the model it started from). */
+    public static AdapterComparison run(LoadedModel tuned, LoadedModel base, GenerationEval generation, List<EvalQuestion> questions,
+                                        List<EncodedExample> encoded, int batchSize, int padId) {
+        Side adapter = side(tuned.decoder(), tuned, generation, questions, encoded, batchSize, padId);
+        Side before = base == null ? null : side(base.decoder(), base, generation, questions, encoded, batchSize, padId);
+        return new AdapterComparison(before, adapter);
+    }
+
     private static Side side(Decoder decoder, LoadedModel model, GenerationEval generation, List<EvalQuestion> questions,
                              List<EncodedExample> encoded, int batchSize, int padId) {
         return new Side(generation.run(decoder, model.manager(), questions), LossEval.run(decoder, model.manager(), encoded, batchSize, padId));

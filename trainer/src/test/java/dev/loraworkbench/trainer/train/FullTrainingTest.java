@@ -81,6 +81,23 @@ class FullTrainingTest {
                 "the resumed run's model is bitwise the straight run's");
         assertTrue(expected.get("eval/loss").get(2).value() < expected.get("eval/loss").get(0).value(), "it learned: " + expected.get("eval/loss"));
 
+        // eval of a full run: its model against the model it started from, on the run's eval split
+        var out = new ByteArrayOutputStream();
+        PrintStream oldOut = System.out;
+        int code;
+        try {
+            System.setOut(new PrintStream(out, true, java.nio.charset.StandardCharsets.UTF_8));
+            code = dev.loraworkbench.trainer.cli.WorkbenchCli.run("eval", straight.toString(), "--samples", "3", "--max-new-tokens", "4", "--json");
+        } finally {
+            System.setOut(oldOut);
+        }
+        assertEquals(0, code, out.toString());
+        var metrics = new com.fasterxml.jackson.databind.ObjectMapper().readTree(out.toString());
+        assertEquals(3, metrics.path("questions").asInt(), metrics.toString());
+        double baseLoss = metrics.path("metrics").path("loss").path("base").asDouble(Double.NaN);
+        double tunedLoss = metrics.path("metrics").path("loss").path("adapter").asDouble(Double.NaN);
+        assertTrue(tunedLoss < baseLoss, "the trained model's eval loss is below its starting point's: " + metrics);
+
         // the trained model is a base like any other: a LoRA recipe trains on it
         TrainingRun.Outcome lora = TrainingRun.execute(RecipeLoader.load(recipe("lora-on-top", model.toString(), "lora"), List.of()),
                 new AtomicBoolean(), quiet());
