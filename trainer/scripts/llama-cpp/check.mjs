@@ -1,6 +1,7 @@
 // llama.cpp (through node-llama-cpp) on a GGUF file, for the GGUF export tests: reads one JSON request from stdin,
-// prints one JSON answer. Request: {model, ids: [...], logitsAt: [positions], generate: N, texts: [...]}.
-// Answer: {logits: {position: [vocab floats]}, greedy: [ids], tokens: [[ids per text]]}.
+// prints one JSON answer. Request: {model, lora: an adapter GGUF (optional), ids: [...] or prompt: "text with special
+// tokens", logitsAt: [positions], generate: N, texts: [...]}.
+// Answer: {logits: {position: [vocab floats]}, greedy: [ids], text: the greedy tokens decoded, tokens: [[ids per text]]}.
 // LLAMA_CPP_HOME: where fetch-llama-cpp.sh installed node-llama-cpp (an ES module import ignores NODE_PATH)
 const {getLlama} = await import(process.env.LLAMA_CPP_HOME + "/node_modules/node-llama-cpp/dist/index.js");
 
@@ -11,7 +12,9 @@ const request = JSON.parse(await new Promise(resolve => {
 }));
 const llama = await getLlama({gpu: false, logLevel: "error"});
 const model = await llama.loadModel({modelPath: request.model});
-const context = await model.createContext({contextSize: 512, batchSize: 512, threads: 1});
+const contextOptions = {contextSize: 512, batchSize: 512, threads: 1};
+if (request.lora) contextOptions.lora = {adapters: [{filePath: request.lora, scale: 1}]};
+const context = await model.createContext(contextOptions);
 const answer = {logits: {}, greedy: [], tokens: []};
 
 if (request.prompt !== undefined) request.ids = Array.from(model.tokenize(request.prompt, true));
@@ -25,7 +28,7 @@ for (const i of positions) {
   answer.logits[i] = logits;
 }
 if (request.generate > 0) {
-  const fresh = await model.createContext({contextSize: 512, batchSize: 512, threads: 1});
+  const fresh = await model.createContext(contextOptions);
   const greedy = fresh.getSequence();
   for await (const token of greedy.evaluate(request.ids, {temperature: 0})) {
     answer.greedy.push(token);

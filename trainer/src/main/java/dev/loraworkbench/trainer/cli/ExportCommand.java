@@ -22,7 +22,7 @@ import dev.loraworkbench.trainer.export.GgufExport;
 import dev.loraworkbench.trainer.io.GgufWriter;
 
 @Command(name = "export", mixinStandardHelpOptions = true, description = "Export a run's adapter, or the base model with the adapter merged in.",
-        subcommands = {ExportCommand.Adapter.class, ExportCommand.Merged.class, ExportCommand.Gguf.class})
+        subcommands = {ExportCommand.Adapter.class, ExportCommand.Merged.class, ExportCommand.Gguf.class, ExportCommand.GgufAdapter.class})
 final class ExportCommand {
 
     /** A run directory (its best adapter by default) or one of its checkpoints, with the recipe that names the base model. */
@@ -133,14 +133,8 @@ final class ExportCommand {
 
         @Override
         public Integer call() throws Exception {
-            GgufWriter.TensorType tensorType = switch (type.toLowerCase(Locale.ROOT)) {
-                case "f16", "fp16" -> GgufWriter.TensorType.F16;
-                case "bf16" -> GgufWriter.TensorType.BF16;
-                case "f32", "fp32" -> GgufWriter.TensorType.F32;
-                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16, bf16 or f32 (quantized types are not built yet)");
-            };
-            if (Files.isDirectory(out)) throw new WorkbenchCli.UserInputException("--out " + out + " is a directory; give a file name such as model.gguf");
-            if (Files.exists(out) && !force) throw new WorkbenchCli.UserInputException(out + " exists; pass --force to replace it");
+            GgufWriter.TensorType tensorType = tensorType(type);
+            checkOut(out, force);
             long t0 = System.nanoTime();
             boolean model = Files.isRegularFile(source.resolve("config.json")) && !Files.isRegularFile(source.resolve(PeftFormat.WEIGHTS));
             Path modelDir;
@@ -155,6 +149,46 @@ final class ExportCommand {
             Path modelfile = out.resolveSibling(out.getFileName() + ".Modelfile");
             AtomicFiles.writeString(modelfile, GgufExport.modelfile(modelDir, out));
             System.out.printf("in %.1f s; llama.cpp: llama-cli -m %s -cnv; Ollama: ollama create NAME -f %s%n", (System.nanoTime() - t0) / 1e9, out, modelfile);
+            return 0;
+        }
+
+        static GgufWriter.TensorType tensorType(String type) {
+            return switch (type.toLowerCase(Locale.ROOT)) {
+                case "f16", "fp16" -> GgufWriter.TensorType.F16;
+                case "bf16" -> GgufWriter.TensorType.BF16;
+                case "f32", "fp32" -> GgufWriter.TensorType.F32;
+                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16, bf16 or f32 (quantized types are not built yet)");
+            };
+        }
+
+        static void checkOut(Path out, boolean force) {
+            if (Files.isDirectory(out)) throw new WorkbenchCli.UserInputException("--out " + out + " is a directory; give a file name such as model.gguf");
+            if (Files.exists(out) && !force) throw new WorkbenchCli.UserInputException(out + " exists; pass --force to replace it");
+        }
+    }
+
+    @Command(name = "gguf-adapter", mixinStandardHelpOptions = true,
+            description = "A run's LoRA adapter as llama.cpp's LoRA GGUF, applied on the base model's GGUF (llama-cli -m base.gguf --lora adapter.gguf).")
+    static final class GgufAdapter implements Callable<Integer> {
+        @Parameters(index = "0", paramLabel = "RUN_OR_CHECKPOINT") Path source;
+        @Option(names = "--out", required = true, paramLabel = "ADAPTER.gguf") Path out;
+        @Option(names = "--type", defaultValue = "f32", description = "f32 | f16 | bf16 (default ${DEFAULT-VALUE}: an adapter is small)") String type;
+        @Option(names = "--force", description = "replace an existing file") boolean force;
+        @Option(names = "--last", description = "a run's last step's adapter instead of its best") boolean last;
+
+        @Override
+        public Integer call() throws Exception {
+            GgufWriter.TensorType tensorType = Gguf.tensorType(type);
+            Gguf.checkOut(out, force);
+            Source src = Source.of(source, last);
+            if (src.trainedOn() != null) {
+                System.out.println("note: this adapter was trained on a " + src.trainedOn().name() + " base; on an unquantized base GGUF it computes "
+                        + "slightly differently than in training (export gguf merges it into the dequantized base instead)");
+            }
+            long t0 = System.nanoTime();
+            GgufExport.exportAdapter(src.baseModel(), src.adapterDir(), out, tensorType, System.out);
+            System.out.printf("in %.1f s; llama.cpp: llama-cli -m BASE.gguf --lora %s (BASE.gguf: ./workbench export gguf %s --out BASE.gguf)%n",
+                    (System.nanoTime() - t0) / 1e9, out, src.baseModel());
             return 0;
         }
     }

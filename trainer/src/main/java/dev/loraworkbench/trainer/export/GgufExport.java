@@ -125,6 +125,44 @@ public final class GgufExport {
         return sb.toString();
     }
 
+    /**
+     * A LoRA adapter as llama.cpp's LoRA GGUF (what convert_lora_to_gguf.py writes, for llama-cli --lora): general.type
+     * adapter, adapter.type lora, adapter.lora.alpha, and per adapted weight its A [r, in] and B [out, r] under the
+     * weight's llama.cpp name + ".lora_a" / ".lora_b". llama.cpp scales B A by alpha / r, so alpha is written as
+     * scale · r: an rsLoRA adapter (alpha / √r) keeps its scale.
+     */
+    public static Result exportAdapter(Path modelDir, Path adapterDir, Path out, GgufWriter.TensorType type, PrintStream log) throws IOException {
+        try (HfCheckpoint base = HfCheckpoint.open(modelDir); NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            ModelConfig c = base.config();
+            String arch = architecture(c, modelDir);
+            LoraAdapter adapter = PeftFormat.read(adapterDir, c, manager);
+            int r = adapter.settings().r();
+            GgufWriter.Metadata metadata = new GgufWriter.Metadata()
+                    .string("general.architecture", arch)
+                    .string("general.type", "adapter")
+                    .string("general.name", adapterDir.toAbsolutePath().normalize().getFileName().toString())
+                    .string("adapter.type", "lora")
+                    .float32("adapter.lora.alpha", adapter.scale() * r);
+            List<GgufWriter.TensorSpec> specs = new ArrayList<>();
+            List<float[]> values = new ArrayList<>(); // an adapter is small: A and B of every module at once
+            adapter.pairs().forEach((module, pair) -> {
+                String name = ggufName(module + ".weight");
+                if (name == null) throw new CheckpointFormatException(adapterDir + ": adapted module " + module + " has no llama.cpp name");
+                specs.add(new GgufWriter.TensorSpec(name + ".lora_a", pair.a().getShape().getShape(), type));
+                values.add(pair.a().toFloatArray());
+                specs.add(new GgufWriter.TensorSpec(name + ".lora_b", pair.b().getShape().getShape(), type));
+                values.add(pair.b().toFloatArray());
+            });
+            try (GgufWriter writer = new GgufWriter(out, metadata, specs)) {
+                for (int i = 0; i < specs.size(); i++) writer.write(specs.get(i).name(), values.get(i));
+            }
+            long bytes = Files.size(out);
+            log.printf("wrote %s (LoRA adapter for %s, r=%d, %d modules, %s, %.1f MB)%n", out, arch, r, adapter.pairs().size(),
+                    type.name().toLowerCase(java.util.Locale.ROOT), bytes / 1e6);
+            return new Result(out, bytes, specs.size(), adapter.pairs().size());
+        }
+    }
+
     private static String architecture(ModelConfig c, Path dir) {
         if (c.modelType().equals("qwen2")) return "qwen2";
         throw new CheckpointFormatException(dir + ": GGUF export of model_type '" + c.modelType() + "' is not built yet (qwen2 is: Qwen2, "

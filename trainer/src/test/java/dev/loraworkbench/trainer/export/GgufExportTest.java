@@ -61,7 +61,13 @@ class GgufExportTest {
 
     /** One request to llama.cpp: logits at some positions of {@code ids}, a greedy continuation, tokenizations. */
     private static JsonNode llama(Path gguf, int[] ids, int[] logitsAt, int generate, List<String> texts) throws Exception {
+        return llama(gguf, null, ids, logitsAt, generate, texts);
+    }
+
+    /** @param lora an adapter GGUF llama.cpp applies on top, or null */
+    private static JsonNode llama(Path gguf, Path lora, int[] ids, int[] logitsAt, int generate, List<String> texts) throws Exception {
         ObjectNode request = JSON.createObjectNode().put("model", gguf.toString()).put("generate", generate);
+        if (lora != null) request.put("lora", lora.toString());
         ids(request.putArray("ids"), ids);
         ids(request.putArray("logitsAt"), logitsAt);
         texts.forEach(request.putArray("texts")::add);
@@ -129,8 +135,12 @@ class GgufExportTest {
     }
 
     private static void assertSameModel(Path gguf, Reference ours, int[] prompt, double tolerance, String what) throws Exception {
+        assertSameModel(gguf, null, ours, prompt, tolerance, what);
+    }
+
+    private static void assertSameModel(Path gguf, Path lora, Reference ours, int[] prompt, double tolerance, String what) throws Exception {
         int[] positions = {0, prompt.length / 2, prompt.length - 1};
-        JsonNode answer = llama(gguf, prompt, positions, ours.greedy().size(), List.of());
+        JsonNode answer = llama(gguf, lora, prompt, positions, ours.greedy().size(), List.of());
         for (int position : positions) {
             double d = relativeDifference(ours.logits()[position], row(answer.get("logits"), position));
             System.out.printf("gguf %s: position %d, largest logit difference %.2e of the largest logit%n", what, position, d);
@@ -174,7 +184,10 @@ class GgufExportTest {
         }
     }
 
-    /** A run's export: the LoRA merged into the weights computes what the base with the adapter on it computes. */
+    /**
+     * A run's export: the LoRA merged into the weights, and the LoRA as its own GGUF on the base's, compute what the base
+     * with the adapter on it computes.
+     */
     @Test
     void aMergedAdapterExportsAsTheAdaptedModel() throws Exception {
         Path adapterDir = dir.resolve("adapter");
@@ -203,6 +216,13 @@ class GgufExportTest {
                 assertEquals(4 * 7, result.mergedModules());
                 assertSameModel(gguf, ours, prompt, tolerance(type), "merged " + type);
             }
+            // the same adapter as llama.cpp's LoRA GGUF, applied by llama.cpp on the base's GGUF
+            Path baseGguf = dir.resolve("base-f32.gguf");
+            GgufExport.export(model, null, null, baseGguf, GgufWriter.TensorType.F32, new PrintStream(new ByteArrayOutputStream()));
+            Path adapterGguf = dir.resolve("adapter.gguf");
+            var adapterResult = GgufExport.exportAdapter(model, adapterDir, adapterGguf, GgufWriter.TensorType.F32, new PrintStream(new ByteArrayOutputStream()));
+            assertEquals(2 * 4 * 7, adapterResult.tensors());
+            assertSameModel(baseGguf, adapterGguf, ours, prompt, tolerance(GgufWriter.TensorType.F32), "base + LoRA GGUF");
         }
     }
 }
