@@ -126,7 +126,8 @@ final class ExportCommand {
     static final class Gguf implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "RUN_CHECKPOINT_OR_MODEL") Path source;
         @Option(names = "--out", required = true, paramLabel = "FILE.gguf") Path out;
-        @Option(names = "--type", defaultValue = "f16", description = "f16 | bf16 | f32: the 2-D weights' type; norms and biases stay f32 (default ${DEFAULT-VALUE})")
+        @Option(names = "--type", defaultValue = "f16", description = "f16 | bf16 | f32 | q8_0 | q4_0: the 2-D weights' type (ggml's reference "
+                + "quantizers); norms and biases stay f32 (default ${DEFAULT-VALUE})")
         String type;
         @Option(names = "--force", description = "replace an existing file") boolean force;
         @Option(names = "--last", description = "a run's last step's adapter instead of its best") boolean last;
@@ -157,7 +158,9 @@ final class ExportCommand {
                 case "f16", "fp16" -> GgufWriter.TensorType.F16;
                 case "bf16" -> GgufWriter.TensorType.BF16;
                 case "f32", "fp32" -> GgufWriter.TensorType.F32;
-                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16, bf16 or f32 (quantized types are not built yet)");
+                case "q8_0" -> GgufWriter.TensorType.Q8_0;
+                case "q4_0" -> GgufWriter.TensorType.Q4_0;
+                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16, bf16, f32, q8_0 or q4_0 (q4_k_m is not built yet)");
             };
         }
 
@@ -179,6 +182,7 @@ final class ExportCommand {
         @Override
         public Integer call() throws Exception {
             GgufWriter.TensorType tensorType = Gguf.tensorType(type);
+            if (tensorType.quantized()) throw new WorkbenchCli.UserInputException("--type " + type + ": an adapter GGUF is f32, f16 or bf16");
             Gguf.checkOut(out, force);
             Source src = Source.of(source, last);
             if (src.trainedOn() != null) {

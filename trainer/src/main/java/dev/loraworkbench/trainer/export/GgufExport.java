@@ -80,8 +80,7 @@ public final class GgufExport {
             for (TensorInfo t : base.tensorsInOrder()) {
                 String name = ggufName(t.name());
                 if (name == null) continue; // e.g. rotary inv_freq buffers some checkpoints store
-                boolean matrix = t.shape().length == 2;
-                specs.add(new GgufWriter.TensorSpec(name, t.shape(), matrix ? type : GgufWriter.TensorType.F32));
+                specs.add(new GgufWriter.TensorSpec(name, t.shape(), tensorType(name, t.shape(), type)));
                 sources.add(t.name());
             }
             int merged = 0;
@@ -161,6 +160,17 @@ public final class GgufExport {
                     type.name().toLowerCase(java.util.Locale.ROOT), bytes / 1e6);
             return new Result(out, bytes, specs.size(), adapter.pairs().size());
         }
+    }
+
+    /**
+     * The type a tensor is stored in: norms and biases f32; 2-D weights the chosen type, except where a quantized type
+     * does not fit the row length (f16 then, as llama.cpp's converter falls back) and, under q4_0, output.weight in q8_0
+     * (llama-quantize keeps the head at higher precision: q6_k, or q8_0 for rows that are no multiple of 256).
+     */
+    static GgufWriter.TensorType tensorType(String name, long[] shape, GgufWriter.TensorType chosen) {
+        if (shape.length != 2) return GgufWriter.TensorType.F32;
+        GgufWriter.TensorType type = chosen == GgufWriter.TensorType.Q4_0 && name.equals("output.weight") ? GgufWriter.TensorType.Q8_0 : chosen;
+        return type.fits(shape[1]) ? type : GgufWriter.TensorType.F16;
     }
 
     private static String architecture(ModelConfig c, Path dir) {

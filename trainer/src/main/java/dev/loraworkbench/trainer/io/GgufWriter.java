@@ -28,28 +28,45 @@ public final class GgufWriter implements AutoCloseable {
     static final int VERSION = 3;
     public static final int ALIGNMENT = 32;
 
-    /** ggml tensor types this writer encodes: ggml's enum value, bytes per value, and llama.cpp's file type for "mostly this type". */
+    /**
+     * ggml tensor types this writer encodes: ggml's enum value, values per block and bytes per block (quantized types
+     * store rows in blocks of 32, see {@link GgmlQuants}), and llama.cpp's file type for "mostly this type".
+     */
     public enum TensorType {
-        F32(0, 4, 0), F16(1, 2, 1), BF16(30, 2, 32);
+        F32(0, 1, 4, 0), F16(1, 1, 2, 1), BF16(30, 1, 2, 32), Q8_0(8, GgmlQuants.BLOCK, GgmlQuants.Q8_0_BYTES, 7),
+        Q4_0(2, GgmlQuants.BLOCK, GgmlQuants.Q4_0_BYTES, 2);
 
         public final int id;
-        public final int bytes;
+        public final int blockSize;
+        public final int blockBytes;
         public final int fileType;
 
-        TensorType(int id, int bytes, int fileType) {
+        TensorType(int id, int blockSize, int blockBytes, int fileType) {
             this.id = id;
-            this.bytes = bytes;
+            this.blockSize = blockSize;
+            this.blockBytes = blockBytes;
             this.fileType = fileType;
         }
+
+        public boolean quantized() { return blockSize > 1; }
+
+        /** Rows of this length can be stored in this type (quantized types need whole blocks). */
+        public boolean fits(long rowLength) { return rowLength % blockSize == 0; }
     }
 
     /** One tensor to come: {@code shape} in PyTorch order (slowest first). */
     public record TensorSpec(String name, long[] shape, TensorType type) {
-        long bytes() {
-            long n = type.bytes;
+        public TensorSpec {
+            if (!type.fits(shape[shape.length - 1])) throw new IllegalArgumentException(name + ": rows of " + shape[shape.length - 1] + " do not fit " + type);
+        }
+
+        long numel() {
+            long n = 1;
             for (long d : shape) n *= d;
             return n;
         }
+
+        long bytes() { return numel() / type.blockSize * type.blockBytes; }
     }
 
     /** Metadata in insertion order; each value's GGUF type is fixed by the method that put it. */
@@ -133,17 +150,25 @@ public final class GgufWriter implements AutoCloseable {
     public void write(String name, float[] values) throws IOException {
         TensorSpec s = specs.get(next);
         if (!s.name().equals(name)) throw new IllegalStateException("expected tensor " + s.name() + ", got " + name);
-        if (values.length * (long) s.type().bytes != s.bytes()) throw new IllegalArgumentException(name + ": " + values.length + " values do not fit " + s);
-        int chunk = 1 << 20;
-        ByteBuffer b = ByteBuffer.allocate(chunk * s.type().bytes).order(ByteOrder.LITTLE_ENDIAN);
+        if (values.length != s.numel()) throw new IllegalArgumentException(name + ": " + values.length + " values do not fit " + s);
+        int chunk = 1 << 20; // values per write, a whole number of blocks
+        TensorType type = s.type();
+        ByteBuffer b = ByteBuffer.allocate(chunk / type.blockSize * type.blockBytes).order(ByteOrder.LITTLE_ENDIAN);
         for (int from = 0; from < values.length; from += chunk) {
             int to = Math.min(values.length, from + chunk);
             b.clear();
-            for (int i = from; i < to; i++) {
-                switch (s.type()) {
-                    case F32 -> b.putFloat(values[i]);
-                    case F16 -> b.putShort(Floats.floatToF16(values[i]));
-                    case BF16 -> b.putShort(Floats.floatToBf16(values[i]));
+            switch (type) {
+                case Q8_0 -> GgmlQuants.q8_0(values, from, to - from, b);
+                case Q4_0 -> GgmlQuants.q4_0(values, from, to - from, b);
+                default -> {
+                    for (int i = from; i < to; i++) {
+                        switch (type) {
+                            case F32 -> b.putFloat(values[i]);
+                            case F16 -> b.putShort(Floats.floatToF16(values[i]));
+                            case BF16 -> b.putShort(Floats.floatToBf16(values[i]));
+                            default -> throw new IllegalStateException(type.name());
+                        }
+                    }
                 }
             }
             out.write(b.array(), 0, b.position());

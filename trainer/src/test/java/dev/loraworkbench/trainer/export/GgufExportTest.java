@@ -47,6 +47,7 @@ import org.junit.jupiter.api.io.TempDir;
 class GgufExportTest {
     private static Path llamaCpp;
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final List<GgufWriter.TensorType> UNQUANTIZED = List.of(GgufWriter.TensorType.F32, GgufWriter.TensorType.F16, GgufWriter.TensorType.BF16);
     @TempDir static Path dir;
     private static Path model;
 
@@ -121,6 +122,7 @@ class GgufExportTest {
             case F32 -> 1e-3;
             case F16 -> 5e-3;
             case BF16 -> 1e-2;
+            default -> throw new IllegalArgumentException("quantized types are compared with their dequantized weights: " + type);
         };
     }
 
@@ -159,13 +161,90 @@ class GgufExportTest {
             int[] prompt = tok.encode("File: trainer/src/main/java/dev/loraworkbench/trainer/model/Decoder.java\n\npackage dev.loraworkbench");
             Reference ours = reference(loaded, prompt, 24);
             assertTrue(new java.util.HashSet<>(ours.greedy()).size() >= 4, "a continuation worth comparing: " + ours.greedy());
-            for (GgufWriter.TensorType type : GgufWriter.TensorType.values()) {
+            for (GgufWriter.TensorType type : UNQUANTIZED) {
                 Path gguf = dir.resolve("tiny-" + type + ".gguf");
                 GgufExport.export(model, null, null, gguf, type, new PrintStream(new ByteArrayOutputStream()));
                 // measured on this model: at most 1.8e-4 (f32: llama.cpp's own kernels), 2.0e-4 (f16), 1.3e-3 (bf16: weights rounded)
                 assertSameModel(gguf, ours, prompt, tolerance(type), type.name());
             }
         }
+    }
+
+    /**
+     * q8_0 and q4_0: llama.cpp reads our blocks as the weights we meant. The reference is the workbench's decoder on the
+     * same weights quantized and dequantized by {@link dev.loraworkbench.trainer.io.GgmlQuants}; what is left is llama.cpp
+     * quantizing the activations to 8 bits in its quantized matmuls. Greedy agreement with f16 is reported.
+     */
+    @Test
+    void quantizedExportsHoldTheWeightsWeQuantized() throws Exception {
+        try (TokenizerFiles tok = TokenizerFiles.load(model)) {
+            int[] prompt = tok.encode("File: trainer/src/main/java/dev/loraworkbench/trainer/model/Decoder.java\n\npackage dev.loraworkbench");
+            Path f16 = dir.resolve("agreement-f16.gguf");
+            GgufExport.export(model, null, null, f16, GgufWriter.TensorType.F16, new PrintStream(new ByteArrayOutputStream()));
+            JsonNode f16Greedy = llama(f16, prompt, new int[0], 24, List.of()).get("greedy");
+            for (GgufWriter.TensorType type : List.of(GgufWriter.TensorType.Q8_0, GgufWriter.TensorType.Q4_0)) {
+                Path gguf = dir.resolve("tiny-" + type + ".gguf");
+                GgufExport.export(model, null, null, gguf, type, new PrintStream(new ByteArrayOutputStream()));
+                Path dequantized = dequantizedCopy(type);
+                try (LoadedModel loaded = ModelLoader.load(new ModelSpec(dequantized, null, Recipe.ComputeDtype.FP32, "cpu", new AdapterSource.None(), 0), null)) {
+                    Reference ours = reference(loaded, prompt, 24);
+                    int[] positions = {0, prompt.length / 2, prompt.length - 1};
+                    JsonNode answer = llama(gguf, prompt, positions, 24, List.of());
+                    for (int position : positions) {
+                        double d = relativeDifference(ours.logits()[position], row(answer.get("logits"), position));
+                        System.out.printf("gguf %s: position %d, largest logit difference %.2e of the largest logit%n", type, position, d);
+                        // measured: at most 4.4e-3; a block read wrongly (a scale, a nibble order) moves logits by far more
+                        assertTrue(d <= 1e-2, type + ": logits at position " + position + " differ by " + d + " of the largest");
+                    }
+                    int agree = agreement(ours.greedy(), answer.get("greedy"));
+                    System.out.printf("gguf %s: greedy agrees with the workbench on the dequantized weights for %d of 24 tokens, with f16 for %d%n",
+                            type, agree, agreement(listOf(f16Greedy), answer.get("greedy")));
+                    assertTrue(agree >= 20, type + ": greedy continuations part after " + agree + " tokens"); // measured: 24 of 24
+                }
+            }
+        }
+    }
+
+    /** The model with each weight as the GGUF of {@code type} stores it: quantized and dequantized where that type quantizes it. */
+    private static Path dequantizedCopy(GgufWriter.TensorType type) throws Exception {
+        Path out = Files.createDirectories(dir.resolve("dequantized-" + type));
+        for (String file : List.of("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")) {
+            Files.copy(model.resolve(file), out.resolve(file));
+        }
+        var writer = new dev.loraworkbench.trainer.io.SafetensorsWriter();
+        try (HfCheckpoint ckpt = HfCheckpoint.open(model)) {
+            for (var t : ckpt.tensorsInOrder()) {
+                float[] values = ckpt.floats(t.name());
+                String name = GgufExport.ggufName(t.name());
+                GgufWriter.TensorType stored = GgufExport.tensorType(name, t.shape(), type);
+                if (stored.quantized()) {
+                    var buffer = java.nio.ByteBuffer.allocate(values.length / 32 * stored.blockBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+                    if (stored == GgufWriter.TensorType.Q8_0) {
+                        dev.loraworkbench.trainer.io.GgmlQuants.q8_0(values, 0, values.length, buffer);
+                        values = dev.loraworkbench.trainer.io.GgmlQuants.dequantizeQ8_0(buffer.flip(), values.length);
+                    } else {
+                        dev.loraworkbench.trainer.io.GgmlQuants.q4_0(values, 0, values.length, buffer);
+                        values = dev.loraworkbench.trainer.io.GgmlQuants.dequantizeQ4_0(buffer.flip(), values.length);
+                    }
+                }
+                writer.putF32(t.name(), t.shape(), values);
+            }
+        }
+        writer.write(out.resolve("model.safetensors"));
+        return out;
+    }
+
+    private static List<Integer> listOf(JsonNode ids) {
+        List<Integer> out = new ArrayList<>();
+        ids.forEach(t -> out.add(t.asInt()));
+        return out;
+    }
+
+    /** Leading tokens two greedy continuations share. */
+    private static int agreement(List<Integer> ours, JsonNode theirs) {
+        int n = 0;
+        while (n < ours.size() && n < theirs.size() && ours.get(n) == theirs.get(n).asInt()) n++;
+        return n;
     }
 
     @Test
@@ -210,7 +289,7 @@ class GgufExportTest {
             Reference ours = reference(adapted, prompt, 16);
             double moved = relativeDifference(ours.logits()[prompt.length - 1], reference(base, prompt, 1).logits()[prompt.length - 1]);
             assertTrue(moved > 1e-2, "the adapter changes the model: " + moved);
-            for (GgufWriter.TensorType type : GgufWriter.TensorType.values()) {
+            for (GgufWriter.TensorType type : UNQUANTIZED) {
                 Path gguf = dir.resolve("merged-" + type + ".gguf");
                 var result = GgufExport.export(model, adapterDir, null, gguf, type, new PrintStream(new ByteArrayOutputStream()));
                 assertEquals(4 * 7, result.mergedModules());
