@@ -264,6 +264,58 @@ class GgufExportTest {
     }
 
     /**
+     * Qwen2.5's real tokenizer (151,665 tokens, its split regex, its added and special tokens) on a small random qwen2
+     * model: llama.cpp must recognise the pre-tokenizer as qwen2 and cut text into the ids Hugging Face's tokenizer does.
+     */
+    @Test
+    void theRealQwenTokenizerTokenizesInLlamaCppAsInHuggingFace() throws Exception {
+        Path qwen = Files.createDirectories(dir.resolve("qwen2_5-small"));
+        Path tokenizer = dev.loraworkbench.datasets.RealTokenizers.dir("qwen2_5");
+        Files.copy(tokenizer.resolve("tokenizer.json"), qwen.resolve("tokenizer.json"));
+        Files.copy(tokenizer.resolve("tokenizer_config.json"), qwen.resolve("tokenizer_config.json"));
+        int vocab = 151936, hidden = 64;
+        ObjectNode config = JSON.createObjectNode().put("model_type", "qwen2").put("hidden_size", hidden).put("intermediate_size", 96)
+                .put("num_hidden_layers", 1).put("num_attention_heads", 4).put("num_key_value_heads", 2).put("vocab_size", vocab)
+                .put("max_position_embeddings", 4096).put("rms_norm_eps", 1e-6).put("rope_theta", 1e6).put("tie_word_embeddings", true)
+                .put("hidden_act", "silu");
+        Files.writeString(qwen.resolve("config.json"), config.toString());
+        var writer = new dev.loraworkbench.trainer.io.SafetensorsWriter();
+        Random random = new Random(5);
+        var c = dev.loraworkbench.trainer.model.ModelConfig.load(qwen.resolve("config.json"));
+        writer.putF32("model.embed_tokens.weight", new long[] {vocab, hidden}, gaussian(random, (long) vocab * hidden));
+        writer.putF32("model.layers.0.input_layernorm.weight", new long[] {hidden}, ones(hidden));
+        writer.putF32("model.layers.0.post_attention_layernorm.weight", new long[] {hidden}, ones(hidden));
+        for (Projection p : Projection.values()) {
+            writer.putF32(p.modulePath(0) + ".weight", new long[] {p.out(c), p.in(c)}, gaussian(random, (long) p.out(c) * p.in(c)));
+            if (p.hasBias(c)) writer.putF32(p.modulePath(0) + ".bias", new long[] {p.out(c)}, new float[p.out(c)]);
+        }
+        writer.putF32("model.norm.weight", new long[] {hidden}, ones(hidden));
+        writer.write(qwen.resolve("model.safetensors"));
+        Path gguf = dir.resolve("qwen2_5-small.gguf");
+        GgufExport.export(qwen, null, null, gguf, GgufWriter.TensorType.F16, new PrintStream(new ByteArrayOutputStream()));
+        List<String> texts = List.of("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n", "数字 12345 和中文，日本語も。",
+                "emoji 🙂👍🏽 and accents: café naïve", "  leading spaces,\ttabs\n\n\nand\r\nnewlines   ", "I'm sure they'll say it's OK");
+        JsonNode answer = llama(gguf, new int[] {1}, new int[0], 0, texts);
+        try (TokenizerFiles tok = TokenizerFiles.load(qwen)) {
+            for (int i = 0; i < texts.size(); i++) {
+                assertEquals(java.util.Arrays.stream(tok.encode(texts.get(i))).boxed().toList(), listOf(answer.get("tokens").get(i)), texts.get(i));
+            }
+        }
+    }
+
+    private static float[] gaussian(Random random, long n) {
+        float[] out = new float[Math.toIntExact(n)];
+        for (int i = 0; i < out.length; i++) out[i] = (float) (random.nextGaussian() * 0.05);
+        return out;
+    }
+
+    private static float[] ones(int n) {
+        float[] out = new float[n];
+        java.util.Arrays.fill(out, 1f);
+        return out;
+    }
+
+    /**
      * A run's export: the LoRA merged into the weights, and the LoRA as its own GGUF on the base's, compute what the base
      * with the adapter on it computes.
      */
