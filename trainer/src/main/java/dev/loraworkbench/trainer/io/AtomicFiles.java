@@ -39,6 +39,46 @@ public final class AtomicFiles {
         }
     }
 
+    /**
+     * A file written over time by a streaming writer: its bytes go to a temporary sibling; {@link #publish} syncs it and
+     * renames it into place, {@link #close} without a publish (a failed or abandoned write) deletes it.
+     */
+    public static final class PendingFile implements AutoCloseable {
+        private final Path target;
+        private final Path tmp;
+        private final FileChannel channel;
+        private final OutputStream out;
+        private boolean closed;
+
+        public PendingFile(Path target) throws IOException {
+            this.target = target;
+            Path dir = target.toAbsolutePath().getParent();
+            Files.createDirectories(dir);
+            this.tmp = Files.createTempFile(dir, "." + target.getFileName(), ".tmp");
+            this.channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
+            this.out = new java.io.BufferedOutputStream(java.nio.channels.Channels.newOutputStream(channel), 1 << 20);
+        }
+
+        public OutputStream out() { return out; }
+
+        public void publish() throws IOException {
+            out.flush();
+            channel.force(true);
+            out.close();
+            closed = true;
+            moveIntoPlace(tmp, target);
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                if (!closed) out.close();
+            } finally {
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
     public static void writeString(Path target, String text) throws IOException {
         write(target, out -> out.write(text.getBytes(StandardCharsets.UTF_8)));
     }

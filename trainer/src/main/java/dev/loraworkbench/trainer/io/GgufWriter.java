@@ -1,17 +1,13 @@
 package dev.loraworkbench.trainer.io;
 
-import java.io.BufferedOutputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -112,8 +108,7 @@ public final class GgufWriter implements AutoCloseable {
     }
 
     private final Path target;
-    private final Path tmp;
-    private final FileChannel channel;
+    private final AtomicFiles.PendingFile file;
     private final OutputStream out;
     private final List<TensorSpec> specs;
     private long written; // bytes of the data section so far
@@ -122,10 +117,19 @@ public final class GgufWriter implements AutoCloseable {
     public GgufWriter(Path target, Metadata metadata, List<TensorSpec> specs) throws IOException {
         this.target = target;
         this.specs = List.copyOf(specs);
-        Files.createDirectories(target.toAbsolutePath().getParent());
-        this.tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName(), ".tmp");
-        this.channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-        this.out = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 20);
+        byte[] header = header(metadata, this.specs);
+        this.file = new AtomicFiles.PendingFile(target);
+        this.out = file.out();
+        try {
+            out.write(header);
+        } catch (IOException e) {
+            file.close(); // leaves no temporary file behind
+            throw e;
+        }
+    }
+
+    /** Magic, version, counts, the metadata, every tensor's info, padded to the alignment the data starts at. */
+    private static byte[] header(Metadata metadata, List<TensorSpec> specs) {
         Buffer head = new Buffer();
         head.putInt(MAGIC).putInt(VERSION).putLong(specs.size()).putLong(metadata.size());
         for (byte[] kv : metadata.entries.values()) head.put(kv);
@@ -137,9 +141,8 @@ public final class GgufWriter implements AutoCloseable {
             head.putInt(s.type().id).putLong(offset);
             offset = align(offset + s.bytes());
         }
-        byte[] bytes = head.toByteArray();
-        out.write(bytes);
-        out.write(new byte[(int) (align(bytes.length) - bytes.length)]);
+        head.put(new byte[(int) (align(head.size()) - head.size())]);
+        return head.toByteArray();
     }
 
     static long align(long n) {
@@ -182,14 +185,9 @@ public final class GgufWriter implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        try {
-            out.flush();
-            channel.force(true);
-            out.close();
+        try (file) {
             if (next != specs.size()) throw new IOException(target + ": only " + next + " of " + specs.size() + " tensors were written");
-            AtomicFiles.moveIntoPlace(tmp, target);
-        } finally {
-            Files.deleteIfExists(tmp);
+            file.publish();
         }
     }
 
@@ -213,6 +211,8 @@ public final class GgufWriter implements AutoCloseable {
         Buffer put(byte v) { bytes.write(v); return this; }
 
         Buffer put(byte[] v) { bytes.write(v, 0, v.length); return this; }
+
+        int size() { return bytes.size(); }
 
         byte[] toByteArray() { return bytes.toByteArray(); }
     }

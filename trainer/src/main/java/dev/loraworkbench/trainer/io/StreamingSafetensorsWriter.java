@@ -2,16 +2,12 @@ package dev.loraworkbench.trainer.io;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import java.io.BufferedOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 
@@ -31,8 +27,7 @@ public final class StreamingSafetensorsWriter implements AutoCloseable {
     }
 
     private final Path target;
-    private final Path tmp;
-    private final FileChannel channel;
+    private final AtomicFiles.PendingFile file;
     private final OutputStream out;
     private final List<Spec> specs;
     private int next;
@@ -40,11 +35,15 @@ public final class StreamingSafetensorsWriter implements AutoCloseable {
     public StreamingSafetensorsWriter(Path target, List<Spec> specs, Map<String, String> metadata) throws IOException {
         this.target = target;
         this.specs = List.copyOf(specs);
-        Files.createDirectories(target.toAbsolutePath().getParent());
-        this.tmp = Files.createTempFile(target.toAbsolutePath().getParent(), "." + target.getFileName(), ".tmp");
-        this.channel = FileChannel.open(tmp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING);
-        this.out = new BufferedOutputStream(Channels.newOutputStream(channel), 1 << 20);
-        out.write(header(specs, metadata));
+        byte[] header = header(this.specs, metadata);
+        this.file = new AtomicFiles.PendingFile(target);
+        this.out = file.out();
+        try {
+            out.write(header);
+        } catch (IOException e) {
+            file.close(); // leaves no temporary file behind
+            throw e;
+        }
     }
 
     /**
@@ -96,14 +95,9 @@ public final class StreamingSafetensorsWriter implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        try {
-            out.flush();
-            channel.force(true);
-            out.close();
+        try (file) {
             if (next != specs.size()) throw new IOException(target + ": only " + next + " of " + specs.size() + " tensors were written");
-            AtomicFiles.moveIntoPlace(tmp, target);
-        } finally {
-            Files.deleteIfExists(tmp);
+            file.publish();
         }
     }
 }

@@ -1,9 +1,13 @@
 package dev.loraworkbench.trainer.testing;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 
 /** `workbench train RECIPE` in a child JVM (offline, this test's class path), for tests that kill or crash it. */
 public final class ChildTraining {
@@ -16,5 +20,17 @@ public final class ChildTraining {
         for (String p : properties) cmd.add("-D" + p);
         cmd.addAll(List.of("dev.loraworkbench.trainer.cli.WorkbenchCli", "train", recipe.toString()));
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+    }
+
+    /**
+     * kill -9 (no shutdown hook, no final save) as soon as {@code appeared} exists, e.g. a checkpoint's trainer_state.json;
+     * fails with the child's log if it never does within two minutes.
+     */
+    public static void killOnceWritten(Process child, Path appeared, Path log) throws Exception {
+        long deadline = System.currentTimeMillis() + 120_000;
+        while (!Files.exists(appeared) && child.isAlive() && System.currentTimeMillis() < deadline) Thread.sleep(20);
+        assertTrue(Files.exists(appeared), appeared + " appeared: " + Files.readString(log));
+        child.destroyForcibly();
+        assertTrue(child.waitFor(30, TimeUnit.SECONDS), "the child was killed");
     }
 }

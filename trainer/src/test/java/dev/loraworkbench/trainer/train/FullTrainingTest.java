@@ -31,7 +31,6 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -67,12 +66,7 @@ class FullTrainingTest {
 
         Path recipe = recipe("killed", TinyModelFixture.dir().toString(), "full");
         Process child = ChildTraining.start(recipe, dir.resolve("child.log"));
-        Path state = dir.resolve("runs/killed/checkpoints/step-4/trainer_state.json");
-        long deadline = System.currentTimeMillis() + 120_000;
-        while (!Files.exists(state) && child.isAlive() && System.currentTimeMillis() < deadline) Thread.sleep(20);
-        assertTrue(Files.exists(state), "checkpoint 4 appeared: " + Files.readString(dir.resolve("child.log")));
-        child.destroyForcibly(); // SIGKILL: no shutdown hook, no final save
-        assertTrue(child.waitFor(30, TimeUnit.SECONDS));
+        ChildTraining.killOnceWritten(child, dir.resolve("runs/killed/checkpoints/step-4/trainer_state.json"), dir.resolve("child.log"));
         TrainingRun.resume(RecipeLoader.load(recipe, List.of()), dir.resolve("runs/killed"), false, new AtomicBoolean(), quiet());
         var expected = TfEvents.scalars(straight);
         var resumed = TfEvents.scalars(dir.resolve("runs/killed"));

@@ -151,12 +151,7 @@ class ResumeTest {
         Map<String, List<TfEvents.Point>> straight = straightRun();
         Path recipe = recipeFile("killed", "");
         Process child = ChildTraining.start(recipe, dir.resolve("child.log"));
-        Path state = dir.resolve("runs/killed/checkpoints/step-4/trainer_state.json");
-        long deadline = System.currentTimeMillis() + 120_000;
-        while (!Files.exists(state) && child.isAlive() && System.currentTimeMillis() < deadline) Thread.sleep(20);
-        assertTrue(Files.exists(state), "checkpoint 4 appeared: " + Files.readString(dir.resolve("child.log")));
-        child.destroyForcibly(); // SIGKILL: no shutdown hook, no final save
-        assertTrue(child.waitFor(30, TimeUnit.SECONDS));
+        ChildTraining.killOnceWritten(child, dir.resolve("runs/killed/checkpoints/step-4/trainer_state.json"), dir.resolve("child.log"));
         LoadedRecipe loaded = RecipeLoader.load(recipe, List.of());
         TrainingRun.resume(loaded, dir.resolve("runs/killed"), false, new AtomicBoolean(), quiet());
         assertEquals(straight.get("train/loss"), TfEvents.scalars(dir.resolve("runs/killed")).get("train/loss"));
