@@ -27,8 +27,9 @@ import java.util.regex.Pattern;
  * chosen type, norms and biases fp32, as llama.cpp's converter keeps them) and the tokenizer (tokens, types, merges,
  * special ids, chat template). Streams one tensor at a time.
  *
- * <p>Architectures: qwen2 (Qwen2 / Qwen2.5 / DeepSeek-R1-Distill-Qwen). Llama's Q/K row permutation and rope_freqs are
- * not built yet; such checkpoints are refused with that reason.
+ * <p>Architectures: qwen2 (Qwen2 / Qwen2.5 / DeepSeek-R1-Distill-Qwen) and llama (Llama 2 / 3): llama.cpp's llama graph
+ * rotates interleaved pairs where transformers rotates halves, so q and k rows are permuted per head as its converter does;
+ * Llama 3's rope scaling becomes the rope_freqs tensor, linear scaling its two keys.
  */
 public final class GgufExport {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -74,9 +75,15 @@ public final class GgufExport {
                     .uint32(arch + ".attention.head_count_kv", c.numKvHeads())
                     .float32(arch + ".rope.freq_base", c.ropeTheta())
                     .float32(arch + ".attention.layer_norm_rms_epsilon", c.rmsNormEps());
+            if (arch.equals("llama")) llamaHyperParameters(c, metadata);
             tokenizer(modelDir, c, metadata);
             List<GgufWriter.TensorSpec> specs = new ArrayList<>();
             List<String> sources = new ArrayList<>();
+            float[] ropeFactors = arch.equals("llama") ? llama3RopeFactors(c) : null;
+            if (ropeFactors != null) {
+                specs.add(new GgufWriter.TensorSpec("rope_freqs.weight", new long[] {ropeFactors.length}, GgufWriter.TensorType.F32));
+                sources.add(null);
+            }
             for (TensorInfo t : base.tensorsInOrder()) {
                 String name = ggufName(t.name());
                 if (name == null) continue; // e.g. rotary inv_freq buffers some checkpoints store
@@ -87,8 +94,15 @@ public final class GgufExport {
             try (GgufWriter writer = new GgufWriter(out, metadata, specs)) {
                 for (int i = 0; i < specs.size(); i++) {
                     GgufWriter.TensorSpec spec = specs.get(i);
-                    writer.write(spec.name(), weights.values(sources.get(i), spec.shape()));
-                    if (weights.adapted(sources.get(i)) != null) merged++;
+                    String source = sources.get(i);
+                    if (source == null) {
+                        writer.write(spec.name(), ropeFactors);
+                        continue;
+                    }
+                    float[] values = weights.values(source, spec.shape());
+                    if (arch.equals("llama")) values = permuteForLlamaCpp(spec.name(), values, spec.shape(), c);
+                    writer.write(spec.name(), values);
+                    if (weights.adapted(source) != null) merged++;
                 }
             }
             if (adapter != null && merged != adapter.pairs().size()) {
@@ -149,8 +163,10 @@ public final class GgufExport {
                 if (name == null) throw new CheckpointFormatException(adapterDir + ": adapted module " + module + " has no llama.cpp name");
                 specs.add(new GgufWriter.TensorSpec(name + ".lora_a", pair.a().getShape().getShape(), type));
                 values.add(pair.a().toFloatArray());
-                specs.add(new GgufWriter.TensorSpec(name + ".lora_b", pair.b().getShape().getShape(), type));
-                values.add(pair.b().toFloatArray());
+                long[] bShape = pair.b().getShape().getShape();
+                specs.add(new GgufWriter.TensorSpec(name + ".lora_b", bShape, type));
+                // B's rows are the weight's output rows: llama's q and k take the same permutation as the merged weight
+                values.add(arch.equals("llama") ? permuteForLlamaCpp(name, pair.b().toFloatArray(), bShape, c) : pair.b().toFloatArray());
             });
             try (GgufWriter writer = new GgufWriter(out, metadata, specs)) {
                 for (int i = 0; i < specs.size(); i++) writer.write(specs.get(i).name(), values.get(i));
@@ -175,8 +191,57 @@ public final class GgufExport {
 
     private static String architecture(ModelConfig c, Path dir) {
         if (c.modelType().equals("qwen2")) return "qwen2";
-        throw new CheckpointFormatException(dir + ": GGUF export of model_type '" + c.modelType() + "' is not built yet (qwen2 is: Qwen2, "
-                + "Qwen2.5, DeepSeek-R1-Distill-Qwen); export merged gives a Hugging Face checkpoint llama.cpp's convert_hf_to_gguf.py takes");
+        if (c.modelType().equals("llama") && !c.qkvBias()) return "llama";
+        throw new CheckpointFormatException(dir + ": GGUF export of model_type '" + c.modelType() + "' is not built yet (qwen2 and llama are); "
+                + "export merged gives a Hugging Face checkpoint llama.cpp's convert_hf_to_gguf.py takes");
+    }
+
+    /** What llama.cpp's llama graph reads beyond the common keys: head size and RoPE dimensions, linear RoPE scaling. */
+    private static void llamaHyperParameters(ModelConfig c, GgufWriter.Metadata metadata) {
+        metadata.uint32("llama.vocab_size", c.vocabSize()).uint32("llama.rope.dimension_count", c.headDim());
+        if (c.headDim() * c.numHeads() != c.hiddenSize()) {
+            metadata.uint32("llama.attention.key_length", c.headDim()).uint32("llama.attention.value_length", c.headDim());
+        }
+        if (c.ropeScaling() != null && c.ropeScaling().type().equals("linear")) {
+            metadata.string("llama.rope.scaling.type", "linear").float32("llama.rope.scaling.factor", c.ropeScaling().factor());
+        }
+    }
+
+    /**
+     * Llama 3 rope scaling as llama.cpp's converter writes it: per frequency the factor it is divided by (1 for high
+     * frequencies, the scaling factor for low ones, interpolated between); null without llama3 scaling.
+     */
+    static float[] llama3RopeFactors(ModelConfig c) {
+        if (c.ropeScaling() == null || !c.ropeScaling().type().equals("llama3")) return null;
+        double[] scaled = c.inverseFrequencies();
+        float[] factors = new float[scaled.length];
+        for (int i = 0; i < scaled.length; i++) factors[i] = (float) ((1.0 / Math.pow(c.ropeTheta(), (2.0 * i) / c.headDim())) / scaled[i]);
+        return factors;
+    }
+
+    /**
+     * q and k rows in llama.cpp's order: per head, the first and second halves interleaved (row i of the first half, then
+     * row i of the second), so its pairwise rotation equals transformers' rotate-half. As convert_hf_to_gguf.py's permute.
+     */
+    static float[] permuteForLlamaCpp(String ggufName, float[] values, long[] shape, ModelConfig c) {
+        int heads;
+        if (ggufName.endsWith(".attn_q.weight")) heads = c.numHeads();
+        else if (ggufName.endsWith(".attn_k.weight")) heads = c.numKvHeads();
+        else return values;
+        int cols = (int) shape[1];
+        int headDim = (int) shape[0] / heads;
+        int half = headDim / 2;
+        float[] out = new float[values.length];
+        for (int h = 0; h < heads; h++) {
+            for (int i = 0; i < half; i++) {
+                for (int p = 0; p < 2; p++) {
+                    int from = h * headDim + p * half + i;   // [head, pair half p, i]
+                    int to = h * headDim + 2 * i + p;        // [head, i, pair half p]
+                    System.arraycopy(values, from * cols, out, to * cols, cols);
+                }
+            }
+        }
+        return out;
     }
 
     /** llama.cpp's name for a Hugging Face tensor, or null for tensors llama.cpp does not load. */
@@ -231,8 +296,27 @@ public final class GgufExport {
             if (id == null && config.path(kind + "_token_id").isInt()) id = config.path(kind + "_token_id").asInt();
             if (id != null) metadata.uint32("tokenizer.ggml." + (kind.equals("pad") ? "padding" : kind) + "_token_id", id);
         }
-        metadata.bool("tokenizer.ggml.add_bos_token", tokConfig.path("add_bos_token").asBoolean(false));
+        metadata.bool("tokenizer.ggml.add_bos_token", addsBos(tok, tokConfig));
         if (tokConfig.path("chat_template").isTextual()) metadata.string("tokenizer.chat_template", tokConfig.path("chat_template").asText());
+    }
+
+    /**
+     * Whether text starts with BOS: tokenizer_config's add_bos_token when it says, else whether tokenizer.json's
+     * post-processor template begins with the BOS token (Meta's Llama 3 files), as llama.cpp's converter decides.
+     */
+    static boolean addsBos(JsonNode tok, JsonNode tokConfig) {
+        if (tokConfig.path("add_bos_token").isBoolean()) return tokConfig.path("add_bos_token").asBoolean();
+        JsonNode bosToken = tokConfig.path("bos_token");
+        String bos = bosToken.isTextual() ? bosToken.asText() : bosToken.path("content").asText(null);
+        if (bos == null) return false;
+        JsonNode post = tok.path("post_processor");
+        List<JsonNode> processors = new ArrayList<>();
+        if (post.path("type").asText().equals("Sequence")) post.path("processors").forEach(processors::add);
+        else processors.add(post);
+        for (JsonNode p : processors) {
+            if (p.path("type").asText().equals("TemplateProcessing")) return bos.equals(p.path("single").path(0).path("SpecialToken").path("id").asText());
+        }
+        return false;
     }
 
     private static void put(String[] tokens, int[] types, int id, String token, int type, Path dir) {
@@ -255,12 +339,15 @@ public final class GgufExport {
         return tok.path("decoder").path("type").asText().equals("ByteLevel");
     }
 
+    /** Llama 3's: Qwen2's but numbers in runs of up to three digits. */
+    static final String LLAMA3_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
     /** Qwen2's pre-tokenizer regex, as its tokenizer.json writes it. */
     static final String QWEN2_REGEX = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
     /**
-     * llama.cpp's name for the pre-tokenizer (which regex splits text before BPE): "gpt2" for a plain ByteLevel
-     * pre-tokenizer (GPT-2's regex), "qwen2" for Qwen2's split regex; anything else is refused rather than guessed,
+     * llama.cpp's name for the pre-tokenizer (which regex splits text before BPE): "gpt-2" for a plain ByteLevel
+     * pre-tokenizer (GPT-2's regex), "qwen2" and "llama-bpe" for Qwen2's and Llama 3's split regexes; anything else is refused rather than guessed,
      * since a wrong one tokenizes differently.
      */
     static String preTokenizer(JsonNode tok, Path dir) {
@@ -268,7 +355,10 @@ public final class GgufExport {
         if (pre.path("type").asText().equals("ByteLevel") && pre.path("use_regex").asBoolean(true)) return "gpt-2";
         if (pre.path("type").asText().equals("Sequence")) {
             for (JsonNode p : pre.path("pretokenizers")) {
-                if (p.path("type").asText().equals("Split") && QWEN2_REGEX.equals(p.path("pattern").path("Regex").asText())) return "qwen2";
+                if (!p.path("type").asText().equals("Split")) continue;
+                String regex = p.path("pattern").path("Regex").asText();
+                if (QWEN2_REGEX.equals(regex)) return "qwen2";
+                if (LLAMA3_REGEX.equals(regex)) return "llama-bpe";
             }
         }
         throw new CheckpointFormatException(dir.resolve("tokenizer.json") + ": its pre-tokenizer is not one GGUF export knows yet "

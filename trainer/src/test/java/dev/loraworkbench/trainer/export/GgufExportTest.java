@@ -303,9 +303,89 @@ class GgufExportTest {
         }
     }
 
+    /**
+     * A small random Llama with what llama.cpp's llama graph needs translated: q/k rows permuted per head for its
+     * interleaved rotation, Llama 3 rope scaling as rope_freqs, a head_dim that is not hidden/heads, GQA, a tied head,
+     * and Meta's real Llama 3 tokenizer (pre llama-bpe). Checked alone, with a LoRA merged in, and with the LoRA GGUF.
+     */
+    @Test
+    void aLlamaExportsWithItsRotationRopeScalingAndTokenizer() throws Exception {
+        Path llama = Files.createDirectories(dir.resolve("llama3-small"));
+        Path tokenizer = dev.loraworkbench.datasets.RealTokenizers.dir("llama3");
+        Files.copy(tokenizer.resolve("tokenizer.json"), llama.resolve("tokenizer.json"));
+        Files.copy(tokenizer.resolve("tokenizer_config.json"), llama.resolve("tokenizer_config.json"));
+        int vocab = 128256, hidden = 64;
+        ObjectNode config = JSON.createObjectNode().put("model_type", "llama").put("hidden_size", hidden).put("intermediate_size", 96)
+                .put("num_hidden_layers", 2).put("num_attention_heads", 4).put("num_key_value_heads", 2).put("head_dim", 24)
+                .put("vocab_size", vocab).put("max_position_embeddings", 4096).put("rms_norm_eps", 1e-5).put("rope_theta", 500000.0)
+                .put("tie_word_embeddings", true).put("hidden_act", "silu");
+        config.putObject("rope_scaling").put("rope_type", "llama3").put("factor", 8.0).put("low_freq_factor", 1.0).put("high_freq_factor", 4.0)
+                .put("original_max_position_embeddings", 64);
+        Files.writeString(llama.resolve("config.json"), config.toString());
+        var c = dev.loraworkbench.trainer.model.ModelConfig.load(llama.resolve("config.json"));
+        var writer = new dev.loraworkbench.trainer.io.SafetensorsWriter();
+        Random random = new Random(9);
+        writer.putF32("model.embed_tokens.weight", new long[] {vocab, hidden}, gaussian(random, (long) vocab * hidden, 1.0));
+        for (int layer = 0; layer < c.numLayers(); layer++) {
+            writer.putF32("model.layers." + layer + ".input_layernorm.weight", new long[] {hidden}, ones(hidden));
+            writer.putF32("model.layers." + layer + ".post_attention_layernorm.weight", new long[] {hidden}, ones(hidden));
+            for (Projection p : Projection.values()) {
+                writer.putF32(p.modulePath(layer) + ".weight", new long[] {p.out(c), p.in(c)}, gaussian(random, (long) p.out(c) * p.in(c), 1 / Math.sqrt(p.in(c))));
+            }
+        }
+        writer.putF32("model.norm.weight", new long[] {hidden}, ones(hidden));
+        writer.write(llama.resolve("model.safetensors"));
+        Path adapterDir = randomAdapter(llama, dir.resolve("llama-adapter"));
+
+        try (TokenizerFiles tok = TokenizerFiles.load(llama);
+             LoadedModel base = ModelLoader.load(new ModelSpec(llama, null, Recipe.ComputeDtype.FP32, "cpu", new AdapterSource.None(), 0), null);
+             LoadedModel adapted = ModelLoader.load(new ModelSpec(llama, null, Recipe.ComputeDtype.FP32, "cpu", new AdapterSource.Saved(adapterDir), 0), null)) {
+            int[] prompt = tok.encode("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)  # 12345 数字");
+            PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
+            Path baseGguf = dir.resolve("llama3-small.gguf");
+            GgufExport.export(llama, null, null, baseGguf, GgufWriter.TensorType.F32, quiet);
+            assertSameModel(baseGguf, reference(base, prompt, 12), prompt, 1e-3, "llama f32");
+            Reference tuned = reference(adapted, prompt, 12);
+            Path merged = dir.resolve("llama3-merged.gguf");
+            GgufExport.export(llama, adapterDir, null, merged, GgufWriter.TensorType.F32, quiet);
+            assertSameModel(merged, tuned, prompt, 1e-3, "llama merged f32");
+            Path adapterGguf = dir.resolve("llama3-adapter.gguf");
+            GgufExport.exportAdapter(llama, adapterDir, adapterGguf, GgufWriter.TensorType.F32, quiet);
+            assertSameModel(baseGguf, adapterGguf, tuned, prompt, 1e-3, "llama + LoRA GGUF");
+
+            List<String> texts = List.of("def fib(n):\n    return n if n < 2 else fib(n - 1)\n", "numbers 1234567 and 3.14159", "日本語 and émojis 🙂👍🏽",
+                    "  spaces,\ttabs\n\n\nnewlines   ", "I'm sure they'll say it's OK");
+            JsonNode answer = llama(baseGguf, new int[] {1}, new int[0], 0, texts);
+            for (int i = 0; i < texts.size(); i++) {
+                assertEquals(java.util.Arrays.stream(tok.encode(texts.get(i))).boxed().toList(), listOf(answer.get("tokens").get(i)), texts.get(i));
+            }
+        }
+    }
+
+    /** A PEFT adapter on every projection with random A and B (B non-zero, so it changes the model). */
+    private static Path randomAdapter(Path model, Path adapterDir) throws Exception {
+        try (HfCheckpoint ckpt = HfCheckpoint.open(model); NDManager m = NDManager.newBaseManager("PyTorch")) {
+            var settings = new LoraAdapter.LoraSettings(8, 16, 0, Projection.NAMES, false);
+            LoraAdapter init = LoraAdapter.init(ckpt.config(), settings, m, 7);
+            Random random = new Random(11);
+            var pairs = new LinkedHashMap<String, LoraAdapter.Pair>();
+            init.pairs().forEach((module, p) -> {
+                float[] b = new float[(int) p.b().size()];
+                for (int i = 0; i < b.length; i++) b[i] = (float) random.nextGaussian() * 0.02f;
+                pairs.put(module, new LoraAdapter.Pair(p.a(), m.create(b, p.b().getShape())));
+            });
+            PeftFormat.write(new LoraAdapter(pairs, settings), adapterDir, model.toString());
+        }
+        return adapterDir;
+    }
+
     private static float[] gaussian(Random random, long n) {
+        return gaussian(random, n, 0.05);
+    }
+
+    private static float[] gaussian(Random random, long n, double std) {
         float[] out = new float[Math.toIntExact(n)];
-        for (int i = 0; i < out.length; i++) out[i] = (float) (random.nextGaussian() * 0.05);
+        for (int i = 0; i < out.length; i++) out[i] = (float) (random.nextGaussian() * std);
         return out;
     }
 
@@ -321,19 +401,7 @@ class GgufExportTest {
      */
     @Test
     void aMergedAdapterExportsAsTheAdaptedModel() throws Exception {
-        Path adapterDir = dir.resolve("adapter");
-        try (HfCheckpoint ckpt = HfCheckpoint.open(model); NDManager m = NDManager.newBaseManager("PyTorch")) {
-            var settings = new LoraAdapter.LoraSettings(8, 16, 0, Projection.NAMES, false);
-            LoraAdapter init = LoraAdapter.init(ckpt.config(), settings, m, 7);
-            Random random = new Random(11);
-            var pairs = new LinkedHashMap<String, LoraAdapter.Pair>();
-            init.pairs().forEach((module, p) -> {
-                float[] b = new float[(int) p.b().size()];
-                for (int i = 0; i < b.length; i++) b[i] = (float) random.nextGaussian() * 0.02f;
-                pairs.put(module, new LoraAdapter.Pair(p.a(), m.create(b, p.b().getShape())));
-            });
-            PeftFormat.write(new LoraAdapter(pairs, settings), adapterDir, model.toString());
-        }
+        Path adapterDir = randomAdapter(model, dir.resolve("adapter"));
         try (TokenizerFiles tok = TokenizerFiles.load(model);
              LoadedModel base = ModelLoader.load(new ModelSpec(model, null, Recipe.ComputeDtype.FP32, "cpu", new AdapterSource.None(), 0), null);
              LoadedModel adapted = ModelLoader.load(new ModelSpec(model, null, Recipe.ComputeDtype.FP32, "cpu", new AdapterSource.Saved(adapterDir), 0), null)) {
