@@ -6,10 +6,11 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedInputStream;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
-import java.io.PushbackReader;
 import java.io.Reader;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -139,41 +140,78 @@ public final class DatasetReader {
 
     /** JSONL, or a JSON array of records (the first non-blank character decides). */
     private static void readJson(Path file, DatasetFormat format, Sink sink) {
-        int[] line = {0};
-        try (PushbackReader in = new PushbackReader(strictUtf8(file), 1)) {
-            int c;
-            do { c = in.read(); } while (c != -1 && Character.isWhitespace(c));
-            if (c == -1) return;
-            in.unread(c);
-            if (c != '[' && c != '{') {
-                // Markdown or code given as Q&A: one clear line instead of a malformed-JSON error per line
-                sink.problem(file + ":1: not JSON Q&A records (starts with '" + Character.toString(c) + "'); to train on code or docs as "
-                        + "plain text, give this source format: text");
-                return;
-            }
-            if (c == '[') readJsonArray(file, format, in, sink);
-            else readJsonLines(file, format, new BufferedReader(in), sink, line);
-        } catch (CharacterCodingException e) {
-            sink.problem(file + ":" + (line[0] + 1) + ": not valid UTF-8; re-encode the file as UTF-8");
+        int first;
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(file))) {
+            first = firstNonBlank(in);
         } catch (IOException e) {
             sink.problem(file + ": cannot read (" + e.getMessage() + ")");
+            return;
+        }
+        if (first == -1) return;
+        if (first == '[') {
+            try (Reader in = strictUtf8(file)) {
+                readJsonArray(file, format, in, sink);
+            } catch (CharacterCodingException e) {
+                sink.problem(file + ": not valid UTF-8; re-encode the file as UTF-8");
+            } catch (IOException e) {
+                sink.problem(file + ": cannot read (" + e.getMessage() + ")");
+            }
+        } else if (first != '{') {
+            // Markdown or code given as Q&A: one clear line instead of a malformed-JSON error per line
+            sink.problem(file + ":1: not JSON Q&A records (starts with '" + Character.toString(first) + "'); to train on code or docs as "
+                    + "plain text, give this source format: text");
+        } else {
+            readJsonLines(file, format, sink);
         }
     }
 
-    private static void readJsonLines(Path file, DatasetFormat format, BufferedReader reader, Sink sink, int[] lineNo) throws IOException {
-        String line;
-        while ((line = reader.readLine()) != null) {
-            lineNo[0]++;
-            if (line.isBlank()) continue;
-            String where = file + ":" + lineNo[0];
-            JsonNode node;
-            try {
-                node = JSON.readTree(line);
-            } catch (JsonProcessingException e) {
-                sink.problem(where + ": malformed JSON (" + e.getOriginalMessage() + "); each line must be one JSON object");
-                continue;
+    /** The first byte that is not whitespace (a UTF-8 byte-order mark skipped), or -1 for a blank file. */
+    private static int firstNonBlank(InputStream in) throws IOException {
+        int b;
+        while ((b = in.read()) != -1) {
+            if (b == 0xEF || b == 0xBB || b == 0xBF || Character.isWhitespace(b)) continue;
+            return b;
+        }
+        return -1;
+    }
+
+    /**
+     * One record per line, each line decoded on its own: a line that is not UTF-8 is reported with its own number and
+     * the lines around it still count (a decoder reading ahead would blame line 1 and lose the rest of the file).
+     */
+    private static void readJsonLines(Path file, DatasetFormat format, Sink sink) {
+        var decoder = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(file), 1 << 16)) {
+            java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+            int lineNo = 0;
+            for (int b = in.read(); ; b = in.read()) {
+                if (b != '\n' && b != -1) {
+                    bytes.write(b);
+                    continue;
+                }
+                if (b == -1 && bytes.size() == 0) return;
+                lineNo++;
+                String where = file + ":" + lineNo;
+                String line;
+                try {
+                    line = decoder.decode(java.nio.ByteBuffer.wrap(bytes.toByteArray())).toString();
+                } catch (CharacterCodingException e) {
+                    sink.problem(where + ": not valid UTF-8; re-encode the file as UTF-8 (this line is skipped)");
+                    line = "";
+                }
+                bytes.reset();
+                if (lineNo == 1 && line.startsWith("\uFEFF")) line = line.substring(1);
+                if (!line.isBlank()) {
+                    try {
+                        record(JSON.readTree(line), format, where, sink);
+                    } catch (JsonProcessingException e) {
+                        sink.problem(where + ": malformed JSON (" + e.getOriginalMessage() + "); each line must be one JSON object");
+                    }
+                }
+                if (b == -1) return;
             }
-            record(node, format, where, sink);
+        } catch (IOException e) {
+            sink.problem(file + ": cannot read (" + e.getMessage() + ")");
         }
     }
 
@@ -305,8 +343,11 @@ public final class DatasetReader {
                     return;
                 }
             }
+            long endOfPrevious = parser.getCurrentLineNumber(); // the header's line, or 0
             for (CSVRecord record : parser) {
-                String where = file + ": record " + record.getRecordNumber() + " (line " + record.getParser().getCurrentLineNumber() + ")";
+                // file:line as every other data error, the line the record starts on (a quoted field may span several)
+                String where = file + ":" + (endOfPrevious + 1) + ": record " + record.getRecordNumber();
+                endOfPrevious = parser.getCurrentLineNumber();
                 if (columns.header() && !record.isConsistent()) {
                     sink.problem(where + ": expected " + parser.getHeaderNames().size() + " fields, found " + record.size());
                     continue;

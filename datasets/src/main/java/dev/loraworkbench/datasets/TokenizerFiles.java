@@ -54,7 +54,7 @@ public final class TokenizerFiles implements AutoCloseable {
         try {
             config = JSON.readTree(configJson.toFile());
         } catch (IOException e) {
-            throw new DatasetException(configJson + ": not valid JSON (" + e.getMessage() + ")");
+            throw new DatasetException(JsonProblems.describe(configJson, e));
         }
         JsonNode tmpl = chatTemplate != null ? com.fasterxml.jackson.databind.node.TextNode.valueOf(chatTemplate) : config.get("chat_template");
         if (tmpl == null || !tmpl.isTextual()) {
@@ -122,7 +122,7 @@ public final class TokenizerFiles implements AutoCloseable {
                 }
             }
         } catch (IOException e) {
-            throw new DatasetException(tokenizerJson + ": not valid JSON (" + e.getMessage() + ")");
+            throw new DatasetException(JsonProblems.describe(tokenizerJson, e));
         }
         return largest;
     }

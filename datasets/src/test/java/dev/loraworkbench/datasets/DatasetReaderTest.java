@@ -140,6 +140,41 @@ class DatasetReaderTest {
         assertTrue(error(dir.resolve("nope.jsonl"), DatasetFormat.AUTO).contains("not found"));
     }
 
+    /** A decoder reading ahead blamed line 1 and dropped every line after the bad one; now only the bad line is reported and skipped. */
+    @Test
+    void aLineThatIsNotUtf8IsReportedWithItsOwnNumberAndTheOthersStillCount() throws Exception {
+        Path mixed = dir.resolve("mixed.jsonl");
+        byte[] good = "{\"question\": \"q\", \"answer\": \"a\"}\n".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        byte[] latin1 = {'{', '"', 'q', 'u', 'e', 's', 't', 'i', 'o', 'n', '"', ':', '"', 'c', 'a', 'f', (byte) 0xE9, '"', '}', '\n'};
+        java.io.ByteArrayOutputStream content = new java.io.ByteArrayOutputStream();
+        for (int i = 0; i < 2000; i++) content.write(good); // more than one read-ahead buffer before the bad line
+        content.write(latin1);
+        content.write(good);
+        Files.write(mixed, content.toByteArray());
+        List<Example> examples = new ArrayList<>();
+        List<String> problems = new ArrayList<>();
+        DatasetReader.scan(mixed, DatasetFormat.AUTO, null, null, new DatasetReader.Sink() {
+            @Override public void example(Example e) { examples.add(e); }
+
+            @Override public void problem(String message) { problems.add(message); }
+        });
+        assertEquals(List.of(mixed + ":2001: not valid UTF-8; re-encode the file as UTF-8 (this line is skipped)"), problems);
+        assertEquals(2001, examples.size());
+        assertEquals(mixed + ":2002", examples.get(2000).source());
+    }
+
+    @Test
+    void csvErrorsNameFileAndLineLikeEveryOtherFormat() throws Exception {
+        Path csv = file("gaps.csv", "question,answer\nWhat?,Yes.\nEmpty?,\n\"Multi\nline\",\"\"\n");
+        List<String> problems = new ArrayList<>();
+        DatasetReader.scan(csv, DatasetFormat.AUTO, CsvColumns.DEFAULT, null, new DatasetReader.Sink() {
+            @Override public void example(Example e) {}
+
+            @Override public void problem(String message) { problems.add(message); }
+        });
+        assertEquals(List.of(csv + ":3: record 2: column 'answer' is empty", csv + ":4: record 3: column 'answer' is empty"), problems);
+    }
+
     @Test
     void csvWithNamedColumnsQuotingAndMultiLineFields() throws Exception {
         Path p = file("qa.csv", "id,q,a\n1,\"What, exactly?\",\"Line one\nline two\"\n2,Plain,\"Said \"\"hi\"\"\"\n");

@@ -37,7 +37,7 @@ public record LoadedModel(Path dir, HfCheckpoint checkpoint, NDManager manager, 
                 if (eos != null && eos.isArray()) eos.forEach(e -> ids.add(e.asInt()));
                 else if (eos != null && eos.canConvertToInt()) ids.add(eos.asInt());
             } catch (IOException e) {
-                throw new CheckpointFormatException(gen + ": not valid JSON (" + e.getMessage() + ")");
+                throw new CheckpointFormatException(dev.loraworkbench.datasets.JsonProblems.describe(gen, e));
             }
         }
         if (!tokenizer.eosToken().isEmpty()) ids.add(tokenizer.tokenId(tokenizer.eosToken()));

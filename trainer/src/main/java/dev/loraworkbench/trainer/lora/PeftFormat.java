@@ -76,7 +76,7 @@ public final class PeftFormat {
         try {
             c = JSON.readTree(Files.readString(configFile));
         } catch (IOException e) {
-            throw new CheckpointFormatException(configFile + ": not valid JSON (" + e.getMessage() + ")");
+            throw new CheckpointFormatException(dev.loraworkbench.datasets.JsonProblems.describe(configFile, e));
         }
         if (!"LORA".equals(c.path("peft_type").asText())) {
             throw new CheckpointFormatException(configFile + ": peft_type '" + c.path("peft_type").asText() + "' is not supported; expected LORA");

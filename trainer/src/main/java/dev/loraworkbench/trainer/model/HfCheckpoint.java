@@ -65,7 +65,7 @@ public final class HfCheckpoint implements AutoCloseable {
         try {
             return JSON.readTree(Files.readString(p));
         } catch (IOException e) {
-            throw new CheckpointFormatException(p + ": not valid JSON (" + e.getMessage() + ")");
+            throw new CheckpointFormatException(dev.loraworkbench.datasets.JsonProblems.describe(p, e));
         }
     }
 

@@ -37,7 +37,7 @@ public record ModelConfig(
         try {
             c = JSON.readTree(Files.readString(configJson));
         } catch (IOException e) {
-            throw new CheckpointFormatException(configJson + ": cannot read config.json (" + e.getMessage() + ")");
+            throw new CheckpointFormatException(dev.loraworkbench.datasets.JsonProblems.describe(configJson, e));
         }
         return fromJson(c, configJson.toString());
     }
