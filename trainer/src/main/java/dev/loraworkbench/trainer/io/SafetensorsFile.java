@@ -107,9 +107,18 @@ public final class SafetensorsFile implements AutoCloseable {
             throw bad(path, "tensor '" + name + "': data_offsets [" + begin + ", " + end + "] lie outside the data section of "
                     + dataSize + " bytes (file truncated?)");
         }
-        if (end - begin != info.numel() * dtype.bytes) {
+        long needed;
+        try {
+            long numel = 1;
+            for (long d : shape) numel = Math.multiplyExact(numel, d);
+            needed = Math.multiplyExact(numel, (long) dtype.bytes);
+        } catch (ArithmeticException overflow) { // [2^40, 2^40] once passed as needing "0" bytes
+            throw bad(path, "tensor '" + name + "': shape " + java.util.Arrays.toString(shape) + " x " + dtype
+                    + " has more bytes than any file can hold (a corrupt header?)");
+        }
+        if (end - begin != needed) {
             throw bad(path, "tensor '" + name + "': " + (end - begin) + " bytes of data but shape " + java.util.Arrays.toString(shape)
-                    + " x " + dtype + " needs " + info.numel() * dtype.bytes);
+                    + " x " + dtype + " needs " + needed);
         }
         return info;
     }

@@ -95,6 +95,8 @@ class SafetensorsTest {
     void corruptHeadersAreClearErrors() throws Exception {
         assertTrue(openError(withHeader("{not json", 0)).contains("not valid JSON"));
         assertTrue(openError(withHeader("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4)).contains("needs 8"));
+        String huge = openError(withHeader("{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,0]}}", 0));
+        assertTrue(huge.contains("has more bytes than any file can hold"), "[2^40, 2^40] overflowed to 0 bytes and passed: " + huge);
         assertTrue(openError(withHeader("{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,4]}}", 4)).contains("dtype Q4 is not supported"));
         assertTrue(openError(withHeader("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
                 + "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[2,6]}}", 8)).contains("overlap"));
