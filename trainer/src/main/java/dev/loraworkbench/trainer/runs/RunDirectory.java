@@ -191,6 +191,35 @@ public record RunDirectory(Path dir) {
         return target;
     }
 
+    /**
+     * What a kill -9 can leave, cleared by the next process to hold the lease (nobody else writes here then): temporary
+     * files and directories of interrupted atomic writes (".run.json123.tmp", ".step-8.tmp-..."), and a checkpoint over
+     * {@code keep} when the kill came between publishing a checkpoint and rotating the oldest out.
+     *
+     * @return what was removed, for one line of the log
+     */
+    public List<String> tidyAfterCrash(int keep) throws IOException {
+        List<String> removed = new java.util.ArrayList<>();
+        for (Path parent : new Path[] {dir, checkpointsDir()}) {
+            if (!Files.isDirectory(parent)) continue;
+            try (Stream<Path> s = Files.list(parent)) {
+                for (Path p : s.toList()) {
+                    String name = p.getFileName().toString();
+                    if (name.startsWith(".") && name.contains(".tmp") && !name.equals(LOCK)) {
+                        AtomicFiles.deleteTree(p);
+                        removed.add(dir.relativize(p).toString());
+                    }
+                }
+            }
+        }
+        List<Path> all = checkpoints(p -> true);
+        for (int i = keep; i < all.size(); i++) {
+            AtomicFiles.deleteTree(all.get(i));
+            removed.add(dir.relativize(all.get(i)).toString());
+        }
+        return removed;
+    }
+
     /** The newest checkpoint that {@code valid} accepts; leftovers of interrupted writes are removed on the way. */
     public Optional<Path> latestCheckpoint(Predicate<Path> valid) throws IOException {
         if (!Files.isDirectory(checkpointsDir())) return Optional.empty();

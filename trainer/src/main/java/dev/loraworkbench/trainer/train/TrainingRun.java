@@ -64,6 +64,9 @@ public final class TrainingRun {
         try (RunDirectory.Lease lease = RunDirectory.lease(runDir)) {
             ResumePoint point = ResumePoint.admit(loaded, runDir, allowRecipeChange);
             RunDirectory run = new RunDirectory(runDir);
+            // after admission: a refused resume (another recipe) must not prune by the refused recipe's keep_checkpoints
+            java.util.List<String> leftovers = run.tidyAfterCrash(loaded.recipe().training().keepCheckpoints());
+            if (!leftovers.isEmpty()) log.printf("tidy     removed what an interrupted run left: %s%n", String.join(", ", leftovers));
             if (point.fromScratch()) {
                 log.printf("restart  %s stopped before its first checkpoint: training again from step 0%n", runDir);
                 run.clearForRestart();
