@@ -44,17 +44,19 @@ public final class TrainingBench {
     /**
      * Matmul FLOPs of one LoRA training step: frozen projections and lm_head forward + input-gradient
      * (4 per weight per position), LoRA forward + both gradients (6), attention scores and values over
-     * the padded length (forward 4·T·heads·dim, backward twice that).
+     * the padded length (forward 4·T·heads·dim, backward twice that). Full-parameter training ({@code lora} null):
+     * 6 per weight per position, forward and both gradients.
      */
     static double stepFlops(ModelConfig c, LoraAdapter lora, List<List<EncodedExample>> microBatches) {
         double frozen = (double) c.vocabSize() * c.hiddenSize();
         for (Projection p : Projection.values()) frozen += (double) p.in(c) * p.out(c) * c.numLayers();
-        double loraParams = lora.parameterCount();
+        double loraParams = lora == null ? 0 : lora.parameterCount();
+        double perWeight = lora == null ? 6 : 4;
         double flops = 0;
         for (List<EncodedExample> batch : microBatches) {
             int seq = batch.stream().mapToInt(e -> e.ids().length).max().orElse(0);
             double positions = (double) batch.size() * seq;
-            flops += positions * (4 * frozen + 6 * loraParams);
+            flops += positions * (perWeight * frozen + 6 * loraParams);
             flops += batch.size() * 12.0 * seq * seq * c.numHeads() * c.headDim() * c.numLayers();
         }
         return flops;

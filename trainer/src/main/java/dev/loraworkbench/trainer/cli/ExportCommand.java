@@ -138,6 +138,10 @@ final class ExportCommand {
             checkOut(out, force);
             long t0 = System.nanoTime();
             boolean model = Files.isRegularFile(source.resolve("config.json")) && !Files.isRegularFile(source.resolve(PeftFormat.WEIGHTS));
+            if (!model && RunDirectory.trainedFullModel(source)) { // a full-parameter run: its model/ is what it trained
+                source = source.resolve(RunDirectory.MODEL_DIR);
+                model = true;
+            }
             Path modelDir;
             if (model) {
                 modelDir = source;

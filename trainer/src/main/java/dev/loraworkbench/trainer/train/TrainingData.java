@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.train;
 
 import dev.loraworkbench.datasets.CsvColumns;
 import dev.loraworkbench.datasets.DatasetException;
+import dev.loraworkbench.datasets.DatasetFormat;
 import dev.loraworkbench.datasets.DatasetReader;
 import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.Example;
@@ -71,7 +72,9 @@ public record TrainingData(List<EncodedExample> train, List<EncodedExample> eval
         List<Example> evalPairs = List.of();
         LeakageAwareSplit.Result split = null;
         if (d.evalPath() != null) {
-            evalPairs = DatasetReader.read(loaded.resolve(d.evalPath()), sources.get(0).formatOrAuto(), d.csvColumns(), d.system());
+            // eval_path holds Q&A pairs: read as the first Q&A source's format (auto when every source is text)
+            var format = sources.stream().filter(s -> !s.text()).map(Recipe.SourceSection::formatOrAuto).findFirst().orElse(DatasetFormat.AUTO);
+            evalPairs = DatasetReader.read(loaded.resolve(d.evalPath()), format, d.csvColumns(), d.system());
         } else if (splitByFraction && !pairs.isEmpty()) {
             split = LeakageAwareSplit.split(pairs, d.evalFraction(), seed);
             trainPairs = split.train();

@@ -99,6 +99,30 @@ class DataSourcesTest {
         if (body.find()) files.add("page" + body.group(1));
     }
 
+    /** eval_path is Q&A, whatever the first source is: it was read as that source's format (text), which no JSON record is. */
+    @Test
+    void anEvalFileIsReadAsQaWhenTheFirstSourceIsText() throws IOException {
+        Path docs = docs();
+        String yaml = """
+                model:
+                  path: %s
+                dataset:
+                  max_seq_len: 64
+                  eval_path: %s
+                  sources:
+                    - {path: %s, format: text}
+                    - {path: %s, format: qa}
+                training:
+                  max_steps: 1
+                """.formatted(TinyModelFixture.dir(), TinyModelFixture.sampleData(), docs, TinyModelFixture.sampleData());
+        LoadedRecipe loaded = RecipeLoader.parse(yaml, dir.resolve("r.yaml"), List.of());
+        try (TokenizerFiles tok = loaded.tokenizer(loaded.modelDir())) {
+            TrainingData data = TrainingData.load(loaded, tok);
+            assertEquals(177, data.evalExamples().size());
+            assertEquals(0, data.sources().get(0).eval(), "no file held out: the eval set is the eval_path");
+        }
+    }
+
     @Test
     void weightTakesWholeCopiesThenASeededSample() {
         List<EncodedExample> ten = new java.util.ArrayList<>();
