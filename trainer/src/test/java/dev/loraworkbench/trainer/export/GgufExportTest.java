@@ -269,28 +269,11 @@ class GgufExportTest {
      */
     @Test
     void theRealQwenTokenizerTokenizesInLlamaCppAsInHuggingFace() throws Exception {
-        Path qwen = Files.createDirectories(dir.resolve("qwen2_5-small"));
-        Path tokenizer = dev.loraworkbench.datasets.RealTokenizers.dir("qwen2_5");
-        Files.copy(tokenizer.resolve("tokenizer.json"), qwen.resolve("tokenizer.json"));
-        Files.copy(tokenizer.resolve("tokenizer_config.json"), qwen.resolve("tokenizer_config.json"));
-        int vocab = 151936, hidden = 64;
-        ObjectNode config = JSON.createObjectNode().put("model_type", "qwen2").put("hidden_size", hidden).put("intermediate_size", 96)
-                .put("num_hidden_layers", 1).put("num_attention_heads", 4).put("num_key_value_heads", 2).put("vocab_size", vocab)
+        ObjectNode config = JSON.createObjectNode().put("model_type", "qwen2").put("hidden_size", 64).put("intermediate_size", 96)
+                .put("num_hidden_layers", 1).put("num_attention_heads", 4).put("num_key_value_heads", 2).put("vocab_size", 151936)
                 .put("max_position_embeddings", 4096).put("rms_norm_eps", 1e-6).put("rope_theta", 1e6).put("tie_word_embeddings", true)
                 .put("hidden_act", "silu");
-        Files.writeString(qwen.resolve("config.json"), config.toString());
-        var writer = new dev.loraworkbench.trainer.io.SafetensorsWriter();
-        Random random = new Random(5);
-        var c = dev.loraworkbench.trainer.model.ModelConfig.load(qwen.resolve("config.json"));
-        writer.putF32("model.embed_tokens.weight", new long[] {vocab, hidden}, gaussian(random, (long) vocab * hidden));
-        writer.putF32("model.layers.0.input_layernorm.weight", new long[] {hidden}, ones(hidden));
-        writer.putF32("model.layers.0.post_attention_layernorm.weight", new long[] {hidden}, ones(hidden));
-        for (Projection p : Projection.values()) {
-            writer.putF32(p.modulePath(0) + ".weight", new long[] {p.out(c), p.in(c)}, gaussian(random, (long) p.out(c) * p.in(c)));
-            if (p.hasBias(c)) writer.putF32(p.modulePath(0) + ".bias", new long[] {p.out(c)}, new float[p.out(c)]);
-        }
-        writer.putF32("model.norm.weight", new long[] {hidden}, ones(hidden));
-        writer.write(qwen.resolve("model.safetensors"));
+        Path qwen = randomModel(dir.resolve("qwen2_5-small"), "qwen2_5", config, 5);
         Path gguf = dir.resolve("qwen2_5-small.gguf");
         GgufExport.export(qwen, null, null, gguf, GgufWriter.TensorType.F16, new PrintStream(new ByteArrayOutputStream()));
         List<String> texts = List.of("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n", "数字 12345 和中文，日本語も。",
@@ -310,31 +293,13 @@ class GgufExportTest {
      */
     @Test
     void aLlamaExportsWithItsRotationRopeScalingAndTokenizer() throws Exception {
-        Path llama = Files.createDirectories(dir.resolve("llama3-small"));
-        Path tokenizer = dev.loraworkbench.datasets.RealTokenizers.dir("llama3");
-        Files.copy(tokenizer.resolve("tokenizer.json"), llama.resolve("tokenizer.json"));
-        Files.copy(tokenizer.resolve("tokenizer_config.json"), llama.resolve("tokenizer_config.json"));
-        int vocab = 128256, hidden = 64;
-        ObjectNode config = JSON.createObjectNode().put("model_type", "llama").put("hidden_size", hidden).put("intermediate_size", 96)
+        ObjectNode config = JSON.createObjectNode().put("model_type", "llama").put("hidden_size", 64).put("intermediate_size", 96)
                 .put("num_hidden_layers", 2).put("num_attention_heads", 4).put("num_key_value_heads", 2).put("head_dim", 24)
-                .put("vocab_size", vocab).put("max_position_embeddings", 4096).put("rms_norm_eps", 1e-5).put("rope_theta", 500000.0)
+                .put("vocab_size", 128256).put("max_position_embeddings", 4096).put("rms_norm_eps", 1e-5).put("rope_theta", 500000.0)
                 .put("tie_word_embeddings", true).put("hidden_act", "silu");
         config.putObject("rope_scaling").put("rope_type", "llama3").put("factor", 8.0).put("low_freq_factor", 1.0).put("high_freq_factor", 4.0)
                 .put("original_max_position_embeddings", 64);
-        Files.writeString(llama.resolve("config.json"), config.toString());
-        var c = dev.loraworkbench.trainer.model.ModelConfig.load(llama.resolve("config.json"));
-        var writer = new dev.loraworkbench.trainer.io.SafetensorsWriter();
-        Random random = new Random(9);
-        writer.putF32("model.embed_tokens.weight", new long[] {vocab, hidden}, gaussian(random, (long) vocab * hidden, 1.0));
-        for (int layer = 0; layer < c.numLayers(); layer++) {
-            writer.putF32("model.layers." + layer + ".input_layernorm.weight", new long[] {hidden}, ones(hidden));
-            writer.putF32("model.layers." + layer + ".post_attention_layernorm.weight", new long[] {hidden}, ones(hidden));
-            for (Projection p : Projection.values()) {
-                writer.putF32(p.modulePath(layer) + ".weight", new long[] {p.out(c), p.in(c)}, gaussian(random, (long) p.out(c) * p.in(c), 1 / Math.sqrt(p.in(c))));
-            }
-        }
-        writer.putF32("model.norm.weight", new long[] {hidden}, ones(hidden));
-        writer.write(llama.resolve("model.safetensors"));
+        Path llama = randomModel(dir.resolve("llama3-small"), "llama3", config, 9);
         Path adapterDir = randomAdapter(llama, dir.resolve("llama-adapter"));
 
         try (TokenizerFiles tok = TokenizerFiles.load(llama);
@@ -362,6 +327,33 @@ class GgufExportTest {
         }
     }
 
+    /**
+     * A small random checkpoint with one of the real tokenizers the build fetches: unit-variance embeddings, projections
+     * scaled 1/√in, unit norms, zero biases (tied head: no lm_head).
+     */
+    private static Path randomModel(Path out, String tokenizer, ObjectNode config, long seed) throws Exception {
+        Files.createDirectories(out);
+        Path fetched = dev.loraworkbench.datasets.RealTokenizers.dir(tokenizer);
+        for (String file : List.of("tokenizer.json", "tokenizer_config.json")) Files.copy(fetched.resolve(file), out.resolve(file));
+        Files.writeString(out.resolve("config.json"), config.toString());
+        var c = dev.loraworkbench.trainer.model.ModelConfig.load(out.resolve("config.json"));
+        var writer = new dev.loraworkbench.trainer.io.SafetensorsWriter();
+        Random random = new Random(seed);
+        int hidden = c.hiddenSize();
+        writer.putF32("model.embed_tokens.weight", new long[] {c.vocabSize(), hidden}, gaussian(random, (long) c.vocabSize() * hidden, 1.0));
+        for (int layer = 0; layer < c.numLayers(); layer++) {
+            writer.putF32("model.layers." + layer + ".input_layernorm.weight", new long[] {hidden}, ones(hidden));
+            writer.putF32("model.layers." + layer + ".post_attention_layernorm.weight", new long[] {hidden}, ones(hidden));
+            for (Projection p : Projection.values()) {
+                writer.putF32(p.modulePath(layer) + ".weight", new long[] {p.out(c), p.in(c)}, gaussian(random, (long) p.out(c) * p.in(c), 1 / Math.sqrt(p.in(c))));
+                if (p.hasBias(c)) writer.putF32(p.modulePath(layer) + ".bias", new long[] {p.out(c)}, new float[p.out(c)]);
+            }
+        }
+        writer.putF32("model.norm.weight", new long[] {hidden}, ones(hidden));
+        writer.write(out.resolve("model.safetensors"));
+        return out;
+    }
+
     /** A PEFT adapter on every projection with random A and B (B non-zero, so it changes the model). */
     private static Path randomAdapter(Path model, Path adapterDir) throws Exception {
         try (HfCheckpoint ckpt = HfCheckpoint.open(model); NDManager m = NDManager.newBaseManager("PyTorch")) {
@@ -377,10 +369,6 @@ class GgufExportTest {
             PeftFormat.write(new LoraAdapter(pairs, settings), adapterDir, model.toString());
         }
         return adapterDir;
-    }
-
-    private static float[] gaussian(Random random, long n) {
-        return gaussian(random, n, 0.05);
     }
 
     private static float[] gaussian(Random random, long n, double std) {
