@@ -20,7 +20,7 @@ import java.util.Optional;
  * @param changes the recipe fields that differ from the checkpoint's (allowed with --allow-recipe-change)
  * @param dataSha256 the data's hash now, for the checkpoints this session writes
  */
-public record ResumePoint(Path checkpoint, TrainerState state, List<String> changes, String dataSha256) {
+public record ResumePoint(Path checkpoint, TrainerState state, List<String> changes, String dataSha256, List<String> skipped) {
 
     /** Admits a resume of {@code runDir}, or throws a user error that says why not and what to do. */
     public static ResumePoint admit(LoadedRecipe loaded, Path runDir, boolean allowRecipeChange) throws IOException {
@@ -31,7 +31,16 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
         RunStatus.read(runDir).filter(st -> st.effectiveStatus() == RunStatus.Status.RUNNING).ifPresent(st -> {
             throw new RunException(runDir + " is being trained right now by process " + st.pid() + "; stop it first");
         });
-        Optional<Path> latest = run.latestCheckpoint(ResumePoint::isComplete);
+        java.util.Map<Path, String> rejected = new java.util.LinkedHashMap<>();
+        Optional<Path> latest = run.latestCheckpoint(p -> {
+            Optional<String> damage = damage(p);
+            damage.ifPresent(why -> rejected.put(p, why));
+            return isComplete(p) && damage.isEmpty();
+        });
+        // damaged checkpoints newer than the one taken: said, not silently passed over
+        int taken = latest.map(RunDirectory::stepOf).orElse(-1);
+        List<String> skipped = rejected.entrySet().stream().filter(e -> RunDirectory.stepOf(e.getKey()) > taken)
+                .map(e -> e.getKey().getFileName() + ": " + e.getValue()).toList();
         if (latest.isEmpty()) { // stopped before its first checkpoint: nothing to lose, start over at step 0
             List<String> changes = RecipeDiff.between(Files.readString(runDir.resolve(RunDirectory.RECIPE)), loaded.resolvedYaml());
             if (!changes.isEmpty() && !allowRecipeChange) {
@@ -42,7 +51,7 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
                 throw new RecipeException(problems);
             }
             AtomicFiles.writeString(runDir.resolve(RunDirectory.RECIPE), loaded.resolvedYaml());
-            return new ResumePoint(null, null, changes, dataSha256(loaded));
+            return new ResumePoint(null, null, changes, dataSha256(loaded), skipped);
         }
         Path checkpoint = latest.get();
         TrainerState state = TrainerState.read(checkpoint);
@@ -66,7 +75,7 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
             // the run now follows the changed recipe: later resumes compare against it
             AtomicFiles.writeString(runDir.resolve(RunDirectory.RECIPE), loaded.resolvedYaml());
         }
-        return new ResumePoint(checkpoint, state, changes, dataHash);
+        return new ResumePoint(checkpoint, state, changes, dataHash, skipped);
     }
 
     /** True when the run had no complete checkpoint: it starts over at step 0 in its directory. */
@@ -101,6 +110,15 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
         String train = sources.size() == 1 && !sources.get(0).text() ? all.toString() : RecipeDiff.sha256(all.toString());
         String evalPath = loaded.recipe().dataset().evalPath();
         return evalPath == null ? train : RecipeDiff.sha256(train + DatasetReader.sha256(loaded.resolve(evalPath)));
+    }
+
+    /** Files of a complete checkpoint that no longer match the hashes saved with them. */
+    static Optional<String> damage(Path checkpoint) {
+        try {
+            return TrainerState.read(checkpoint).damage(checkpoint);
+        } catch (RuntimeException e) {
+            return Optional.empty(); // no readable state: isComplete says no anyway
+        }
     }
 
     /** A checkpoint directory with its adapter, optimizer state and a trainer state that names its own step. */

@@ -233,7 +233,7 @@ final class TrainingLoop {
      */
     private void saveCheckpoint(String reason) throws IOException {
         TrainerState state = new TrainerState(step, total, tokensSeen, t.seed(), RecipeDiff.sha256(recipeYaml), start.dataSha256(), reason, last,
-                Instant.now().toString(), window, best);
+                Instant.now().toString(), window, best, null);
         try {
             run.saveCheckpoint(step, t.keepCheckpoints(), dir -> writeCheckpoint(state, dir));
         } catch (IOException e) {
@@ -258,7 +258,7 @@ final class TrainingLoop {
         setup.optimizer().writeState(dir.resolve(RunDirectory.OPTIMIZER), scaler == null ? Map.of() : scaler.state());
         AtomicFiles.writeString(dir.resolve(RunDirectory.RECIPE), recipeYaml);
         TrainingRun.CrashTesting.maybeHalt(state.globalStep());
-        state.write(dir);
+        state.withFilesOf(dir).write(dir); // last: it vouches for the files before it
     }
 
     /** The end of a run killed after its last checkpoint: its final adapter, run.json and the hparams session end. */

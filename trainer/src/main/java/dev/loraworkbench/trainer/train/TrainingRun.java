@@ -63,6 +63,7 @@ public final class TrainingRun {
         }
         try (RunDirectory.Lease lease = RunDirectory.lease(runDir)) {
             ResumePoint point = ResumePoint.admit(loaded, runDir, allowRecipeChange);
+            for (String damaged : point.skipped()) log.printf("skipped  %s; resuming from an older checkpoint%n", damaged);
             RunDirectory run = new RunDirectory(runDir);
             // after admission: a refused resume (another recipe) must not prune by the refused recipe's keep_checkpoints
             java.util.List<String> leftovers = run.tidyAfterCrash(loaded.recipe().training().keepCheckpoints());

@@ -145,6 +145,29 @@ class ResumeTest {
         assertTrue(TfEvents.hasSessionStart(dir.resolve("runs/crashed"), 5));
     }
 
+    /**
+     * A checkpoint whose file changed after it was written (a disk error, a partial copy): its hash says so, the resume
+     * says which file, takes the checkpoint before it and, training the steps again, ends where a straight run ends.
+     */
+    @Test
+    void aDamagedNewestCheckpointIsSkippedForTheOneBefore() throws Exception {
+        Map<String, List<TfEvents.Point>> straight = straightRun();
+        LoadedRecipe loaded = RecipeLoader.load(recipeFile("damaged", ""), List.of());
+        TrainingRun.execute(loaded, new AtomicBoolean(), quiet());
+        Path optimizer = dir.resolve("runs/damaged/checkpoints/step-12/optimizer.safetensors");
+        byte[] bytes = Files.readAllBytes(optimizer);
+        bytes[bytes.length - 1] ^= 1; // one flipped bit in the last moment
+        Files.write(optimizer, bytes);
+        ByteArrayOutputStream log = new ByteArrayOutputStream();
+        TrainingRun.Outcome outcome = TrainingRun.resume(loaded, dir.resolve("runs/damaged"), false, new AtomicBoolean(), new PrintStream(log));
+        assertTrue(log.toString().contains("skipped  step-12: optimizer.safetensors does not match the hash it was saved with"), log.toString());
+        assertTrue(log.toString().contains("checkpoints/step-8 from step 8"), log.toString());
+        assertEquals(STEPS, outcome.steps());
+        assertEquals(straight.get("train/loss"), TfEvents.scalars(dir.resolve("runs/damaged")).get("train/loss"));
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(dir.resolve("runs/straight/checkpoints/step-12/optimizer.safetensors")),
+                Files.readAllBytes(optimizer)), "step 12 written again, as the straight run wrote it");
+    }
+
     /** kill -9 at an arbitrary moment after checkpoint 4 is complete: resume continues from the newest complete one. */
     @Test
     void killMinus9ThenResumeEqualsStraight() throws Exception {
