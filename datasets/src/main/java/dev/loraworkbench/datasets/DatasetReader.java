@@ -96,19 +96,11 @@ public final class DatasetReader {
     /** SHA-256 over the bytes of every file the path (or glob) names, in name order: the data's identity for resume. */
     public static String sha256(Path path) {
         try {
-            var digest = java.security.MessageDigest.getInstance("SHA-256");
-            byte[] buffer = new byte[1 << 16];
-            for (Path file : expand(path)) {
-                try (var in = Files.newInputStream(file)) {
-                    int n;
-                    while ((n = in.read(buffer)) > 0) digest.update(buffer, 0, n);
-                }
-            }
-            return java.util.HexFormat.of().formatHex(digest.digest());
+            Sha256 hash = Sha256.start();
+            for (Path file : expand(path)) hash.addFile(file);
+            return hash.hex();
         } catch (IOException e) {
             throw new DatasetException(path + ": cannot read (" + e.getMessage() + ")");
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
         }
     }
 

@@ -128,15 +128,9 @@ public final class TextDocuments {
 
     /** SHA-256 over each document's name and text, in order: a text source's identity for resume (skipped files do not count). */
     public static String sha256(Scan scan) {
-        try {
-            var digest = java.security.MessageDigest.getInstance("SHA-256");
-            for (Document d : scan.documents()) {
-                digest.update((d.name() + "\u0000" + d.text() + "\u0001").getBytes(StandardCharsets.UTF_8));
-            }
-            return java.util.HexFormat.of().formatHex(digest.digest());
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        Sha256 hash = Sha256.start();
+        for (Document d : scan.documents()) hash.add(d.name() + "\u0000" + d.text() + "\u0001");
+        return hash.hex();
     }
 
     /** The file's text, or why it is skipped. */

@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.runs;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import dev.loraworkbench.datasets.Sha256;
 import dev.loraworkbench.trainer.io.AtomicFiles;
 import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import java.io.IOException;
@@ -30,7 +31,7 @@ public record TrainerState(int globalStep, int totalSteps, long tokensSeen, int 
         try (var s = Files.list(dir)) {
             for (Path p : s.filter(Files::isRegularFile).toList()) {
                 String name = p.getFileName().toString();
-                if (!name.equals(FILE) && !name.startsWith(".")) hashes.put(name, sha256(p));
+                if (!name.equals(FILE) && !name.startsWith(".")) hashes.put(name, Sha256.of(p));
             }
         }
         return new TrainerState(globalStep, totalSteps, tokensSeen, seed, recipeSha256, datasetSha256, reason, trainLoss, savedAt, logWindow,
@@ -44,24 +45,12 @@ public record TrainerState(int globalStep, int totalSteps, long tokensSeen, int 
             Path p = dir.resolve(e.getKey());
             if (!Files.isRegularFile(p)) return java.util.Optional.of(e.getKey() + " is missing");
             try {
-                if (!sha256(p).equals(e.getValue())) return java.util.Optional.of(e.getKey() + " does not match the hash it was saved with");
+                if (!Sha256.of(p).equals(e.getValue())) return java.util.Optional.of(e.getKey() + " does not match the hash it was saved with");
             } catch (IOException ex) {
                 return java.util.Optional.of(e.getKey() + " cannot be read (" + ex.getMessage() + ")");
             }
         }
         return java.util.Optional.empty();
-    }
-
-    static String sha256(Path file) throws IOException {
-        try (var in = Files.newInputStream(file)) {
-            var digest = java.security.MessageDigest.getInstance("SHA-256");
-            byte[] buffer = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buffer)) > 0) digest.update(buffer, 0, n);
-            return java.util.HexFormat.of().formatHex(digest.digest());
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     public void write(Path dir) throws IOException {
