@@ -13,7 +13,6 @@ import dev.loraworkbench.trainer.model.HfCheckpoint;
 import dev.loraworkbench.trainer.quant.Quantization;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -27,8 +26,6 @@ import java.util.Map;
  */
 public final class MergedExport {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final List<String> COPIED = List.of("generation_config.json", "tokenizer.json", "tokenizer_config.json",
-            "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja");
 
     private MergedExport() {}
 
@@ -71,12 +68,7 @@ public final class MergedExport {
                     index.set("weight_map", JSON.valueToTree(weightMap));
                     AtomicFiles.writeString(dir.resolve("model.safetensors.index.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(index));
                 }
-                ObjectNode config = (ObjectNode) JSON.readTree(Files.readString(baseDir.resolve("config.json")));
-                config.put("torch_dtype", switch (dtype) { case BF16 -> "bfloat16"; case F16 -> "float16"; default -> "float32"; });
-                AtomicFiles.writeString(dir.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config));
-                for (String name : COPIED) {
-                    if (Files.isRegularFile(baseDir.resolve(name))) Files.copy(baseDir.resolve(name), dir.resolve(name));
-                }
+                HfCheckpoint.writeCompanions(baseDir, dir, switch (dtype) { case BF16 -> "bfloat16"; case F16 -> "float16"; default -> "float32"; });
             });
             if (merged[0] != adapter.pairs().size()) {
                 throw new IllegalStateException("merged " + merged[0] + " of " + adapter.pairs().size() + " adapted modules");

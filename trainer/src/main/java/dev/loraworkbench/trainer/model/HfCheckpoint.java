@@ -15,6 +15,31 @@ import java.util.TreeSet;
 /** A Hugging Face checkpoint directory: config.json plus one safetensors file or shards listed in model.safetensors.index.json. */
 public final class HfCheckpoint implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** The files that travel with a checkpoint's weights: generation config, tokenizer files, chat template. */
+    public static final java.util.List<String> COMPANION_FILES = java.util.List.of("generation_config.json", "tokenizer.json",
+            "tokenizer_config.json", "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model", "chat_template.jinja");
+
+    /**
+     * What a checkpoint written from {@code from}'s model needs besides its weights: config.json with torch_dtype set to
+     * the weights' dtype, and the companion files {@code from} has, each written atomically.
+     *
+     * @return the files written
+     */
+    public static java.util.List<String> writeCompanions(Path from, Path to, String torchDtype) throws IOException {
+        java.util.List<String> written = new java.util.ArrayList<>(java.util.List.of("config.json"));
+        var config = (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(Files.readString(from.resolve("config.json")));
+        config.put("torch_dtype", torchDtype);
+        dev.loraworkbench.trainer.io.AtomicFiles.writeString(to.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsString(config));
+        for (String name : COMPANION_FILES) {
+            Path file = from.resolve(name);
+            if (!Files.isRegularFile(file)) continue;
+            if (!file.toAbsolutePath().equals(to.resolve(name).toAbsolutePath())) {
+                dev.loraworkbench.trainer.io.AtomicFiles.write(to.resolve(name), out -> Files.copy(file, out));
+            }
+            written.add(name);
+        }
+        return written;
+    }
     private final Path dir;
     private final ModelConfig config;
     private final Map<String, SafetensorsFile> fileOf = new LinkedHashMap<>();

@@ -2,14 +2,12 @@ package dev.loraworkbench.trainer.train;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.loraworkbench.trainer.io.AtomicFiles;
 import dev.loraworkbench.trainer.io.DType;
 import dev.loraworkbench.trainer.io.StreamingSafetensorsWriter;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.model.DecoderWeights;
+import dev.loraworkbench.trainer.model.HfCheckpoint;
 import dev.loraworkbench.trainer.runs.RunDirectory;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -62,10 +60,6 @@ public sealed interface TrainedWeights {
      * torch_dtype float32, and the base model's generation config and tokenizer files beside them.
      */
     record Full(DecoderWeights weights, Path baseModel) implements TrainedWeights {
-        /** Files of the base model copied as they are (the ones it has). */
-        private static final List<String> COPIED = List.of("generation_config.json", "tokenizer.json", "tokenizer_config.json",
-                "special_tokens_map.json", "vocab.json", "merges.txt", "tokenizer.model");
-
         @Override
         public NDList parameters() {
             NDList out = new NDList();
@@ -87,20 +81,13 @@ public sealed interface TrainedWeights {
             try (var out = new StreamingSafetensorsWriter(dir.resolve(RunDirectory.MODEL_WEIGHTS), specs, Map.of("format", "pt"))) {
                 for (var e : tensors.entrySet()) out.write(e.getKey(), e.getValue().toFloatArray());
             }
-            ObjectMapper json = new ObjectMapper();
-            ObjectNode config = (ObjectNode) json.readTree(baseModel.resolve("config.json").toFile());
-            config.put("torch_dtype", "float32");
-            AtomicFiles.writeString(dir.resolve("config.json"), json.writerWithDefaultPrettyPrinter().writeValueAsString(config));
-            for (String file : COPIED) {
-                Path from = baseModel.resolve(file);
-                if (Files.isRegularFile(from) && !from.equals(dir.resolve(file))) AtomicFiles.write(dir.resolve(file), out -> Files.copy(from, out));
-            }
+            HfCheckpoint.writeCompanions(baseModel, dir, "float32");
         }
 
         @Override
         public List<String> files() {
             List<String> files = new ArrayList<>(List.of(RunDirectory.MODEL_WEIGHTS, "config.json"));
-            for (String f : COPIED) if (Files.isRegularFile(baseModel.resolve(f))) files.add(f);
+            for (String f : HfCheckpoint.COMPANION_FILES) if (Files.isRegularFile(baseModel.resolve(f))) files.add(f);
             return files;
         }
 
