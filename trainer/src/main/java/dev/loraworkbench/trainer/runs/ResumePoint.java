@@ -33,14 +33,13 @@ public record ResumePoint(Path checkpoint, TrainerState state, List<String> chan
         });
         java.util.Map<Path, String> rejected = new java.util.LinkedHashMap<>();
         Optional<Path> latest = run.latestCheckpoint(p -> {
+            if (!isComplete(p)) return false;
             Optional<String> damage = damage(p);
             damage.ifPresent(why -> rejected.put(p, why));
-            return isComplete(p) && damage.isEmpty();
+            return damage.isEmpty();
         });
-        // damaged checkpoints newer than the one taken: said, not silently passed over
-        int taken = latest.map(RunDirectory::stepOf).orElse(-1);
-        List<String> skipped = rejected.entrySet().stream().filter(e -> RunDirectory.stepOf(e.getKey()) > taken)
-                .map(e -> e.getKey().getFileName() + ": " + e.getValue()).toList();
+        // the damaged checkpoints passed over (newest first, all newer than the one taken): said, not silently skipped
+        List<String> skipped = rejected.entrySet().stream().map(e -> e.getKey().getFileName() + ": " + e.getValue()).toList();
         if (latest.isEmpty()) { // stopped before its first checkpoint: nothing to lose, start over at step 0
             List<String> changes = RecipeDiff.between(Files.readString(runDir.resolve(RunDirectory.RECIPE)), loaded.resolvedYaml());
             if (!changes.isEmpty() && !allowRecipeChange) {

@@ -220,13 +220,16 @@ public record RunDirectory(Path dir) {
         return removed;
     }
 
-    /** The newest checkpoint that {@code valid} accepts; leftovers of interrupted writes are removed on the way. */
+    /**
+     * The newest checkpoint that {@code valid} accepts, asking newest first and stopping at the first yes (a check may
+     * hash gigabytes); leftovers of interrupted writes are removed on the way.
+     */
     public Optional<Path> latestCheckpoint(Predicate<Path> valid) throws IOException {
         if (!Files.isDirectory(checkpointsDir())) return Optional.empty();
         try (Stream<Path> s = Files.list(checkpointsDir())) {
             for (Path leftover : s.filter(p -> p.getFileName().toString().startsWith(".")).toList()) AtomicFiles.deleteTree(leftover);
         }
-        return checkpoints(valid).stream().findFirst();
+        return checkpoints(p -> true).stream().filter(valid).findFirst();
     }
 
     /** step-N directories, newest first. */
