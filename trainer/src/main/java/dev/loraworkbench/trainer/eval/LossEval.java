@@ -26,8 +26,8 @@ public final class LossEval {
             Batch b = Batch.of(examples.subList(start, Math.min(start + batchSize, examples.size())), padId);
             try (NDManager scope = manager.newSubManager()) {
                 NDArray ids = Tensors.of(scope, b.ids(), new Shape(b.rows(), b.seqLen()));
-                TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, b.lengths(), false), b.targets());
-                nll += r.nllSum().getFloat();
+                TokenLoss.Result r = TokenLoss.of(decoder, decoder.hidden(ids, decoder.context(ids, b.lengths()), false), b.targets());
+                nll += r.nllSum();
                 tokens += r.tokens();
                 correct += r.correct();
             }

@@ -48,7 +48,10 @@ public final class ModelLoader {
                         spec.computeDtype().name().toLowerCase(Locale.ROOT), ComputeDevice.name(device),
                         spec.adapter() instanceof AdapterSource.Saved s ? " + adapter " + s.dir() : "");
             }
-            DecoderWeights base = weights(ckpt, manager, spec.quantization(), HalfPrecision.dataType(spec.computeDtype()));
+            DataType compute = HalfPrecision.dataType(spec.computeDtype());
+            // frozen embeddings and lm_head in the compute dtype; full training updates them, in fp32
+            DataType tables = spec.adapter() instanceof AdapterSource.FullModel ? DataType.FLOAT32 : compute;
+            DecoderWeights base = weights(ckpt, manager, spec.quantization(), compute, tables);
             if (spec.adapter() instanceof AdapterSource.FullModel) base.tensors().values().forEach(w -> w.setRequiresGradient(true));
             LoraAdapter adapter = adapter(spec.adapter(), ckpt, manager);
             Decoder decoder = new Decoder(ckpt.config(), adapter == null ? base : adapter.applyTo(base));
@@ -99,12 +102,17 @@ public final class ModelLoader {
      * progress bar when loading takes a while (a 32B checkpoint: minutes of reading and quantizing).
      */
     public static DecoderWeights weights(HfCheckpoint ckpt, NDManager manager, Quantization q, DataType computeType) {
+        return weights(ckpt, manager, q, computeType, computeType);
+    }
+
+    /** As above, with embeddings and lm_head stored in {@code tableType} (fp32, or the half compute type). */
+    public static DecoderWeights weights(HfCheckpoint ckpt, NDManager manager, Quantization q, DataType computeType, DataType tableType) {
         LinearLoader linears = q == null ? LinearLoader.dense(manager, computeType) : QuantizedLinear.loader(q, manager, computeType);
         long bytes = ckpt.storedBytes();
-        if (bytes < PROGRESS_BAR_BYTES) return DecoderWeights.load(ckpt, manager, linears, n -> { });
+        if (bytes < PROGRESS_BAR_BYTES) return DecoderWeights.load(ckpt, manager, linears, tableType, n -> { });
         try (ProgressBar bar = ProgressBars.of(q == null ? "load" : "load+" + q.name(), 0, bytes / 1_000_000, " MB", 1)) {
             long[] done = {0};
-            return DecoderWeights.load(ckpt, manager, linears, n -> {
+            return DecoderWeights.load(ckpt, manager, linears, tableType, n -> {
                 done[0] += n;
                 bar.stepTo(done[0] / 1_000_000);
             });

@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
@@ -45,9 +46,14 @@ public final class Decoder {
 
     /** As above, with the batch's context made by the caller (a packed batch's: see {@link #context(NDArray, int[][])}). */
     public NDArray logits(NDArray ids, Context ctx, boolean training) {
+        return head(hidden(ids, ctx, training));                                // [B, T, V]
+    }
+
+    /** The last layer's output [B, T, H], before the final norm: what the loss takes, a chunk of positions at a time. */
+    public NDArray hidden(NDArray ids, Context ctx, boolean training) {
         NDArray x = embed(ids);                                                 // [B, T, H]
         for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, ctx, training);
-        return head(x);                                                         // [B, T, V]
+        return x;
     }
 
     /** What every layer of one batch shares: RoPE tables and the attention mask. */
@@ -168,12 +174,14 @@ public final class Decoder {
 
     /** Token embeddings [B, T, H]. */
     public NDArray embed(NDArray ids) {
-        return Embedding.embedding(ids, weights.embedTokens(), SparseFormat.DENSE).singletonOrThrow();
+        NDArray rows = Embedding.embedding(ids, weights.embedTokens(), SparseFormat.DENSE).singletonOrThrow();
+        // a half-stored table is frozen (full training keeps fp32): its rows need no graph, just the residual stream's fp32
+        return rows.getDataType() == DataType.FLOAT32 ? rows : rows.toType(DataType.FLOAT32, false);
     }
 
-    /** Final norm and lm_head: logits [B, T, V] from the last layer's output. */
+    /** Final norm and lm_head: logits [..., V] from the last layer's output [..., H]. */
     public NDArray head(NDArray x) {
-        return ai.djl.nn.core.Linear.linear(rmsNorm(x, weights.finalNorm()), weights.lmHead()).singletonOrThrow();
+        return FrozenLinear.matmul(rmsNorm(x, weights.finalNorm()), weights.lmHead(), null); // fp32 logits from an fp32 or half lm_head
     }
 
     /** One decoder layer: x + attention(norm(x)), then + mlp(norm(.)). */

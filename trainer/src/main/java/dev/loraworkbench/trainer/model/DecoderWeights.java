@@ -15,8 +15,9 @@ import java.util.Set;
 import java.util.function.LongConsumer;
 
 /**
- * Frozen base weights of a decoder-only model in HF layout: embeddings, norms and lm_head as fp32 NDArrays, and
- * each layer's seven projections as {@link Linear}s bound at load time (dense, 4-bit, or adapted from above).
+ * Frozen base weights of a decoder-only model in HF layout: norms as fp32 NDArrays, embeddings and lm_head in fp32 or,
+ * with half-precision compute, in fp16 / bf16 (as bitsandbytes + PEFT keep them), and each layer's seven projections
+ * as {@link Linear}s bound at load time (dense, 4-bit, or adapted from above).
  */
 public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray finalNorm, NDArray lmHead) {
 
@@ -76,16 +77,18 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
 
     /** Loads every tensor into {@code manager}, widened to fp32, checking names and shapes against the config. */
     public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager) {
-        return load(ckpt, manager, LinearLoader.dense(manager, DataType.FLOAT32), bytes -> { });
+        return load(ckpt, manager, LinearLoader.dense(manager, DataType.FLOAT32), DataType.FLOAT32, bytes -> { });
     }
 
     /**
-     * Loads one tensor at a time: embeddings, norms, biases and lm_head fp32 (as bitsandbytes leaves them), the
-     * projections as {@code linears} builds them.
+     * Loads one tensor at a time: norms and biases fp32, embeddings and lm_head in {@code tableType}, the projections
+     * as {@code linears} builds them.
      *
+     * @param tableType FLOAT32, or the half type of the compute for frozen embeddings and lm_head (a 32B's two 152k x 5120
+     *     tables: 6.2 GB in fp32, 3.1 GB in bf16)
      * @param progress told the stored size of each tensor once it is loaded (for a progress bar over minutes of loading)
      */
-    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, LinearLoader linears, LongConsumer progress) {
+    public static DecoderWeights load(HfCheckpoint ckpt, NDManager manager, LinearLoader linears, DataType tableType, LongConsumer progress) {
         ModelConfig c = ckpt.config();
         // transformers zero-initialises a Qwen2 q/k/v bias the checkpoint lacks; accept a checkpoint with none at all
         boolean qkvBias = c.qkvBias() && ckpt.has("model.layers.0.self_attn.q_proj.bias");
@@ -95,7 +98,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
         ckpt.checkNames(expectedNames(c, qkvBias));
         Loader l = new Loader(ckpt, manager, linears, progress, qkvBias);
         int h = c.hiddenSize();
-        NDArray embed = l.tensor("model.embed_tokens.weight", c.vocabSize(), h);
+        NDArray embed = l.table("model.embed_tokens.weight", tableType, c.vocabSize(), h);
         List<Layer> layers = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
             String p = "model.layers." + i + ".";
@@ -111,7 +114,7 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
                     l.linear(i, Projection.DOWN)));
         }
         NDArray norm = l.tensor("model.norm.weight", h);
-        NDArray head = c.tieWordEmbeddings() ? embed : l.tensor("lm_head.weight", c.vocabSize(), h);
+        NDArray head = c.tieWordEmbeddings() ? embed : l.table("lm_head.weight", tableType, c.vocabSize(), h);
         return new DecoderWeights(embed, List.copyOf(layers), norm, head);
     }
 
@@ -121,6 +124,16 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             a.setName(name);
             loaded(name);
             return a;
+        }
+
+        /** An embedding or lm_head table in {@code type} (read as fp32 in chunks, then cast: frozen, no graph). */
+        NDArray table(String name, DataType type, long... shape) {
+            NDArray a = tensor(name, shape);
+            if (type == DataType.FLOAT32) return a;
+            NDArray half = a.toType(type, false);
+            half.setName(name);
+            a.close();
+            return half;
         }
 
         void loaded(String name) {
@@ -155,6 +168,9 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
      */
     public java.util.LinkedHashMap<String, NDArray> tensors() {
         var out = new java.util.LinkedHashMap<String, NDArray>();
+        if (embedTokens.getDataType() != DataType.FLOAT32 || lmHead.getDataType() != DataType.FLOAT32) {
+            throw new IllegalStateException("embeddings / lm_head are stored in " + lmHead.getDataType() + "; full-parameter training needs fp32 weights");
+        }
         out.put("model.embed_tokens.weight", embedTokens);
         for (int i = 0; i < layers.size(); i++) {
             Layer layer = layers.get(i);

@@ -122,9 +122,13 @@ public final class Trainer {
             try (NDManager micro = scope.newSubManager();
                  GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
                 NDArray ids = Tensors.of(micro, b.ids(), new Shape(b.rows(), b.seqLen()));
-                TokenLoss.Result r = TokenLoss.of(decoder.logits(ids, context(ids, b), true), b.targets());
-                collector.backward(r.nllSum().div(Tensors.scalar(micro, divisor)));
-                nllSum += r.nllSum().getFloat();
+                NDArray hidden = decoder.hidden(ids, context(ids, b), true);
+                // the loss back-propagates chunk by chunk into a detached copy, then the layers get its gradient at once
+                NDArray leaf = hidden.stopGradient();
+                leaf.setRequiresGradient(true);
+                TokenLoss.Result r = TokenLoss.backward(decoder, leaf, b.targets(), collector, divisor);
+                if (r.tokens() > 0) JniUtils.backward((PtNDArray) hidden, (PtNDArray) leaf.getGradient(), false, false);
+                nllSum += r.nllSum();
                 correct += r.correct();
             }
         }
@@ -164,10 +168,10 @@ public final class Trainer {
             x.tempAttach(head);
             NDArray leaf = x.duplicate();
             leaf.setRequiresGradient(true);
-            TokenLoss.Result r = TokenLoss.of(decoder.head(leaf), b.targets());
-            collector.backward(r.nllSum().div(Tensors.scalar(head, divisor)));
-            nll = r.nllSum().getFloat();
+            TokenLoss.Result r = TokenLoss.backward(decoder, leaf, b.targets(), collector, divisor);
+            nll = r.nllSum();
             correct = r.correct();
+            if (r.tokens() == 0) return new double[] {0, 0}; // nothing to learn from: no gradient to send down
             upstream = leaf.getGradient().duplicate();
             upstream.attach(micro);
         }

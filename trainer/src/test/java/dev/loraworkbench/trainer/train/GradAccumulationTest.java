@@ -116,7 +116,7 @@ class GradAccumulationTest {
     }
 
     /**
-     * Half-precision compute (projections in fp16 / bf16, fp32 everywhere else; fp16 with a loss scale): the
+     * Half-precision compute (projections, embeddings and lm_head in fp16 / bf16, fp32 everywhere else; fp16 with a loss scale): the
      * gradients, unscaled, are those of fp32 compute within the half type's rounding (plain and nf4 base, plain and
      * recomputed backward). bf16 runs only on an engine whose JNI maps bf16 (trainer/scripts/setup-spark.sh);
      * the stock DJL natives abort on it, so there it is skipped, and fp16 must work.
@@ -156,6 +156,8 @@ class GradAccumulationTest {
                 }
                 Decoder half = new Decoder(ckpt.config(), lora.applyTo(ModelLoader.weights(ckpt, manager, quantization, type)));
                 if (quantization == null) assertEquals(type, ((FrozenLinear) ((LoraLinear) half.weights().layers().get(0).q()).base()).weight().getDataType(), "projection weights stored in " + type);
+                assertEquals(type, half.weights().embedTokens().getDataType(), "frozen embeddings stored in " + type);
+                assertEquals(type, half.weights().lmHead().getDataType(), "frozen lm_head stored in " + type);
                 for (boolean recompute : new boolean[] {false, true}) {
                     Trainer.Accumulated b;
                     List<float[]> scaled;
