@@ -16,13 +16,16 @@ import java.util.List;
 
 /** Times optimizer steps of a recipe (no events, no run directory) and estimates the model FLOPs they did. */
 public final class TrainingBench {
-    /** Throughput over the timed steps; FLOP/s counts padded positions, tokens/s only real ones. */
-    public record Result(double stepsPerSecond, double tokensPerSecond, double flopsPerSecond, double peakRssMb, double rssGrowthMb) {}
+    /**
+     * Throughput over the timed steps; FLOP/s counts padded positions, tokens/s only real ones. {@code peakAnonMb}: the
+     * largest anonymous RSS (heap + native allocations, not the mapped checkpoint) sampled from loading to the end.
+     */
+    public record Result(double stepsPerSecond, double tokensPerSecond, double flopsPerSecond, double peakRssMb, double rssGrowthMb, double peakAnonMb) {}
 
     private TrainingBench() {}
 
     public static Result run(LoadedRecipe loaded, int warmup, int steps, PrintStream log) throws IOException {
-        try (TrainingSetup setup = TrainingSetup.open(loaded, log)) {
+        try (PeakSampler anon = new PeakSampler("RssAnon"); TrainingSetup setup = TrainingSetup.open(loaded, log)) {
             setup.describe(loaded, log);
             StepPlan plan = setup.plan();
             for (int s = 1; s <= warmup; s++) setup.trainer().step(plan.microBatches(s), setup.schedule().lrForStep(s));
@@ -37,7 +40,7 @@ public final class TrainingBench {
                 flops += stepFlops(setup.decoder().config(), setup.adapter(), micro);
             }
             double seconds = (System.nanoTime() - t0) / 1e9;
-            return new Result(steps / seconds, tokens / seconds, flops / seconds, rssMb("VmHWM"), rssMb("VmRSS") - rssBefore);
+            return new Result(steps / seconds, tokens / seconds, flops / seconds, rssMb("VmHWM"), rssMb("VmRSS") - rssBefore, anon.peakMb());
         }
     }
 
@@ -60,6 +63,39 @@ public final class TrainingBench {
             flops += batch.size() * 12.0 * seq * seq * c.numHeads() * c.headDim() * c.numLayers();
         }
         return flops;
+    }
+
+    /**
+     * The largest value of a /proc/self/status field, read every 2 ms by a daemon thread (the kernel keeps a peak only
+     * for the whole RSS, VmHWM, which counts the memory-mapped checkpoint's pages too).
+     */
+    static final class PeakSampler implements AutoCloseable {
+        private final Thread thread;
+        private volatile boolean running = true;
+        private volatile double peak;
+
+        PeakSampler(String field) {
+            thread = new Thread(() -> {
+                while (running) {
+                    peak = Math.max(peak, rssMb(field));
+                    try {
+                        Thread.sleep(2);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+            }, "peak-" + field);
+            thread.setDaemon(true);
+            thread.start();
+        }
+
+        double peakMb() { return peak; }
+
+        @Override
+        public void close() {
+            running = false;
+            thread.interrupt();
+        }
     }
 
     /** A field of /proc/self/status (VmRSS, VmHWM, RssAnon...) in MiB, NaN where there is none. */

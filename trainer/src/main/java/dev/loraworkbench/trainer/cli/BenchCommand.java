@@ -4,6 +4,8 @@ import dev.loraworkbench.trainer.bench.GemmCeiling;
 import dev.loraworkbench.trainer.bench.LoadBench;
 import dev.loraworkbench.trainer.bench.QuantBench;
 import dev.loraworkbench.trainer.bench.TrainingBench;
+import dev.loraworkbench.trainer.plan.MemoryPlan;
+import dev.loraworkbench.trainer.plan.PlanReport;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import java.nio.file.Path;
@@ -67,7 +69,14 @@ final class BenchCommand implements Callable<Integer> {
         TrainingBench.Result r = TrainingBench.run(loaded, warmup, steps, System.out);
         System.out.printf("train    %d steps: %.2f steps/s, %.0f tokens/s, %.2f GFLOP/s model = %.1f%% of the GEMM ceiling%n",
                 steps, r.stepsPerSecond(), r.tokensPerSecond(), r.flopsPerSecond() / 1e9, 100 * r.flopsPerSecond() / ceiling);
-        System.out.printf("memory   peak RSS %.0f MB, RSS growth over the timed steps %.1f MB%n", r.peakRssMb(), r.rssGrowthMb());
+        System.out.printf("memory   peak RSS %.0f MB, RSS growth over the timed steps %.1f MB, JVM heap committed %.0f MB%n", r.peakRssMb(), r.rssGrowthMb(),
+                Runtime.getRuntime().totalMemory() / 1e6);
+        // the plan for this machine (glibc) against what the process held: heap + native, without the mapped checkpoint
+        PlanReport plan = PlanReport.of(loaded, "cpu");
+        long planned = plan.plan().forRecipe(loaded.recipe());
+        double measured = r.peakAnonMb() * 1.048576e6;
+        System.out.printf("plan     peak anonymous RSS %s measured, %s planned (cpu): plan/measured = %.2f%n",
+                MemoryPlan.gb((long) measured), MemoryPlan.gb(planned), planned / measured);
         return 0;
     }
 }

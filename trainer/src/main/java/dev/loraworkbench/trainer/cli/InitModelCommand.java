@@ -19,6 +19,9 @@ final class InitModelCommand implements Callable<Integer> {
     @Option(names = "--layers", defaultValue = "0", description = "decoder layers instead of the preset's, e.g. --preset qwen2-32b-layer --layers 4")
     int layers;
 
+    @Option(names = "--vocab", defaultValue = "0", description = "embedding rows instead of the tokenizer's, e.g. 152064 to measure memory at the R1 distills' real vocabulary")
+    int vocab;
+
     @Option(names = "--seed", defaultValue = "1234", description = "seed for the random weights (default ${DEFAULT-VALUE})")
     long seed;
 
@@ -32,7 +35,13 @@ final class InitModelCommand implements Callable<Integer> {
                     + " for a random-weight model of another depth");
         }
         if (layers < 0) throw new WorkbenchCli.UserInputException("--layers " + layers + ": expected a positive number (or 0 for the preset's)");
-        TinyModels.create(preset, out, seed, layers);
+        if (vocab < 0) throw new WorkbenchCli.UserInputException("--vocab " + vocab + ": expected a positive number (or 0 for the tokenizer's)");
+        if (vocab > 0 && preset.equals(TinyModels.TINY_QWEN2)) throw new WorkbenchCli.UserInputException("--vocab: " + preset + " is shipped as it is");
+        try {
+            TinyModels.create(preset, out, seed, layers, vocab);
+        } catch (IllegalArgumentException e) {
+            throw new WorkbenchCli.UserInputException(e.getMessage());
+        }
         System.out.println("wrote " + preset + " checkpoint to " + out);
         return 0;
     }

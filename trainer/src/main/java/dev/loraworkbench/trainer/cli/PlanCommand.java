@@ -17,10 +17,13 @@ final class PlanCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "spark", description = "spark (100 GB usable), cpu (this machine's memory) or a size such as 64GB (default ${DEFAULT-VALUE})")
     String device;
     @Option(names = "--set", paramLabel = "FIELD=VALUE", description = "override a recipe field") List<String> overrides = new ArrayList<>();
+    @Option(names = "--max-seq", description = "also find the longest sequence (micro-batch rows of that many tokens) that fits the device") boolean maxSeq;
 
     @Override
     public Integer call() throws Exception {
-        PlanReport.of(RecipeLoader.load(recipe, overrides), device).print(System.out);
+        PlanReport report = PlanReport.of(RecipeLoader.load(recipe, overrides), device);
+        report.print(System.out);
+        if (maxSeq) report.printMaxSeq(System.out);
         return 0;
     }
 }

@@ -18,22 +18,14 @@ import java.util.Arrays;
  * LinearCrossEntropyLoss). Targets are pre-shifted: target[t] = label[t+1].
  */
 public final class TokenLoss {
-    /** Logit values per chunk (64 MB per fp32 buffer): 110 positions at Qwen2's 152,064-token vocabulary. */
-    public static final long CHUNK_LOGITS = 1L << 24;
-
     private TokenLoss() {}
 
     /** One micro-batch: summed loss over its labelled positions, tokens counted, argmax hits. */
     public record Result(double nllSum, long tokens, long correct) {}
 
-    /** Positions of a chunk: as many as fit {@link #CHUNK_LOGITS} at this vocabulary, at least one. */
-    public static int chunkPositions(long vocab) {
-        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, CHUNK_LOGITS / Math.max(1, vocab)));
-    }
-
     /** Loss without gradients (evaluation) from hidden states [B, T, H]. */
     public static Result of(Decoder decoder, NDArray hidden, long[] targets) {
-        return run(decoder, hidden, targets, null, 0, chunkPositions(decoder.config().vocabSize()));
+        return run(decoder, hidden, targets, null, 0, decoder.headChunk());
     }
 
     /**
@@ -42,7 +34,7 @@ public final class TokenLoss {
      * head's weights where they are trained).
      */
     public static Result backward(Decoder decoder, NDArray hidden, long[] targets, GradientCollector collector, double divisor) {
-        return backward(decoder, hidden, targets, collector, divisor, chunkPositions(decoder.config().vocabSize()));
+        return backward(decoder, hidden, targets, collector, divisor, decoder.headChunk());
     }
 
     /** As above with chunks of {@code chunk} positions (tests cut a small batch into several). */

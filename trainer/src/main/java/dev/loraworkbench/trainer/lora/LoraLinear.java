@@ -5,7 +5,10 @@ import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.Dropout;
 import dev.loraworkbench.trainer.tensor.Tensors;
 
-/** A frozen projection with a LoRA pair on top: y = base(x) + scale · (dropout(x) Aᵀ) Bᵀ. */
+/**
+ * A frozen projection with a LoRA pair on top: y = base(x) + (scale · dropout(x) Aᵀ) Bᵀ. PEFT scales B's output; scaling
+ * A's r-wide output instead is the same product (within fp32 rounding) and keeps one out-wide tensor fewer per projection.
+ */
 public record LoraLinear(dev.loraworkbench.trainer.model.Linear base, LoraAdapter.Pair pair, float scale, double dropout)
         implements dev.loraworkbench.trainer.model.Linear {
 
@@ -13,8 +16,13 @@ public record LoraLinear(dev.loraworkbench.trainer.model.Linear base, LoraAdapte
     public NDArray apply(NDArray x, boolean training) {
         NDArray y = base.apply(x, training);
         NDArray in = training && dropout > 0 ? Dropout.dropout(x, (float) dropout, true).singletonOrThrow() : x;
-        NDArray delta = Linear.linear(Linear.linear(in, pair.a()).singletonOrThrow(), pair.b()).singletonOrThrow();
-        return y.add(delta.mul(Tensors.scalar(x.getManager(), scale)));
+        NDArray down = Linear.linear(in, pair.a()).singletonOrThrow();
+        return y.add(Linear.linear(down.mul(Tensors.scalar(x.getManager(), scale)), pair.b()).singletonOrThrow());
+    }
+
+    @Override
+    public dev.loraworkbench.trainer.model.Linear materialize(ai.djl.ndarray.NDManager scope) {
+        return new LoraLinear(base.materialize(scope), pair, scale, dropout);
     }
 
     @Override

@@ -1,6 +1,8 @@
 package dev.loraworkbench.trainer.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
@@ -8,7 +10,6 @@ import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.Activation;
 import ai.djl.nn.core.Embedding;
 import dev.loraworkbench.trainer.tensor.Tensors;
-import java.util.Arrays;
 
 /**
  * The Qwen2 / Llama / Mistral decoder as plain functions over NDArrays, the same math as
@@ -24,10 +25,31 @@ public final class Decoder {
 
     private final ModelConfig config;
     private final DecoderWeights weights;
+    private final long scoreFloats;
+    private final long activationFloats;
 
     public Decoder(ModelConfig config, DecoderWeights weights) {
+        this(config, weights, SCORE_FLOATS, ACTIVATION_FLOATS);
+    }
+
+    private Decoder(ModelConfig config, DecoderWeights weights, long scoreFloats, long activationFloats) {
         this.config = config;
         this.weights = weights;
+        this.scoreFloats = scoreFloats;
+        this.activationFloats = activationFloats;
+    }
+
+    /**
+     * The same model with layer i's projections dequantized once into {@code scope} (freed with it): for a layer that is
+     * run as many pieces, each of which would otherwise dequantize its 4-bit weights again.
+     */
+    public Decoder withLayerMaterialized(int i, NDManager scope) {
+        return new Decoder(config, weights.withLayer(i, weights.layers().get(i).materialize(scope)), scoreFloats, activationFloats);
+    }
+
+    /** The same model with other sizes for attention blocks and token tiles (tests cut short sequences into many). */
+    public Decoder withBlockSizes(long scoreFloats, long activationFloats) {
+        return new Decoder(config, weights, scoreFloats, activationFloats);
     }
 
     public ModelConfig config() { return config; }
@@ -56,13 +78,46 @@ public final class Decoder {
         return x;
     }
 
-    /** What every layer of one batch shares: RoPE tables and the attention mask. */
-    public record Context(NDArray[] rope, NDArray mask) {}
+    /**
+     * What every layer of one batch shares: RoPE tables [B, 1, T, D] and which example each position belongs to
+     * ({@code segmentOf[b][t]}, -1 for padding), from which each block of queries gets its mask when it needs it: a
+     * whole [B, 1, T, T] mask is 4.3 GB at 32k tokens.
+     */
+    public record Context(NDArray[] rope, int[][] segmentOf) {
+        public int rows() { return segmentOf.length; }
+
+        public int seqLen() { return segmentOf[0].length; }
+
+        /**
+         * Additive mask [B, 1, to - from, to] in {@code m}: query i sees key j when j <= i and both belong to the same
+         * example; a padding query sees only itself, so that no row of the softmax is empty. Keys past {@code to} are
+         * never seen by these queries (causal), so they are left out.
+         */
+        NDArray mask(NDManager m, int from, int to) {
+            int rows = rows(), seq = seqLen(), n = to - from;
+            long[] queries = new long[rows * n];
+            long[] keys = new long[rows * to];
+            for (int b = 0; b < rows; b++) {
+                for (int i = 0; i < n; i++) queries[b * n + i] = segmentOf[b][from + i];
+                for (int j = 0; j < to; j++) keys[b * to + j] = segmentOf[b][j];
+            }
+            NDArray segQ = Tensors.of(m, queries, new Shape(rows, 1, n, 1));
+            NDArray segK = Tensors.of(m, keys, new Shape(rows, 1, 1, to));
+            NDArray q = m.arange(from, to).reshape(1, 1, n, 1);
+            NDArray k = m.arange(0, to).reshape(1, 1, 1, to);
+            NDArray visible = k.lte(q).logicalAnd(segK.eq(segQ)).logicalAnd(segQ.gte(0).logicalOr(k.eq(q)));
+            return visible.toType(DataType.FLOAT32, false).sub(1f).mul(-MASKED); // 0 where visible, MASKED elsewhere
+        }
+    }
 
     public Context context(NDArray ids, int[] lengths) {
         int seq = (int) ids.getShape().get(1);
         config.checkSequenceLength(seq);
-        return new Context(ropeTables(ids.getManager(), 0, seq), attentionMask(ids.getManager(), lengths, seq));
+        int[][] segmentOf = new int[lengths.length][seq];
+        for (int b = 0; b < lengths.length; b++) {
+            for (int t = 0; t < seq; t++) segmentOf[b][t] = t < lengths[b] ? 0 : -1;
+        }
+        return new Context(ropeTables(ids.getManager(), 0, seq), segmentOf);
     }
 
     /**
@@ -89,7 +144,7 @@ public final class Decoder {
             }
             for (; t < seq; t++) segmentOf[b][t] = -1; // padding: seen by no real token
         }
-        return new Context(ropeTables(ids.getManager(), positions), segmentMask(ids.getManager(), segmentOf));
+        return new Context(ropeTables(ids.getManager(), positions), segmentOf);
     }
 
     /**
@@ -114,7 +169,7 @@ public final class Decoder {
         NDArray[] rope = ropeTables(m, offset, t, leftPad);
         NDArray mask = cachedMask(m, offset, t, leftPad);
         NDArray x = embed(ids);
-        for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, rope, mask, false, cache);
+        for (int i = 0; i < config.numLayers(); i++) x = layer(x, i, rope, mask, cache);
         cache.advance(t);
         return head(x.get(":, -1:, :"));
     }
@@ -184,19 +239,137 @@ public final class Decoder {
         return FrozenLinear.matmul(rmsNorm(x, weights.finalNorm()), weights.lmHead(), null); // fp32 logits from an fp32 or half lm_head
     }
 
-    /** One decoder layer: x + attention(norm(x)), then + mlp(norm(.)). */
+    /**
+     * One decoder layer: x + attention(norm(x)), then + mlp(norm(.)). Attention goes over blocks of queries (each sees
+     * keys up to its last row), so its scores never exceed {@link #SCORE_FLOATS} however long the sequence.
+     */
     public NDArray layer(NDArray x, int i, Context ctx, boolean training) {
-        return layer(x, i, ctx.rope(), ctx.mask(), training);
+        Qkv a = qkv(x, i, ctx, 0, training);
+        return rest(x, attention(a, ctx), i, training);
     }
 
-    private NDArray layer(NDArray x, int i, NDArray[] rope, NDArray mask, boolean training) {
-        return layer(x, i, rope, mask, training, null);
+    /** Query rows of one attention block: as many as keep its scores [B, nH, rows, T] within the block size. */
+    public int queryBlock(int rows, int seq) {
+        return blocks(config, rows, seq, scoreFloats, activationFloats).queryBlock();
     }
 
-    private NDArray layer(NDArray x, int i, NDArray[] rope, NDArray mask, boolean training, KvCache cache) {
+    /** Tokens of one tile of the per-token pieces (norms, projections, MLP) for a recomputed layer cut in pieces. */
+    public int tokenTile(int rows, int seq) {
+        return blocks(config, rows, seq, scoreFloats, activationFloats).tokenTile();
+    }
+
+    /** Logits per chunk of positions through the head when computing the loss (64 MB per fp32 buffer). */
+    public static final long LOGIT_FLOATS = 1L << 24;
+
+    /** Positions per loss chunk: as many as fit {@link #LOGIT_FLOATS} at this vocabulary (110 at Qwen2's 152,064), at least one. */
+    public static int headChunk(ModelConfig c) {
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, LOGIT_FLOATS / Math.max(1, c.vocabSize())));
+    }
+
+    public int headChunk() { return headChunk(config); }
+
+    /** Attention scores per block (64 MB per fp32 buffer): 204 queries of a 32B's 40 heads over 2048 keys. */
+    public static final long SCORE_FLOATS = 1L << 24;
+    /** Activations per token tile (64 MB per buffer): 606 tokens of a 32B's 27,648-wide MLP. */
+    public static final long ACTIVATION_FLOATS = 1L << 24;
+
+    /**
+     * How a batch of {@code rows x seq} is cut: query rows per attention block, tokens per tile, and whether a
+     * recomputed layer has to be rebuilt in pieces (either is shorter than the sequence).
+     */
+    public record Blocks(int queryBlock, int tokenTile) {
+        public boolean cut(int seq) { return queryBlock < seq || tokenTile < seq; }
+    }
+
+    public static Blocks blocks(ModelConfig c, int rows, int seq, long scoreFloats, long activationFloats) {
+        long perQuery = (long) rows * c.numHeads() * seq;
+        long perToken = (long) rows * Math.max(c.intermediateSize(), c.hiddenSize());
+        return new Blocks((int) Math.min(seq, Math.max(1, scoreFloats / perQuery)), (int) Math.min(seq, Math.max(1, activationFloats / perToken)));
+    }
+
+    /** A layer's queries [B, nH, t, D], keys and values [B, nKV, t, D], after RoPE, before the GQA expansion. */
+    public record Qkv(NDArray q, NDArray k, NDArray v) {}
+
+    /** The first piece of layer i: input norm, q/k/v projections and RoPE of positions from.. of x (x holds only those). */
+    public Qkv qkv(NDArray x, int i, Context ctx, int from, boolean training) {
         DecoderWeights.Layer w = weights.layers().get(i);
-        x = x.add(attention(rmsNorm(x, w.inputNorm()), w, i, rope, mask, training, cache));
+        NDArray h = rmsNorm(x, w.inputNorm());
+        long b = h.getShape().get(0);
+        long t = h.getShape().get(1);
+        int d = config.headDim();
+        NDArray[] rope = ctx.rope();
+        if (from != 0 || t != ctx.seqLen()) {
+            String rows = ":, :, " + from + ":" + (from + t) + ", :";
+            rope = new NDArray[] {rope[0].get(rows), rope[1].get(rows)};
+        }
+        NDArray q = w.q().apply(h, training).reshape(b, t, config.numHeads(), d).transpose(0, 2, 1, 3);   // [B, nH, t, D]
+        NDArray k = w.k().apply(h, training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3); // [B, nKV, t, D]
+        NDArray v = w.v().apply(h, training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3);
+        return new Qkv(applyRope(q, rope), applyRope(k, rope), v);
+    }
+
+    /**
+     * Attention of every position, [B, T, nH*D], a block of queries at a time. Each block runs in a scope of its own that
+     * is closed after it: without a graph its scores are freed at once; with one, autograd keeps what backward needs.
+     */
+    public NDArray attention(Qkv a, Context ctx) {
+        int seq = ctx.seqLen();
+        int block = queryBlock(ctx.rows(), seq);
+        NDManager m = a.q().getManager();
+        NDList parts = new NDList();
+        for (int from = 0; from < seq; from += block) {
+            try (NDManager scope = m.newSubManager()) {
+                NDArray q = a.q().get(":, :, " + from + ":" + Math.min(seq, from + block) + ", :");
+                q.attach(scope);
+                scope.tempAttachAll(a.k(), a.v()); // their GQA copies land in the block's scope too
+                NDArray out = attend(q, a.k(), a.v(), ctx, from);
+                out.attach(m);
+                parts.add(out);
+            }
+        }
+        if (parts.size() == 1) return parts.get(0);
+        NDArray whole = NDArrays.concat(parts, 1);
+        parts.close(); // with a graph, autograd keeps what it needs of them
+        return whole;
+    }
+
+    /**
+     * Attention of the queries q [B, nH, n, D] at rows from.. over keys and values [B, nKV, T, D] (those up to the
+     * block's last row are used): [B, n, nH*D], the input of o_proj for those rows.
+     */
+    public NDArray attend(NDArray q, NDArray k, NDArray v, Context ctx, int from) {
+        long b = q.getShape().get(0);
+        int n = (int) q.getShape().get(2);
+        int to = from + n;
+        int d = config.headDim();
+        NDManager m = q.getManager();
+        if (to != k.getShape().get(2)) {
+            k = k.get(":, :, :" + to + ", :");
+            v = v.get(":, :, :" + to + ", :");
+        }
+        // GQA without copying keys and values per query head (HF's repeat_kv): the query heads a kv head serves are
+        // stacked as rows, [B, nKV, groups * n, D], so one matmul per kv head covers them
+        int kvHeads = config.numKvHeads();
+        int groups = config.numHeads() / kvHeads;
+        NDArray grouped = q.reshape(b, kvHeads, (long) groups * n, d);
+        NDArray scores = grouped.matMul(k.transpose(0, 1, 3, 2)).mul(Tensors.scalar(m, 1.0 / Math.sqrt(d)))   // [B, nKV, groups*n, to]
+                .reshape(b, kvHeads, groups, n, to).add(ctx.mask(m, from, to).expandDims(1));                // [B, nKV, groups, n, to]
+        NDArray out = scores.softmax(4).reshape(b, kvHeads, (long) groups * n, to).matMul(v);                 // [B, nKV, groups*n, D]
+        return out.reshape(b, config.numHeads(), n, d).transpose(0, 2, 1, 3).reshape(b, n, (long) config.numHeads() * d); // [B, n, nH*D]
+    }
+
+    /** The rest of layer i, position by position: x + o_proj(attn), then + mlp(norm(.)). */
+    public NDArray rest(NDArray x, NDArray attn, int i, boolean training) {
+        DecoderWeights.Layer w = weights.layers().get(i);
+        x = x.add(w.o().apply(attn, training));
         return x.add(mlp(rmsNorm(x, w.postNorm()), w, training));
+    }
+
+    /** A layer of the cached path (generation): keys and values of earlier positions come from the cache. */
+    private NDArray layer(NDArray x, int i, NDArray[] rope, NDArray mask, KvCache cache) {
+        DecoderWeights.Layer w = weights.layers().get(i);
+        x = x.add(attention(rmsNorm(x, w.inputNorm()), w, i, rope, mask, false, cache));
+        return x.add(mlp(rmsNorm(x, w.postNorm()), w, false));
     }
 
     private NDArray attention(NDArray h, DecoderWeights.Layer w, int i, NDArray[] rope, NDArray mask, boolean training, KvCache cache) {
@@ -208,13 +381,11 @@ public final class Decoder {
         NDArray v = w.v().apply(h, training).reshape(b, t, config.numKvHeads(), d).transpose(0, 2, 1, 3);
         q = applyRope(q, rope);
         k = applyRope(k, rope);
-        if (cache != null) {
-            k = cache.append(cache.keys, i, k);     // [B, nKV, cached + T, D]
-            v = cache.append(cache.values, i, v);
-            // results land in the first operand's manager: lend the cached arrays to this step's scope, or every
-            // GQA copy and transpose derived from them would pile up in the cache until generation ends
-            h.getManager().tempAttachAll(k, v);
-        }
+        k = cache.append(cache.keys, i, k);     // [B, nKV, cached + T, D]
+        v = cache.append(cache.values, i, v);
+        // results land in the first operand's manager: lend the cached arrays to this step's scope, or every
+        // GQA copy and transpose derived from them would pile up in the cache until generation ends
+        h.getManager().tempAttachAll(k, v);
         int groups = config.numHeads() / config.numKvHeads();
         if (groups > 1) {
             k = repeatKv(k, groups);
@@ -301,42 +472,6 @@ public final class Decoder {
         NDArray x2 = x.get(":, :, :, " + half + ":");
         NDArray rotated = x2.neg().concat(x1, 3);
         return x.mul(rope[0]).add(rotated.mul(rope[1]));
-    }
-
-    /** Additive mask [B, 1, T, T]: 0 where query i may see key j (j <= i and j is not padding), a large negative elsewhere. */
-    private static NDArray attentionMask(NDManager m, int[] lengths, int seq) {
-        float[] mask = new float[lengths.length * seq * seq];
-        for (int b = 0; b < lengths.length; b++) {
-            for (int i = 0; i < seq; i++) {
-                for (int j = 0; j < seq; j++) {
-                    boolean visible = j <= i && j < lengths[b];
-                    mask[(b * seq + i) * seq + j] = visible ? 0f : MASKED;
-                }
-            }
-        }
-        return Tensors.of(m, mask, new Shape(lengths.length, 1, seq, seq));
-    }
-
-    /**
-     * Additive mask [B, 1, T, T] of packed rows: query i sees key j when j <= i and both belong to the same example
-     * ({@code segmentOf} -1 marks padding, which sees only itself so that no row of the softmax is empty).
-     */
-    private static NDArray segmentMask(NDManager m, int[][] segmentOf) {
-        int rows = segmentOf.length;
-        int seq = segmentOf[0].length;
-        float[] mask = new float[rows * seq * seq];
-        Arrays.fill(mask, MASKED);
-        for (int b = 0; b < rows; b++) {
-            for (int i = 0; i < seq; i++) {
-                int row = (b * seq + i) * seq;
-                if (segmentOf[b][i] < 0) {
-                    mask[row + i] = 0f;
-                    continue;
-                }
-                for (int j = i; j >= 0 && segmentOf[b][j] == segmentOf[b][i]; j--) mask[row + j] = 0f;
-            }
-        }
-        return Tensors.of(m, mask, new Shape(rows, 1, seq, seq));
     }
 
     /**

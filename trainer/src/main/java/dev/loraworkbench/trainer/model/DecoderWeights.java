@@ -34,6 +34,11 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             };
         }
 
+        /** The same layer with every projection {@link Linear#materialize materialized} into {@code scope}. */
+        public Layer materialize(NDManager scope) {
+            return with(p -> projection(p).materialize(scope));
+        }
+
         Layer with(java.util.function.Function<Projection, Linear> projections) {
             return new Layer(inputNorm, projections.apply(Projection.Q), projections.apply(Projection.K), projections.apply(Projection.V),
                     projections.apply(Projection.O), postNorm, projections.apply(Projection.GATE), projections.apply(Projection.UP),
@@ -55,6 +60,13 @@ public record DecoderWeights(NDArray embedTokens, List<Layer> layers, NDArray fi
             Layer l = layers.get(i);
             out.add(l.with(p -> rebinding.rebind(layer, p, l.projection(p))));
         }
+        return new DecoderWeights(embedTokens, List.copyOf(out), finalNorm, lmHead);
+    }
+
+    /** The same weights with layer i replaced. */
+    public DecoderWeights withLayer(int i, Layer layer) {
+        List<Layer> out = new ArrayList<>(layers);
+        out.set(i, layer);
         return new DecoderWeights(embedTokens, List.copyOf(out), finalNorm, lmHead);
     }
 

@@ -16,4 +16,12 @@ public interface Linear {
 
     /** Parameters of the base weight and bias (a quantized weight counted as the weights it stands for). */
     long parameters();
+
+    /**
+     * This projection ready for many calls in a row, its weight in {@code scope}: a 4-bit one dequantized once (a layer
+     * recomputed in pieces calls each projection once per tile), a dense one as it is.
+     */
+    default Linear materialize(ai.djl.ndarray.NDManager scope) {
+        return this;
+    }
 }

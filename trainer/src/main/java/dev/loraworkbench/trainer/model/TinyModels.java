@@ -87,6 +87,15 @@ public final class TinyModels {
 
     /** @param layers decoder layers instead of the preset's (0: the preset's), e.g. 4 real-shaped 32B layers for a GPU benchmark */
     public static void create(String preset, Path dir, long seed, int layers) throws IOException {
+        create(preset, dir, seed, layers, 0);
+    }
+
+    /**
+     * @param vocab embedding rows instead of the tokenizer's (0: the tokenizer's, padded to 64): a real model's vocabulary
+     *     size (152,064 for Qwen2.5 / the R1 distills) gives the embeddings, lm_head and logits their real size for
+     *     measuring memory; the tokenizer uses only the first rows, as Qwen's padded rows are never produced either
+     */
+    public static void create(String preset, Path dir, long seed, int layers, int vocab) throws IOException {
         Shape preset0 = PRESETS.get(preset);
         Shape shape = preset0 == null || layers <= 0 ? preset0 : new Shape(preset0.hidden(), preset0.intermediate(), layers, preset0.heads(), preset0.kvHeads());
         if (shape == null) throw new IllegalArgumentException("unknown preset '" + preset + "'; known: " + new java.util.TreeSet<>(PRESETS.keySet()));
@@ -95,7 +104,7 @@ public final class TinyModels {
                     + "choose another directory (model.path, or --out for init-model)");
         }
         if (preset.equals(TINY_QWEN2)) AtomicFiles.publishDirectory(dir, TinyModels::installShipped);
-        else AtomicFiles.publishDirectory(dir, tmp -> writeQwen2(tmp, preset, shape, seed));
+        else AtomicFiles.publishDirectory(dir, tmp -> writeQwen2(tmp, preset, shape, seed, vocab));
     }
 
     /** Copies the pretrained tiny-qwen2 out of the jar, its config.json marked with the preset's name. */
@@ -114,12 +123,16 @@ public final class TinyModels {
         }
     }
 
-    private static void writeQwen2(Path dir, String preset, Shape shape, long seed) throws IOException {
+    private static void writeQwen2(Path dir, String preset, Shape shape, long seed, int vocabRows) throws IOException {
         String tokenizerJson = ByteLevelBpeTrainer.train(sampleCorpus(), 1600, SPECIAL_TOKENS);
         int baseVocab = JSON.readTree(tokenizerJson).get("model").get("vocab").size();
         int endOfText = baseVocab;
         int imEnd = baseVocab + 2;
         int vocab = (baseVocab + SPECIAL_TOKENS.size() + 63) / 64 * 64; // padded, as Qwen pads its embedding rows
+        if (vocabRows > 0) {
+            if (vocabRows < vocab) throw new IllegalArgumentException("--vocab " + vocabRows + ": the tokenizer needs at least " + vocab + " rows");
+            vocab = vocabRows;
+        }
 
         ObjectNode config = JSON.createObjectNode();
         config.putArray("architectures").add("Qwen2ForCausalLM");
@@ -130,7 +143,7 @@ public final class TinyModels {
         config.put("num_attention_heads", shape.heads());
         config.put("num_key_value_heads", shape.kvHeads());
         config.put("vocab_size", vocab);
-        config.put("max_position_embeddings", 2048);
+        config.put("max_position_embeddings", preset.equals(QWEN2_32B_LAYER) ? 131072 : 2048); // the 32B's own, for long-sequence measurements
         config.put("rope_theta", 1000000.0);
         config.put("rms_norm_eps", 1e-6);
         config.put("hidden_act", "silu");

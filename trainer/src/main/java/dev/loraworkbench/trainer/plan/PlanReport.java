@@ -25,7 +25,21 @@ public record PlanReport(LoadedRecipe loaded, Path configFile, ModelConfig confi
             config = loaded.resolve(alt);
         }
         ModelConfig c = ModelConfig.load(config);
-        return new PlanReport(loaded, config, c, MemoryPlan.of(c, loaded.recipe()), device, budget(device));
+        Recipe r = loaded.recipe();
+        return new PlanReport(loaded, config, c, MemoryPlan.of(c, r, allocator(device, r), r.dataset().maxSeqLen()), device, budget(device));
+    }
+
+    /** A Spark trains on its GPU (CUDA caching allocator); "cpu" on this machine (glibc); a size follows the recipe's device. */
+    static MemoryPlan.Allocator allocator(String device, Recipe r) {
+        String d = device.toLowerCase(Locale.ROOT);
+        if (d.equals("spark")) return MemoryPlan.Allocator.CUDA_CACHING;
+        if (d.equals("cpu")) return MemoryPlan.Allocator.GLIBC;
+        return MemoryPlan.Allocator.of(r.device());
+    }
+
+    /** The longest sequence the recipe's other settings allow on this device. */
+    public int maxSeqLen() {
+        return MemoryPlan.maxSeqLen(config, loaded.recipe(), plan.allocator(), budget);
     }
 
     static long budget(String device) throws IOException {
@@ -44,7 +58,9 @@ public record PlanReport(LoadedRecipe loaded, Path configFile, ModelConfig confi
         ModelConfig c = config;
         out.printf("plan for %s (%s, %d layers, hidden %d, vocab %d) from %s%n", loaded.file(), c.modelType(), c.numLayers(), c.hiddenSize(),
                 c.vocabSize(), configFile);
-        out.printf("device   %s: %s usable%n%n", device, MemoryPlan.gb(budget));
+        out.printf("device   %s: %s usable; tensors through %s%n", device, MemoryPlan.gb(budget), plan.allocator() == MemoryPlan.Allocator.GLIBC
+                ? "glibc malloc (CPU)" : "the CUDA caching allocator (set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True)");
+        out.printf("batch    %d x %d tokens (micro_batch_size x max_seq_len)%n%n", loaded.recipe().training().microBatchSize(), plan.seqLen());
         for (MemoryPlan.Item i : plan.items()) {
             String tag = i.recomputation() == null ? "" : i.recomputation() ? "  [with recomputation]" : "  [without]";
             out.printf("  %-40s %10s   %s%s%n", i.name(), MemoryPlan.gb(i.bytes()), i.detail(), tag);
@@ -55,6 +71,13 @@ public record PlanReport(LoadedRecipe loaded, Path configFile, ModelConfig confi
         Recipe r = loaded.recipe();
         out.println("this recipe trains " + (r.training().recomputeLayers(r.quantization().type()) ? "with" : "without")
                 + " recomputation (training.gradient_checkpointing; default: on for nf4/fp4)");
+    }
+
+    /** The line {@code plan --max-seq} adds. */
+    public void printMaxSeq(PrintStream out) {
+        int n = maxSeqLen();
+        out.printf("max sequence length on %s: %d tokens%s%n", device, n, n == config.maxPositionEmbeddings()
+                ? " (the model's max_position_embeddings; memory would allow more)" : n == 0 ? " (not even one token fits)" : "");
     }
 
     private void verdict(PrintStream out, String label, long need) {

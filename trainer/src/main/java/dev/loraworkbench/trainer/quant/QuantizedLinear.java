@@ -21,6 +21,16 @@ public record QuantizedLinear(DeviceQuantized weight, NDArray bias, DataType com
         }
     }
 
+    /** The weight dequantized once into {@code scope}, as a dense projection (freed with the scope). */
+    @Override
+    public Linear materialize(NDManager scope) {
+        try (NDManager scratch = scope.newSubManager()) {
+            NDArray w = weight.dequantize(scratch, computeType);
+            w.attach(scope);
+            return new FrozenLinear(w, bias);
+        }
+    }
+
     @Override
     public long parameters() {
         return weight.shape().size() + (bias == null ? 0 : bias.size());

@@ -135,6 +135,7 @@ public record Recipe(
             Integer saveEvery,
             Integer keepCheckpoints,
             Boolean gradientCheckpointing,
+            ComputeDtype checkpointDtype,
             Boolean packing,
             String metricForBest,
             Integer earlyStoppingPatience,

@@ -72,6 +72,14 @@ final class RecipeRules {
             rule.require(r.quantization().computeDtype() == Recipe.ComputeDtype.FP32, "training.method",
                     "full keeps fp32 weights and computes in fp32; set quantization.compute_dtype: fp32");
         }
+        if (t.checkpointDtype() != Recipe.ComputeDtype.FP32) {
+            String half = t.checkpointDtype().name().toLowerCase(java.util.Locale.ROOT);
+            rule.require(t.checkpointDtype() == r.quantization().computeDtype(), "training.checkpoint_dtype",
+                    half + " layer inputs need " + half + " compute (the type this device was checked for); set quantization.compute_dtype: " + half
+                            + ", or checkpoint_dtype: fp32");
+            rule.require(t.recomputeLayers(r.quantization().type()), "training.checkpoint_dtype",
+                    "only layer-wise recomputation keeps layer inputs; set training.gradient_checkpointing: true, or checkpoint_dtype: fp32");
+        }
         // as in transformers' TrainingArguments: max_steps wins over epochs, warmup_steps over warmup_ratio
         if (t.epochs() != null) rule.range(t.epochs() >= 1, "training.epochs", t.epochs(), "a whole number >= 1");
         if (t.maxSteps() != null) rule.range(t.maxSteps() >= 1, "training.max_steps", t.maxSteps(), "a whole number >= 1");

@@ -36,15 +36,21 @@ public final class Trainer {
      * @param maxGradNorm clip the global gradient norm to this (0: no clipping)
      * @param recompute layer-wise recomputation: keep only each layer's input in the forward, rebuild the layer in backward
      * @param scaler fp16 dynamic loss scaling, or null (fp32 / bf16)
+     * @param checkpointType the type recomputation keeps layer inputs in: FLOAT32, or a half type (the forward then goes on
+     *     from the rounded input too, so the recomputed layer sees exactly what the forward saw)
      */
-    public record Settings(int padId, double maxGradNorm, boolean recompute, LossScaler scaler) {
+    public record Settings(int padId, double maxGradNorm, boolean recompute, LossScaler scaler, DataType checkpointType) {
         /** Clipping at 1.0, plain backward, no loss scaling. */
         public static Settings of(int padId) {
-            return new Settings(padId, 1.0, false, null);
+            return new Settings(padId, 1.0, false, null, DataType.FLOAT32);
         }
 
         public Settings withRecompute(boolean on) {
-            return new Settings(padId, maxGradNorm, on, scaler);
+            return new Settings(padId, maxGradNorm, on, scaler, checkpointType);
+        }
+
+        public Settings withCheckpointType(DataType type) {
+            return new Settings(padId, maxGradNorm, recompute, scaler, type);
         }
     }
 
@@ -149,14 +155,23 @@ public final class Trainer {
         Decoder.Context ctx = context(ids, b);
         int layers = decoder.config().numLayers();
         int seed = micro.randomInteger(0, Integer.MAX_VALUE, new Shape(1), DataType.INT32).getInt(); // from the step's RNG state
+        // a sequence too long for one layer's graph is recomputed in pieces (tiles of tokens, blocks of queries)
+        LayerPieces pieces = LayerPieces.needed(decoder, ctx) ? new LayerPieces(decoder, ctx, engine) : null;
+        DataType kept = settings.checkpointType();
         List<NDArray> inputs = new ArrayList<>();
         NDArray x = decoder.embed(ids);
         for (int i = 0; i < layers; i++) {
+            if (kept != DataType.FLOAT32) {
+                NDArray rounded = x.toType(kept, false);
+                x.close();
+                x = rounded;
+            }
             inputs.add(x);
             try (NDManager layer = micro.newSubManager()) {
                 x.tempAttach(layer); // the layer's temporaries land in its own scope
+                if (kept != DataType.FLOAT32) x = x.toType(DataType.FLOAT32, false);
                 engine.setRandomSeed(seed + 7919 * i);
-                NDArray next = decoder.layer(x, i, ctx, true);
+                NDArray next = pieces != null ? pieces.forward(x, i, seed) : decoder.layer(x, i, ctx, true);
                 next.attach(micro);
                 x = next;
             }
@@ -176,24 +191,32 @@ public final class Trainer {
             upstream.attach(micro);
         }
         for (int i = layers - 1; i >= 0; i--) {
-            try (NDManager layer = micro.newSubManager(); GradientCollector collector = engine.newGradientCollector()) {
+            try (NDManager layer = micro.newSubManager()) {
                 NDArray input = inputs.get(i);
                 input.tempAttach(layer);
-                NDArray leaf = input.duplicate();
-                leaf.setRequiresGradient(true);
-                engine.setRandomSeed(seed + 7919 * i);
-                NDArray y = decoder.layer(leaf, i, ctx, true);
-                JniUtils.backward((PtNDArray) y, (PtNDArray) upstream, false, false);
-                NDArray below = null;
+                if (kept != DataType.FLOAT32) input = input.toType(DataType.FLOAT32, false);
+                NDArray below = pieces != null ? pieces.backward(input, upstream, i, seed) : backwardLayer(input, upstream, i, ctx, seed, engine);
                 if (i > 0) {
-                    below = leaf.getGradient().duplicate();
+                    below = below.duplicate();
                     below.attach(micro);
                 }
                 upstream.close();
-                upstream = below;
+                upstream = i > 0 ? below : null;
             }
         }
         return new double[] {nll, correct};
+    }
+
+    /** Layer i rebuilt with a graph from its saved input and back-propagated with dL/dy: gives dL/dx. */
+    private NDArray backwardLayer(NDArray input, NDArray upstream, int i, Decoder.Context ctx, int seed, Engine engine) {
+        try (GradientCollector collector = engine.newGradientCollector()) {
+            NDArray leaf = input.duplicate();
+            leaf.setRequiresGradient(true);
+            engine.setRandomSeed(seed + 7919 * i);
+            NDArray y = decoder.layer(leaf, i, ctx, true);
+            JniUtils.backward((PtNDArray) y, (PtNDArray) upstream, false, false);
+            return leaf.getGradient();
+        }
     }
 
     /** Packed rows keep their examples apart (block-diagonal mask, positions per example); plain rows mask only padding. */

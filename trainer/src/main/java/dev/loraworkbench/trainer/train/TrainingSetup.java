@@ -5,6 +5,7 @@ import dev.loraworkbench.datasets.EncodedExample;
 import dev.loraworkbench.datasets.Packing;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.device.ComputeDevice;
+import dev.loraworkbench.trainer.device.HalfPrecision;
 import dev.loraworkbench.trainer.eval.EvalQuestion;
 import dev.loraworkbench.trainer.eval.GenerationEval;
 import dev.loraworkbench.trainer.loader.AdapterSource;
@@ -81,7 +82,8 @@ public record TrainingSetup(
                 var meta = optimizer.readState(checkpoint.resolve(RunDirectory.OPTIMIZER));
                 if (scaler != null) scaler.restore(meta);
             }
-            var settingsOfSteps = new Trainer.Settings(tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()), scaler);
+            var settingsOfSteps = new Trainer.Settings(tokenizer.padId(), t.maxGradNorm(), t.recomputeLayers(r.quantization().type()), scaler,
+                    HalfPrecision.dataType(t.checkpointDtype()));
             Trainer trainer = new Trainer(model.decoder(), optimizer, model.manager(), settingsOfSteps);
             // packed, a micro-batch is micro_batch_size rows of up to max_seq_len tokens, each holding several examples (as in TRL)
             List<EncodedExample> rows = Boolean.TRUE.equals(t.packing()) ? Packing.pack(data.train(), r.dataset().maxSeqLen()) : data.train();

@@ -58,6 +58,17 @@ class WorkbenchCliTest {
         }
     }
 
+    /** plan of the flagship for a Spark: the CUDA allocator's lines, and --max-seq's line with a number that fits. */
+    @Test
+    void planPrintsTheLongestSequenceThatFits() {
+        Result r = run("plan", "../recipes/deepseek-r1-distill-qwen-32b-qlora.yaml", "--device", "spark", "--max-seq");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("CUDA context"), r.out());
+        var m = java.util.regex.Pattern.compile("max sequence length on spark: (\\d+) tokens").matcher(r.out());
+        assertTrue(m.find(), r.out());
+        assertTrue(Integer.parseInt(m.group(1)) >= 32_768, m.group());
+    }
+
     /**
      * doctor on this machine (CI: CPU, DJL's bundled natives): versions, the JNI in use and whether it carries the
      * bf16 patch, what each half type can do; a recipe asking for a GPU the engine cannot see is refused with exit 2.

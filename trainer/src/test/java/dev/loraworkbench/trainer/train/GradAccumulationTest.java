@@ -111,6 +111,26 @@ class GradAccumulationTest {
                 double maxDiff = absDiff[1];
                 assertTrue(maxAbs > 1e-4, "non-trivial gradients");
                 assertTrue(maxDiff <= 1e-6 * maxAbs, (quantization == null ? "fp32" : "nf4") + ": max difference " + maxDiff + " of " + maxAbs);
+
+                // long-sequence mode, forced on these short rows: attention over blocks of 5 query rows, the layer's other
+                // parts over tiles of 13 tokens, each piece recomputed and back-propagated alone; and blocks in a plain backward
+                int longest = batch.stream().mapToInt(e -> e.ids().length).max().orElseThrow();
+                Decoder blocked = decoder.withBlockSizes(2L * ckpt.config().numHeads() * longest * 5, 2L * ckpt.config().intermediateSize() * 13);
+                for (boolean recompute : new boolean[] {true, false}) {
+                    Trainer.Accumulated c;
+                    List<float[]> inPieces;
+                    try (NDManager scope = manager.newSubManager()) {
+                        c = new Trainer(blocked, new AdamW(lora.parameters(), 0, manager), manager, Trainer.Settings.of(tok.padId()).withRecompute(recompute))
+                                .accumulateGradients(List.of(batch.subList(0, 2), batch.subList(2, 4)), scope);
+                        inPieces = gradientsAndZero(lora);
+                    }
+                    String what = (quantization == null ? "fp32" : "nf4") + (recompute ? ", recomputed in pieces" : ", blocked attention");
+                    assertEquals(a.nllSum(), c.nllSum(), 1e-5 * Math.abs(a.nllSum()), what);
+                    assertEquals(a.correct(), c.correct(), what);
+                    double[] d = maxAbsAndDifference(plain, inPieces);
+                    System.out.printf("%s: max gradient difference %.2e of %.2e%n", what, d[1], d[0]);
+                    assertTrue(d[1] <= 1e-5 * d[0], what + ": max difference " + d[1] + " of " + d[0]);
+                }
             }
         }
     }
@@ -158,11 +178,14 @@ class GradAccumulationTest {
                 if (quantization == null) assertEquals(type, ((FrozenLinear) ((LoraLinear) half.weights().layers().get(0).q()).base()).weight().getDataType(), "projection weights stored in " + type);
                 assertEquals(type, half.weights().embedTokens().getDataType(), "frozen embeddings stored in " + type);
                 assertEquals(type, half.weights().lmHead().getDataType(), "frozen lm_head stored in " + type);
-                for (boolean recompute : new boolean[] {false, true}) {
+                for (int mode = 0; mode < 3; mode++) {
+                    boolean recompute = mode > 0;
+                    // mode 2: the layer inputs recomputation keeps are stored in the half type too (training.checkpoint_dtype)
+                    var steps = Trainer.Settings.of(tok.padId()).withRecompute(recompute).withCheckpointType(mode == 2 ? type : DataType.FLOAT32);
                     Trainer.Accumulated b;
                     List<float[]> scaled;
                     try (NDManager scope = manager.newSubManager()) {
-                        b = new Trainer(half, new AdamW(lora.parameters(), 0, manager), manager, Trainer.Settings.of(tok.padId()).withRecompute(recompute))
+                        b = new Trainer(half, new AdamW(lora.parameters(), 0, manager), manager, steps)
                                 .accumulateGradients(List.of(batch), scope, lossScale);
                         scaled = gradientsAndZero(lora);
                     }
@@ -179,7 +202,7 @@ class GradAccumulationTest {
                             maxDiff = Math.max(maxDiff, Math.abs(r - h));
                         }
                     }
-                    String what = (quantization == null ? "" : "nf4 + ") + dtype + (recompute ? ", recomputed" : "");
+                    String what = (quantization == null ? "" : "nf4 + ") + dtype + (recompute ? ", recomputed" : "") + (mode == 2 ? ", " + dtype + " layer inputs" : "");
                     System.out.printf("%s: loss %.5f vs fp32 %.5f, gradient cosine %.6f, max difference %.2e of %.2e%n", what,
                             b.nllSum() / b.targets(), a.nllSum() / a.targets(), dot / Math.sqrt(nr * nh), maxDiff, maxAbs);
                     assertTrue(dot / Math.sqrt(nr * nh) > minCosine, what + ": cosine " + dot / Math.sqrt(nr * nh));
