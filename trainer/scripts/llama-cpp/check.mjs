@@ -1,7 +1,8 @@
 // llama.cpp (through node-llama-cpp) on a GGUF file, for the GGUF export tests: reads one JSON request from stdin,
 // prints one JSON answer. Request: {model, lora: an adapter GGUF (optional), ids: [...] or prompt: "text with special
 // tokens", logitsAt: [positions], generate: N, texts: [...]}.
-// Answer: {logits: {position: [vocab floats]}, greedy: [ids], text: the greedy tokens decoded, tokens: [[ids per text]]}.
+// Answer: {logits: {position: [vocab floats]}, greedy: [ids], text: the greedy tokens decoded, tokens: [[ids per text]],
+// tensorTypes: {name: ggml type id} and fileType: general.file_type, as node-llama-cpp reads the file's header}.
 // LLAMA_CPP_HOME: where fetch-llama-cpp.sh installed node-llama-cpp (an ES module import ignores NODE_PATH)
 const {getLlama} = await import(process.env.LLAMA_CPP_HOME + "/node_modules/node-llama-cpp/dist/index.js");
 
@@ -37,5 +38,7 @@ if (request.generate > 0) {
 }
 answer.text = model.detokenize(answer.greedy, false);
 for (const text of request.texts ?? []) answer.tokens.push(Array.from(model.tokenize(text, false)));
+answer.tensorTypes = Object.fromEntries((model.fileInfo.fullTensorInfo ?? []).map(t => [t.name, t.ggmlType]));
+answer.fileType = model.fileInfo.metadata.general.file_type;
 // exit only once the pipe took everything (a large answer is written asynchronously)
 process.stdout.write(JSON.stringify(answer), () => process.exit(0));

@@ -1,6 +1,7 @@
 package dev.loraworkbench.trainer.cli;
 
 import ai.djl.ndarray.NDManager;
+import dev.loraworkbench.trainer.export.GgufFileType;
 import dev.loraworkbench.trainer.export.MergedExport;
 import dev.loraworkbench.trainer.io.AtomicFiles;
 import dev.loraworkbench.trainer.io.ByteSizes;
@@ -126,15 +127,16 @@ final class ExportCommand {
     static final class Gguf implements Callable<Integer> {
         @Parameters(index = "0", paramLabel = "RUN_CHECKPOINT_OR_MODEL") Path source;
         @Option(names = "--out", required = true, paramLabel = "FILE.gguf") Path out;
-        @Option(names = "--type", defaultValue = "f16", description = "f16 | bf16 | f32 | q8_0 | q4_0: the 2-D weights' type (ggml's reference "
-                + "quantizers); norms and biases stay f32 (default ${DEFAULT-VALUE})")
+        @Option(names = "--type", defaultValue = "f16", description = "f16 | bf16 | f32 | q8_0 | q4_0 | q4_k_m: the 2-D weights' type (ggml's "
+                + "reference quantizers; q4_k_m: llama-quantize's Q4_K_M mix of q4_k, q6_k and their fallbacks); norms and biases stay f32 "
+                + "(default ${DEFAULT-VALUE})")
         String type;
         @Option(names = "--force", description = "replace an existing file") boolean force;
         @Option(names = "--last", description = "a run's last step's adapter instead of its best") boolean last;
 
         @Override
         public Integer call() throws Exception {
-            GgufWriter.TensorType tensorType = tensorType(type);
+            GgufFileType fileType = fileType(type);
             checkOut(out, force);
             long t0 = System.nanoTime();
             boolean model = Files.isRegularFile(source.resolve("config.json")) && !Files.isRegularFile(source.resolve(PeftFormat.WEIGHTS));
@@ -145,11 +147,11 @@ final class ExportCommand {
             Path modelDir;
             if (model) {
                 modelDir = source;
-                GgufExport.export(source, null, null, out, tensorType, System.out);
+                GgufExport.export(source, null, null, out, fileType, System.out);
             } else {
                 Source src = Source.of(source, last);
                 modelDir = src.baseModel();
-                GgufExport.export(src.baseModel(), src.adapterDir(), src.trainedOn(), out, tensorType, System.out);
+                GgufExport.export(src.baseModel(), src.adapterDir(), src.trainedOn(), out, fileType, System.out);
             }
             Path modelfile = out.resolveSibling(out.getFileName() + ".Modelfile");
             AtomicFiles.writeString(modelfile, GgufExport.modelfile(modelDir, out));
@@ -157,14 +159,15 @@ final class ExportCommand {
             return 0;
         }
 
-        static GgufWriter.TensorType tensorType(String type) {
+        static GgufFileType fileType(String type) {
             return switch (type.toLowerCase(Locale.ROOT)) {
-                case "f16", "fp16" -> GgufWriter.TensorType.F16;
-                case "bf16" -> GgufWriter.TensorType.BF16;
-                case "f32", "fp32" -> GgufWriter.TensorType.F32;
-                case "q8_0" -> GgufWriter.TensorType.Q8_0;
-                case "q4_0" -> GgufWriter.TensorType.Q4_0;
-                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16, bf16, f32, q8_0 or q4_0 (q4_k_m is not built yet)");
+                case "f16", "fp16" -> GgufFileType.F16;
+                case "bf16" -> GgufFileType.BF16;
+                case "f32", "fp32" -> GgufFileType.F32;
+                case "q8_0" -> GgufFileType.Q8_0;
+                case "q4_0" -> GgufFileType.Q4_0;
+                case "q4_k_m" -> GgufFileType.Q4_K_M;
+                default -> throw new WorkbenchCli.UserInputException("--type " + type + ": expected f16, bf16, f32, q8_0, q4_0 or q4_k_m");
             };
         }
 
@@ -185,7 +188,7 @@ final class ExportCommand {
 
         @Override
         public Integer call() throws Exception {
-            GgufWriter.TensorType tensorType = Gguf.tensorType(type);
+            GgufWriter.TensorType tensorType = Gguf.fileType(type).base;
             if (tensorType.quantized()) throw new WorkbenchCli.UserInputException("--type " + type + ": an adapter GGUF is f32, f16 or bf16");
             Gguf.checkOut(out, force);
             Source src = Source.of(source, last);

@@ -24,8 +24,8 @@ import java.util.regex.Pattern;
 /**
  * A Hugging Face checkpoint (with a LoRA adapter merged in, when given) as one GGUF file llama.cpp, Ollama and LM Studio
  * load: the hyper-parameters llama.cpp reads for the architecture, tensors under llama.cpp's names (2-D weights in the
- * chosen type, norms and biases fp32, as llama.cpp's converter keeps them) and the tokenizer (tokens, types, merges,
- * special ids, chat template). Streams one tensor at a time.
+ * types the chosen {@link GgufFileType} gives them, norms and biases fp32, as llama.cpp's converter keeps them) and the
+ * tokenizer (tokens, types, merges, special ids, chat template). Streams one tensor at a time.
  *
  * <p>Architectures: qwen2 (Qwen2 / Qwen2.5 / DeepSeek-R1-Distill-Qwen) and llama (Llama 2 / 3): llama.cpp's llama graph
  * rotates interleaved pairs where transformers rotates halves, so q and k rows are permuted per head as its converter does;
@@ -56,7 +56,7 @@ public final class GgufExport {
      * @param adapterDir a PEFT adapter to merge in, or null for the model as it is
      * @param trainedOn the 4-bit quantization the adapter was trained against (merged dequantized), or null
      */
-    public static Result export(Path modelDir, Path adapterDir, Quantization trainedOn, Path out, GgufWriter.TensorType type,
+    public static Result export(Path modelDir, Path adapterDir, Quantization trainedOn, Path out, GgufFileType type,
                                 PrintStream log) throws IOException {
         try (HfCheckpoint base = HfCheckpoint.open(modelDir); NDManager manager = NDManager.newBaseManager("PyTorch")) {
             ModelConfig c = base.config();
@@ -66,7 +66,7 @@ public final class GgufExport {
             GgufWriter.Metadata metadata = new GgufWriter.Metadata()
                     .string("general.architecture", arch)
                     .string("general.name", modelDir.toAbsolutePath().normalize().getFileName().toString())
-                    .uint32("general.file_type", type.fileType)
+                    .uint32("general.file_type", type.id)
                     .uint32(arch + ".context_length", c.maxPositionEmbeddings())
                     .uint32(arch + ".embedding_length", c.hiddenSize())
                     .uint32(arch + ".block_count", c.numLayers())
@@ -84,10 +84,11 @@ public final class GgufExport {
                 specs.add(new GgufWriter.TensorSpec("rope_freqs.weight", new long[] {ropeFactors.length}, GgufWriter.TensorType.F32));
                 sources.add(null);
             }
+            GgufFileType.Layout layout = layout(base, arch);
             for (TensorInfo t : base.tensorsInOrder()) {
                 String name = ggufName(t.name());
                 if (name == null) continue; // e.g. rotary inv_freq buffers some checkpoints store
-                specs.add(new GgufWriter.TensorSpec(name, t.shape(), tensorType(name, t.shape(), type)));
+                specs.add(new GgufWriter.TensorSpec(name, t.shape(), type.tensorType(name, t.shape(), layout)));
                 sources.add(t.name());
             }
             int merged = 0;
@@ -109,7 +110,7 @@ public final class GgufExport {
                 throw new IllegalStateException("merged " + merged + " of " + adapter.pairs().size() + " adapted modules");
             }
             long bytes = Files.size(out);
-            log.printf("wrote %s (%s, %s, %d tensors%s, %.1f MB)%n", out, arch, type.name().toLowerCase(java.util.Locale.ROOT), specs.size(),
+            log.printf("wrote %s (%s, %s, %d tensors%s, %.1f MB)%n", out, arch, type.cliName(), specs.size(),
                     adapter == null ? "" : ", " + merged + " with the LoRA merged in", bytes / 1e6);
             return new Result(out, bytes, specs.size(), merged);
         }
@@ -178,15 +179,10 @@ public final class GgufExport {
         }
     }
 
-    /**
-     * The type a tensor is stored in: norms and biases f32; 2-D weights the chosen type, except where a quantized type
-     * does not fit the row length (f16 then, as llama.cpp's converter falls back) and, under q4_0, output.weight in q8_0
-     * (llama-quantize keeps the head at higher precision: q6_k, or q8_0 for rows that are no multiple of 256).
-     */
-    static GgufWriter.TensorType tensorType(String name, long[] shape, GgufWriter.TensorType chosen) {
-        if (shape.length != 2) return GgufWriter.TensorType.F32;
-        GgufWriter.TensorType type = chosen == GgufWriter.TensorType.Q4_0 && name.equals("output.weight") ? GgufWriter.TensorType.Q8_0 : chosen;
-        return type.fits(shape[1]) ? type : GgufWriter.TensorType.F16;
+    /** What the choice of tensor types needs to know of the model; the head is output.weight unless lm_head is absent (tied). */
+    static GgufFileType.Layout layout(HfCheckpoint base, String arch) {
+        boolean hasOutput = base.tensorsInOrder().stream().anyMatch(t -> t.name().equals("lm_head.weight"));
+        return GgufFileType.Layout.of(arch, base.config(), hasOutput);
     }
 
     private static String architecture(ModelConfig c, Path dir) {

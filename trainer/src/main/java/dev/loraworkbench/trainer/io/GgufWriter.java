@@ -25,29 +25,67 @@ public final class GgufWriter implements AutoCloseable {
     public static final int ALIGNMENT = 32;
 
     /**
-     * ggml tensor types this writer encodes: ggml's enum value, values per block and bytes per block (quantized types
-     * store rows in blocks of 32, see {@link GgmlQuants}), and llama.cpp's file type for "mostly this type".
+     * ggml tensor types this writer encodes: ggml's enum value (ggml.h's ggml_type), values per block and bytes per block
+     * (quantized types store rows in blocks of 32, see {@link GgmlQuants}, or super-blocks of 256, {@link GgmlKQuants}).
      */
     public enum TensorType {
-        F32(0, 1, 4, 0), F16(1, 1, 2, 1), BF16(30, 1, 2, 32), Q8_0(8, GgmlQuants.BLOCK, GgmlQuants.Q8_0_BYTES, 7),
-        Q4_0(2, GgmlQuants.BLOCK, GgmlQuants.Q4_0_BYTES, 2);
+        F32(0, 1, 4), F16(1, 1, 2), BF16(30, 1, 2),
+        Q8_0(8, GgmlQuants.BLOCK, GgmlQuants.Q8_0_BYTES), Q4_0(2, GgmlQuants.BLOCK, GgmlQuants.Q4_0_BYTES),
+        Q5_0(6, GgmlQuants.BLOCK, GgmlQuants.Q5_0_BYTES), Q5_1(7, GgmlQuants.BLOCK, GgmlQuants.Q5_1_BYTES),
+        Q4_K(12, GgmlKQuants.QK_K, GgmlKQuants.Q4_K_BYTES), Q5_K(13, GgmlKQuants.QK_K, GgmlKQuants.Q5_K_BYTES),
+        Q6_K(14, GgmlKQuants.QK_K, GgmlKQuants.Q6_K_BYTES);
 
         public final int id;
         public final int blockSize;
         public final int blockBytes;
-        public final int fileType;
 
-        TensorType(int id, int blockSize, int blockBytes, int fileType) {
+        TensorType(int id, int blockSize, int blockBytes) {
             this.id = id;
             this.blockSize = blockSize;
             this.blockBytes = blockBytes;
-            this.fileType = fileType;
         }
 
         public boolean quantized() { return blockSize > 1; }
 
         /** Rows of this length can be stored in this type (quantized types need whole blocks). */
         public boolean fits(long rowLength) { return rowLength % blockSize == 0; }
+
+        /** Appends {@code x[from, from + n)} (whole blocks) in this type, little-endian. */
+        public void encode(float[] x, int from, int n, ByteBuffer out) {
+            switch (this) {
+                case F32 -> { for (int i = from; i < from + n; i++) out.putFloat(x[i]); }
+                case F16 -> { for (int i = from; i < from + n; i++) out.putShort(Floats.floatToF16(x[i])); }
+                case BF16 -> { for (int i = from; i < from + n; i++) out.putShort(Floats.floatToBf16(x[i])); }
+                case Q8_0 -> GgmlQuants.q8_0(x, from, n, out);
+                case Q4_0 -> GgmlQuants.q4_0(x, from, n, out);
+                case Q5_0 -> GgmlQuants.q5_0(x, from, n, out);
+                case Q5_1 -> GgmlQuants.q5_1(x, from, n, out);
+                case Q4_K -> GgmlKQuants.q4_K(x, from, n, out);
+                case Q5_K -> GgmlKQuants.q5_K(x, from, n, out);
+                case Q6_K -> GgmlKQuants.q6_K(x, from, n, out);
+                default -> throw new IllegalStateException(name());
+            }
+        }
+
+        /** n values read back from {@code in} (little-endian) as ggml converts this type to fp32. */
+        public float[] decode(ByteBuffer in, int n) {
+            return switch (this) {
+                case Q8_0 -> GgmlQuants.dequantizeQ8_0(in, n);
+                case Q4_0 -> GgmlQuants.dequantizeQ4_0(in, n);
+                case Q5_0 -> GgmlQuants.dequantizeQ5_0(in, n);
+                case Q5_1 -> GgmlQuants.dequantizeQ5_1(in, n);
+                case Q4_K -> GgmlKQuants.dequantizeQ4_K(in, n);
+                case Q5_K -> GgmlKQuants.dequantizeQ5_K(in, n);
+                case Q6_K -> GgmlKQuants.dequantizeQ6_K(in, n);
+                default -> {
+                    float[] out = new float[n];
+                    for (int i = 0; i < n; i++) {
+                        out[i] = this == F32 ? in.getFloat() : this == F16 ? Floats.f16ToFloat(in.getShort()) : Floats.bf16ToFloat(in.getShort());
+                    }
+                    yield out;
+                }
+            };
+        }
     }
 
     /** One tensor to come: {@code shape} in PyTorch order (slowest first). */
@@ -154,26 +192,13 @@ public final class GgufWriter implements AutoCloseable {
         TensorSpec s = specs.get(next);
         if (!s.name().equals(name)) throw new IllegalStateException("expected tensor " + s.name() + ", got " + name);
         if (values.length != s.numel()) throw new IllegalArgumentException(name + ": " + values.length + " values do not fit " + s);
-        int chunk = 1 << 20; // values per write, a whole number of blocks
+        int chunk = 1 << 20; // values per write, a whole number of blocks (of 32 and of 256)
         TensorType type = s.type();
         ByteBuffer b = ByteBuffer.allocate(chunk / type.blockSize * type.blockBytes).order(ByteOrder.LITTLE_ENDIAN);
         for (int from = 0; from < values.length; from += chunk) {
             int to = Math.min(values.length, from + chunk);
             b.clear();
-            switch (type) {
-                case Q8_0 -> GgmlQuants.q8_0(values, from, to - from, b);
-                case Q4_0 -> GgmlQuants.q4_0(values, from, to - from, b);
-                default -> {
-                    for (int i = from; i < to; i++) {
-                        switch (type) {
-                            case F32 -> b.putFloat(values[i]);
-                            case F16 -> b.putShort(Floats.floatToF16(values[i]));
-                            case BF16 -> b.putShort(Floats.floatToBf16(values[i]));
-                            default -> throw new IllegalStateException(type.name());
-                        }
-                    }
-                }
-            }
+            type.encode(values, from, to - from, b);
             out.write(b.array(), 0, b.position());
         }
         written += s.bytes();

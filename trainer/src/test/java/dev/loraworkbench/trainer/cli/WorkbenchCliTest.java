@@ -170,6 +170,18 @@ class WorkbenchCliTest {
         assertTrue(worst < 1e-4, "merged == base + adapter: " + worst);
     }
 
+    /** export gguf takes q4_k_m (llama-quantize's mix); a type it does not build is named with the ones it does. */
+    @Test
+    void exportGgufTakesQ4KMAndNamesTheTypesItBuilds() {
+        Result q4km = run("export", "gguf", TinyModelFixture.dir().toString(), "--out", dir.resolve("m.gguf").toString(), "--type", "q4_k_m");
+        assertEquals(0, q4km.code(), q4km.err());
+        assertTrue(q4km.out().contains("q4_k_m") && Files.isRegularFile(dir.resolve("m.gguf")), q4km.out());
+        Result q5km = run("export", "gguf", TinyModelFixture.dir().toString(), "--out", dir.resolve("n.gguf").toString(), "--type", "q5_k_m");
+        assertEquals(2, q5km.code());
+        assertNoStackTrace(q5km);
+        assertTrue(q5km.err().contains("--type q5_k_m: expected f16, bf16, f32, q8_0, q4_0 or q4_k_m"), q5km.err());
+    }
+
     /** `eval` scores the base and the adapter on the run's eval split: its losses are the run's own step-0 and final eval losses. */
     @Test
     void evalComparesBaseAndAdapterOnTheRunsEvalSplit() throws Exception {

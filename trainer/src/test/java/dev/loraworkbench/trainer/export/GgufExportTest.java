@@ -2,7 +2,6 @@ package dev.loraworkbench.trainer.export;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
@@ -13,7 +12,8 @@ import dev.loraworkbench.datasets.Message;
 import dev.loraworkbench.datasets.TokenizerFiles;
 import dev.loraworkbench.trainer.generate.Generator;
 import dev.loraworkbench.trainer.generate.Sampler;
-import dev.loraworkbench.trainer.io.GgufWriter;
+import dev.loraworkbench.trainer.io.GgufWriter.TensorType;
+import dev.loraworkbench.trainer.io.LlamaCpp;
 import dev.loraworkbench.trainer.loader.AdapterSource;
 import dev.loraworkbench.trainer.loader.LoadedModel;
 import dev.loraworkbench.trainer.loader.ModelLoader;
@@ -27,12 +27,15 @@ import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.tensor.Tensors;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -47,15 +50,13 @@ import org.junit.jupiter.api.io.TempDir;
 class GgufExportTest {
     private static Path llamaCpp;
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final List<GgufWriter.TensorType> UNQUANTIZED = List.of(GgufWriter.TensorType.F32, GgufWriter.TensorType.F16, GgufWriter.TensorType.BF16);
+    private static final List<GgufFileType> UNQUANTIZED = List.of(GgufFileType.F32, GgufFileType.F16, GgufFileType.BF16);
     @TempDir static Path dir;
     private static Path model;
 
     @BeforeAll
     static void llamaCppAndTheShippedModel() throws Exception {
-        Path home = Path.of("target/llama-cpp/home");
-        assumeTrue(Files.isRegularFile(home), "llama.cpp not fetched: the build installs it with trainer/scripts/fetch-llama-cpp.sh unless -Dllamacpp.skip=true");
-        llamaCpp = Path.of(Files.readString(home).strip());
+        llamaCpp = LlamaCpp.home();
         model = dir.resolve("tiny-qwen2");
         TinyModels.create(TinyModels.TINY_QWEN2, model, 0); // the pretrained one: a real language model, no near-ties for greedy
     }
@@ -117,7 +118,7 @@ class GgufExportTest {
     }
 
     /** bf16 keeps 8 bits of mantissa (f16: 11): its weights move the logits more. */
-    private static double tolerance(GgufWriter.TensorType type) {
+    private static double tolerance(GgufFileType type) {
         return switch (type) {
             case F32 -> 1e-3;
             case F16 -> 5e-3;
@@ -161,7 +162,7 @@ class GgufExportTest {
             int[] prompt = tok.encode("File: trainer/src/main/java/dev/loraworkbench/trainer/model/Decoder.java\n\npackage dev.loraworkbench");
             Reference ours = reference(loaded, prompt, 24);
             assertTrue(new java.util.HashSet<>(ours.greedy()).size() >= 4, "a continuation worth comparing: " + ours.greedy());
-            for (GgufWriter.TensorType type : UNQUANTIZED) {
+            for (GgufFileType type : UNQUANTIZED) {
                 Path gguf = dir.resolve("tiny-" + type + ".gguf");
                 GgufExport.export(model, null, null, gguf, type, new PrintStream(new ByteArrayOutputStream()));
                 // measured on this model: at most 1.8e-4 (f32: llama.cpp's own kernels), 2.0e-4 (f16), 1.3e-3 (bf16: weights rounded)
@@ -171,61 +172,108 @@ class GgufExportTest {
     }
 
     /**
-     * q8_0 and q4_0: llama.cpp reads our blocks as the weights we meant. The reference is the workbench's decoder on the
-     * same weights quantized and dequantized by {@link dev.loraworkbench.trainer.io.GgmlQuants}; what is left is llama.cpp
-     * quantizing the activations to 8 bits in its quantized matmuls. Greedy agreement with f16 is reported.
+     * q8_0, q4_0 and q4_k_m: llama.cpp reads our blocks as the weights we meant. The reference is the workbench's decoder
+     * on the same weights quantized and dequantized by {@link dev.loraworkbench.trainer.io.GgmlQuants} and
+     * {@link dev.loraworkbench.trainer.io.GgmlKQuants}; what is left is llama.cpp quantizing the activations to 8 bits
+     * in its quantized matmuls. Greedy agreement with f16 is reported. On the tiny model (hidden 192, no multiple of 256)
+     * q4_k_m is mostly the fallbacks (q5_0, q8_0) with real q4_k and q6_k in ffn_down (rows of 512).
      */
     @Test
     void quantizedExportsHoldTheWeightsWeQuantized() throws Exception {
         try (TokenizerFiles tok = TokenizerFiles.load(model)) {
             int[] prompt = tok.encode("File: trainer/src/main/java/dev/loraworkbench/trainer/model/Decoder.java\n\npackage dev.loraworkbench");
-            Path f16 = dir.resolve("agreement-f16.gguf");
-            GgufExport.export(model, null, null, f16, GgufWriter.TensorType.F16, new PrintStream(new ByteArrayOutputStream()));
-            JsonNode f16Greedy = llama(f16, prompt, new int[0], 24, List.of()).get("greedy");
-            for (GgufWriter.TensorType type : List.of(GgufWriter.TensorType.Q8_0, GgufWriter.TensorType.Q4_0)) {
-                Path gguf = dir.resolve("tiny-" + type + ".gguf");
-                GgufExport.export(model, null, null, gguf, type, new PrintStream(new ByteArrayOutputStream()));
-                Path dequantized = dequantizedCopy(type);
-                try (LoadedModel loaded = ModelLoader.load(new ModelSpec(dequantized, null, Recipe.ComputeDtype.FP32, "cpu", new AdapterSource.None(), 0), null)) {
-                    Reference ours = reference(loaded, prompt, 24);
-                    int[] positions = {0, prompt.length / 2, prompt.length - 1};
-                    JsonNode answer = llama(gguf, prompt, positions, 24, List.of());
-                    for (int position : positions) {
-                        double d = relativeDifference(ours.logits()[position], row(answer.get("logits"), position));
-                        System.out.printf("gguf %s: position %d, largest logit difference %.2e of the largest logit%n", type, position, d);
-                        // measured: at most 4.4e-3; a block read wrongly (a scale, a nibble order) moves logits by far more
-                        assertTrue(d <= 1e-2, type + ": logits at position " + position + " differ by " + d + " of the largest");
-                    }
-                    int agree = agreement(ours.greedy(), answer.get("greedy"));
-                    System.out.printf("gguf %s: greedy agrees with the workbench on the dequantized weights for %d of 24 tokens, with f16 for %d%n",
-                            type, agree, agreement(listOf(f16Greedy), answer.get("greedy")));
-                    assertTrue(agree >= 20, type + ": greedy continuations part after " + agree + " tokens"); // measured: 24 of 24
-                }
+            for (GgufFileType type : List.of(GgufFileType.Q8_0, GgufFileType.Q4_0, GgufFileType.Q4_K_M)) {
+                // measured: at most 4.4e-3 (q8_0, q4_0) and 1.1e-2 (q4_k_m: its k-quants multiply activations quantized to
+                // q8_K, one scale per 256); all of q4_k_m's rounding moves the logits by 1.2e-2 to 2.2e-2, a block read wrongly by far more
+                JsonNode answer = assertHoldsItsWeights(model, "tiny", type, prompt, 24, type == GgufFileType.Q4_K_M ? 1.5e-2 : 1e-2);
+                assertTrue(answer.get("agreement").asInt() >= 20, type + ": greedy continuations part after " + answer.get("agreement")); // measured: 24 of 24
             }
         }
     }
 
+    /**
+     * q4_k_m as llama-quantize mixes it, checked in the file llama.cpp loaded: on the tiny model the head's and the
+     * 192-long rows' fallbacks, on a random model with hidden 256 the k-quants themselves (the head q6_k, attn_v and
+     * ffn_down q6_k in the layers use_more_bits picks, the rest q4_k); general.file_type 15 (LLAMA_FTYPE_MOSTLY_Q4_K_M).
+     */
+    @Test
+    void q4KMMixesTypesAsLlamaQuantizeDoes() throws Exception {
+        ObjectNode config = (ObjectNode) JSON.readTree(model.resolve("config.json").toFile());
+        config.put("hidden_size", 256).put("num_attention_heads", 4).put("num_key_value_heads", 2).put("tie_word_embeddings", false)
+                .remove("workbench_preset"); // not the shipped model
+        Path wide = randomModel(dir.resolve("hidden-256"), model, config, 13);
+        Files.copy(model.resolve("generation_config.json"), wide.resolve("generation_config.json"));
+        try (TokenizerFiles tok = TokenizerFiles.load(wide)) {
+            int[] prompt = tok.encode("File: trainer/src/main/java/dev/loraworkbench/trainer/model/Decoder.java\n\npackage dev.loraworkbench");
+            // measured: at most 2.3e-2 (q8_0 exports of this random model: 1.5e-2); q4_k_m's rounding itself moves them by 2e-1
+            JsonNode answer = assertHoldsItsWeights(wide, "hidden-256", GgufFileType.Q4_K_M, prompt, 16, 3e-2);
+            assertTrue(answer.get("agreement").asInt() >= 12, "greedy continuations part after " + answer.get("agreement")); // measured: 16 of 16
+            assertEquals(15, answer.get("fileType").asInt(), "general.file_type");
+            assertTypes(answer, Map.of("token_embd.weight", TensorType.Q4_K, "output.weight", TensorType.Q6_K, "output_norm.weight", TensorType.F32,
+                    "blk.0.attn_q.weight", TensorType.Q4_K, "blk.0.attn_q.bias", TensorType.F32, "blk.1.attn_v.weight", TensorType.Q4_K,
+                    "blk.2.attn_v.weight", TensorType.Q6_K, "blk.3.attn_v.weight", TensorType.Q6_K, "blk.0.ffn_down.weight", TensorType.Q4_K,
+                    "blk.3.ffn_down.weight", TensorType.Q6_K));
+        }
+        Path gguf = dir.resolve("types-tiny-Q4_K_M.gguf");
+        GgufExport.export(model, null, null, gguf, GgufFileType.Q4_K_M, new PrintStream(new ByteArrayOutputStream()));
+        JsonNode tiny = llama(gguf, new int[] {1}, new int[0], 0, List.of());
+        assertEquals(15, tiny.get("fileType").asInt(), "general.file_type");
+        // rows of 192: Q4_K falls back to Q5_0, Q6_K to Q8_0; the head is Q8_0 outright; ffn_down's rows are 512 long
+        assertTypes(tiny, Map.of("token_embd.weight", TensorType.Q5_0, "output.weight", TensorType.Q8_0, "blk.0.attn_k.weight", TensorType.Q5_0,
+                "blk.1.attn_v.weight", TensorType.Q5_0, "blk.2.attn_v.weight", TensorType.Q8_0, "blk.0.ffn_gate.weight", TensorType.Q5_0,
+                "blk.1.ffn_down.weight", TensorType.Q4_K, "blk.2.ffn_down.weight", TensorType.Q6_K, "blk.3.ffn_down.weight", TensorType.Q6_K,
+                "blk.3.ffn_norm.weight", TensorType.F32));
+    }
+
+    private static void assertTypes(JsonNode answer, Map<String, TensorType> expected) {
+        expected.forEach((name, type) -> assertEquals(type.id, answer.get("tensorTypes").path(name).asInt(-1), name + " in " + type));
+    }
+
+    /**
+     * Exports {@code modelDir} as {@code type} and f16; llama.cpp's logits on the prompt must match the workbench's on the
+     * weights as the GGUF stores them, within {@code tolerance} of the largest logit. Prints the differences and greedy
+     * agreement with the workbench and with the f16 export; returns llama.cpp's answer with "agreement" (leading greedy
+     * tokens shared with the workbench) added.
+     */
+    private static JsonNode assertHoldsItsWeights(Path modelDir, String tag, GgufFileType type, int[] prompt, int n, double tolerance) throws Exception {
+        Path f16 = dir.resolve(tag + "-agreement-f16.gguf");
+        if (!Files.exists(f16)) GgufExport.export(modelDir, null, null, f16, GgufFileType.F16, new PrintStream(new ByteArrayOutputStream()));
+        JsonNode f16Greedy = llama(f16, prompt, new int[0], n, List.of()).get("greedy");
+        Path gguf = dir.resolve(tag + "-" + type + ".gguf");
+        GgufExport.export(modelDir, null, null, gguf, type, new PrintStream(new ByteArrayOutputStream()));
+        try (LoadedModel loaded = ModelLoader.load(new ModelSpec(dequantizedCopy(modelDir, tag, type), null, Recipe.ComputeDtype.FP32, "cpu",
+                new AdapterSource.None(), 0), null)) {
+            Reference ours = reference(loaded, prompt, n);
+            int[] positions = {0, prompt.length / 2, prompt.length - 1};
+            ObjectNode answer = (ObjectNode) llama(gguf, prompt, positions, n, List.of());
+            for (int position : positions) {
+                double d = relativeDifference(ours.logits()[position], row(answer.get("logits"), position));
+                System.out.printf("gguf %s %s: position %d, largest logit difference %.2e of the largest logit%n", tag, type, position, d);
+                assertTrue(d <= tolerance, tag + " " + type + ": logits at position " + position + " differ by " + d + " of the largest");
+            }
+            int agree = agreement(ours.greedy(), answer.get("greedy"));
+            System.out.printf("gguf %s %s (%d bytes, f16 %d): greedy agrees with the workbench on the dequantized weights for %d of %d tokens, "
+                    + "with f16 for %d%n", tag, type, Files.size(gguf), Files.size(f16), agree, n, agreement(listOf(f16Greedy), answer.get("greedy")));
+            return answer.put("agreement", agree);
+        }
+    }
+
     /** The model with each weight as the GGUF of {@code type} stores it: quantized and dequantized where that type quantizes it. */
-    private static Path dequantizedCopy(GgufWriter.TensorType type) throws Exception {
-        Path out = Files.createDirectories(dir.resolve("dequantized-" + type));
+    private static Path dequantizedCopy(Path modelDir, String tag, GgufFileType type) throws Exception {
+        Path out = Files.createDirectories(dir.resolve("dequantized-" + tag + "-" + type));
         for (String file : List.of("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")) {
-            Files.copy(model.resolve(file), out.resolve(file));
+            if (Files.exists(modelDir.resolve(file))) Files.copy(modelDir.resolve(file), out.resolve(file));
         }
         var writer = new dev.loraworkbench.trainer.io.SafetensorsWriter();
-        try (HfCheckpoint ckpt = HfCheckpoint.open(model)) {
+        try (HfCheckpoint ckpt = HfCheckpoint.open(modelDir)) {
+            GgufFileType.Layout layout = GgufExport.layout(ckpt, "qwen2");
             for (var t : ckpt.tensorsInOrder()) {
                 float[] values = ckpt.floats(t.name());
-                String name = GgufExport.ggufName(t.name());
-                GgufWriter.TensorType stored = GgufExport.tensorType(name, t.shape(), type);
+                TensorType stored = type.tensorType(GgufExport.ggufName(t.name()), t.shape(), layout);
                 if (stored.quantized()) {
-                    var buffer = java.nio.ByteBuffer.allocate(values.length / 32 * stored.blockBytes).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                    if (stored == GgufWriter.TensorType.Q8_0) {
-                        dev.loraworkbench.trainer.io.GgmlQuants.q8_0(values, 0, values.length, buffer);
-                        values = dev.loraworkbench.trainer.io.GgmlQuants.dequantizeQ8_0(buffer.flip(), values.length);
-                    } else {
-                        dev.loraworkbench.trainer.io.GgmlQuants.q4_0(values, 0, values.length, buffer);
-                        values = dev.loraworkbench.trainer.io.GgmlQuants.dequantizeQ4_0(buffer.flip(), values.length);
-                    }
+                    var buffer = ByteBuffer.allocate(values.length / stored.blockSize * stored.blockBytes).order(ByteOrder.LITTLE_ENDIAN);
+                    stored.encode(values, 0, values.length, buffer);
+                    values = stored.decode(buffer.flip(), values.length);
                 }
                 writer.putF32(t.name(), t.shape(), values);
             }
@@ -250,7 +298,7 @@ class GgufExportTest {
     @Test
     void llamaCppTokenizesTextAsTheWorkbenchDoes() throws Exception {
         Path gguf = dir.resolve("tokenize.gguf");
-        GgufExport.export(model, null, null, gguf, GgufWriter.TensorType.F16, new PrintStream(new ByteArrayOutputStream()));
+        GgufExport.export(model, null, null, gguf, GgufFileType.F16, new PrintStream(new ByteArrayOutputStream()));
         List<String> texts = List.of("How do I run the test suite?", "def f(x):\n    return x ** 2  # square\n", "日本語のテキスト and émojis 🙂👍🏽",
                 "tabs\tand   runs of    spaces\n\n\nand newlines", "numbers 1234567 3.14159 -42", "CamelCaseIdentifiers snake_case_names");
         JsonNode answer = llama(gguf, new int[] {1}, new int[0], 0, texts);
@@ -273,9 +321,9 @@ class GgufExportTest {
                 .put("num_hidden_layers", 1).put("num_attention_heads", 4).put("num_key_value_heads", 2).put("vocab_size", 151936)
                 .put("max_position_embeddings", 4096).put("rms_norm_eps", 1e-6).put("rope_theta", 1e6).put("tie_word_embeddings", true)
                 .put("hidden_act", "silu");
-        Path qwen = randomModel(dir.resolve("qwen2_5-small"), "qwen2_5", config, 5);
+        Path qwen = randomModel(dir.resolve("qwen2_5-small"), dev.loraworkbench.datasets.RealTokenizers.dir("qwen2_5"), config, 5);
         Path gguf = dir.resolve("qwen2_5-small.gguf");
-        GgufExport.export(qwen, null, null, gguf, GgufWriter.TensorType.F16, new PrintStream(new ByteArrayOutputStream()));
+        GgufExport.export(qwen, null, null, gguf, GgufFileType.F16, new PrintStream(new ByteArrayOutputStream()));
         List<String> texts = List.of("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n", "数字 12345 和中文，日本語も。",
                 "emoji 🙂👍🏽 and accents: café naïve", "  leading spaces,\ttabs\n\n\nand\r\nnewlines   ", "I'm sure they'll say it's OK");
         JsonNode answer = llama(gguf, new int[] {1}, new int[0], 0, texts);
@@ -299,7 +347,7 @@ class GgufExportTest {
                 .put("tie_word_embeddings", true).put("hidden_act", "silu");
         config.putObject("rope_scaling").put("rope_type", "llama3").put("factor", 8.0).put("low_freq_factor", 1.0).put("high_freq_factor", 4.0)
                 .put("original_max_position_embeddings", 64);
-        Path llama = randomModel(dir.resolve("llama3-small"), "llama3", config, 9);
+        Path llama = randomModel(dir.resolve("llama3-small"), dev.loraworkbench.datasets.RealTokenizers.dir("llama3"), config, 9);
         Path adapterDir = randomAdapter(llama, dir.resolve("llama-adapter"));
 
         try (TokenizerFiles tok = TokenizerFiles.load(llama);
@@ -308,14 +356,14 @@ class GgufExportTest {
             int[] prompt = tok.encode("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)  # 12345 数字");
             PrintStream quiet = new PrintStream(new ByteArrayOutputStream());
             Path baseGguf = dir.resolve("llama3-small.gguf");
-            GgufExport.export(llama, null, null, baseGguf, GgufWriter.TensorType.F32, quiet);
+            GgufExport.export(llama, null, null, baseGguf, GgufFileType.F32, quiet);
             assertSameModel(baseGguf, reference(base, prompt, 12), prompt, 1e-3, "llama f32");
             Reference tuned = reference(adapted, prompt, 12);
             Path merged = dir.resolve("llama3-merged.gguf");
-            GgufExport.export(llama, adapterDir, null, merged, GgufWriter.TensorType.F32, quiet);
+            GgufExport.export(llama, adapterDir, null, merged, GgufFileType.F32, quiet);
             assertSameModel(merged, tuned, prompt, 1e-3, "llama merged f32");
             Path adapterGguf = dir.resolve("llama3-adapter.gguf");
-            GgufExport.exportAdapter(llama, adapterDir, adapterGguf, GgufWriter.TensorType.F32, quiet);
+            GgufExport.exportAdapter(llama, adapterDir, adapterGguf, TensorType.F32, quiet);
             assertSameModel(baseGguf, adapterGguf, tuned, prompt, 1e-3, "llama + LoRA GGUF");
 
             List<String> texts = List.of("def fib(n):\n    return n if n < 2 else fib(n - 1)\n", "numbers 1234567 and 3.14159", "日本語 and émojis 🙂👍🏽",
@@ -328,13 +376,13 @@ class GgufExportTest {
     }
 
     /**
-     * A small random checkpoint with one of the real tokenizers the build fetches: unit-variance embeddings, projections
-     * scaled 1/√in, unit norms, zero biases (tied head: no lm_head).
+     * A small random checkpoint with the tokenizer in {@code tokenizerDir} (one of the real ones the build fetches, or the
+     * tiny model's): unit-variance embeddings, projections scaled 1/√in, unit norms, zero biases, a head scaled 1/√hidden
+     * unless tied.
      */
-    private static Path randomModel(Path out, String tokenizer, ObjectNode config, long seed) throws Exception {
+    private static Path randomModel(Path out, Path tokenizerDir, ObjectNode config, long seed) throws Exception {
         Files.createDirectories(out);
-        Path fetched = dev.loraworkbench.datasets.RealTokenizers.dir(tokenizer);
-        for (String file : List.of("tokenizer.json", "tokenizer_config.json")) Files.copy(fetched.resolve(file), out.resolve(file));
+        for (String file : List.of("tokenizer.json", "tokenizer_config.json")) Files.copy(tokenizerDir.resolve(file), out.resolve(file));
         Files.writeString(out.resolve("config.json"), config.toString());
         var c = dev.loraworkbench.trainer.model.ModelConfig.load(out.resolve("config.json"));
         var writer = new dev.loraworkbench.trainer.io.SafetensorsWriter();
@@ -350,6 +398,9 @@ class GgufExportTest {
             }
         }
         writer.putF32("model.norm.weight", new long[] {hidden}, ones(hidden));
+        if (!c.tieWordEmbeddings()) {
+            writer.putF32("lm_head.weight", new long[] {c.vocabSize(), hidden}, gaussian(random, (long) c.vocabSize() * hidden, 1 / Math.sqrt(hidden)));
+        }
         writer.write(out.resolve("model.safetensors"));
         return out;
     }
@@ -397,7 +448,7 @@ class GgufExportTest {
             Reference ours = reference(adapted, prompt, 16);
             double moved = relativeDifference(ours.logits()[prompt.length - 1], reference(base, prompt, 1).logits()[prompt.length - 1]);
             assertTrue(moved > 1e-2, "the adapter changes the model: " + moved);
-            for (GgufWriter.TensorType type : UNQUANTIZED) {
+            for (GgufFileType type : UNQUANTIZED) {
                 Path gguf = dir.resolve("merged-" + type + ".gguf");
                 var result = GgufExport.export(model, adapterDir, null, gguf, type, new PrintStream(new ByteArrayOutputStream()));
                 assertEquals(4 * 7, result.mergedModules());
@@ -405,11 +456,11 @@ class GgufExportTest {
             }
             // the same adapter as llama.cpp's LoRA GGUF, applied by llama.cpp on the base's GGUF
             Path baseGguf = dir.resolve("base-f32.gguf");
-            GgufExport.export(model, null, null, baseGguf, GgufWriter.TensorType.F32, new PrintStream(new ByteArrayOutputStream()));
+            GgufExport.export(model, null, null, baseGguf, GgufFileType.F32, new PrintStream(new ByteArrayOutputStream()));
             Path adapterGguf = dir.resolve("adapter.gguf");
-            var adapterResult = GgufExport.exportAdapter(model, adapterDir, adapterGguf, GgufWriter.TensorType.F32, new PrintStream(new ByteArrayOutputStream()));
+            var adapterResult = GgufExport.exportAdapter(model, adapterDir, adapterGguf, TensorType.F32, new PrintStream(new ByteArrayOutputStream()));
             assertEquals(2 * 4 * 7, adapterResult.tensors());
-            assertSameModel(baseGguf, adapterGguf, ours, prompt, tolerance(GgufWriter.TensorType.F32), "base + LoRA GGUF");
+            assertSameModel(baseGguf, adapterGguf, ours, prompt, tolerance(GgufFileType.F32), "base + LoRA GGUF");
         }
     }
 }
