@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.GgufWriter;
+import dev.loraworkbench.trainer.io.ProgressBars;
 import dev.loraworkbench.trainer.io.TensorInfo;
 import dev.loraworkbench.trainer.lora.LoraAdapter;
 import dev.loraworkbench.trainer.lora.PeftFormat;
@@ -20,6 +21,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import me.tongfei.progressbar.ProgressBar;
 
 /**
  * A Hugging Face checkpoint (with a LoRA adapter merged in, when given) as one GGUF file llama.cpp, Ollama and LM Studio
@@ -32,6 +34,8 @@ import java.util.regex.Pattern;
  * Llama 3's rope scaling becomes the rope_freqs tensor, linear scaling its two keys.
  */
 public final class GgufExport {
+    private static final long PROGRESS_BAR_BYTES = 500_000_000L;
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern LAYER = Pattern.compile("model\\.layers\\.(\\d+)\\.(.+)");
     private static final Map<String, String> LAYER_NAMES = Map.ofEntries(
@@ -92,7 +96,10 @@ public final class GgufExport {
                 sources.add(t.name());
             }
             int merged = 0;
-            try (GgufWriter writer = new GgufWriter(out, metadata, specs)) {
+            long stored = base.storedBytes();
+            // minutes for a 32B (read, merge, quantize, write): a bar over the checkpoint's bytes, none for a small model
+            try (GgufWriter writer = new GgufWriter(out, metadata, specs);
+                 ProgressBar bar = stored < PROGRESS_BAR_BYTES ? null : ProgressBars.of("gguf " + type.cliName(), 0, stored / 1_000_000, " MB", 1)) {
                 for (int i = 0; i < specs.size(); i++) {
                     GgufWriter.TensorSpec spec = specs.get(i);
                     String source = sources.get(i);
@@ -104,6 +111,7 @@ public final class GgufExport {
                     if (arch.equals("llama")) values = permuteForLlamaCpp(spec.name(), values, spec.shape(), c);
                     writer.write(spec.name(), values);
                     if (weights.adapted(source) != null) merged++;
+                    if (bar != null) bar.stepBy((base.info(source).end() - base.info(source).begin()) / 1_000_000);
                 }
             }
             if (adapter != null && merged != adapter.pairs().size()) {

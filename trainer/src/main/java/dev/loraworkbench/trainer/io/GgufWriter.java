@@ -197,15 +197,28 @@ public final class GgufWriter implements AutoCloseable {
         ByteBuffer b = ByteBuffer.allocate(chunk / type.blockSize * type.blockBytes).order(ByteOrder.LITTLE_ENDIAN);
         for (int from = 0; from < values.length; from += chunk) {
             int to = Math.min(values.length, from + chunk);
-            b.clear();
-            type.encode(values, from, to - from, b);
-            out.write(b.array(), 0, b.position());
+            encodeInParallel(type, values, from, to - from, b);
+            out.write(b.array(), 0, (to - from) / type.blockSize * type.blockBytes);
         }
         written += s.bytes();
         long padded = align(written);
         out.write(new byte[(int) (padded - written)]);
         written = padded;
         next++;
+    }
+
+    /**
+     * Blocks are independent, so slices of a chunk are encoded on all cores, each into its own place in {@code out}: the
+     * bytes are those of one sequential pass (a 32B's k-quant search takes over an hour on one core).
+     */
+    private static void encodeInParallel(TensorType type, float[] x, int from, int n, ByteBuffer out) {
+        int slice = 64 * 256; // values per task: whole blocks of 32 and of 256
+        java.util.stream.IntStream.range(0, (n + slice - 1) / slice).parallel().forEach(k -> {
+            int start = k * slice;
+            ByteBuffer place = out.duplicate().order(ByteOrder.LITTLE_ENDIAN);
+            place.position(start / type.blockSize * type.blockBytes);
+            type.encode(x, from + start, Math.min(slice, n - start), place);
+        });
     }
 
     @Override
