@@ -34,16 +34,7 @@ public final class GgmlQuants {
     /** Appends the Q4_0 blocks of {@code x[from, from + n)} (n a multiple of 32) to {@code out}. */
     public static void q4_0(float[] x, int from, int n, ByteBuffer out) {
         for (int b = from; b < from + n; b += BLOCK) {
-            float amax = 0;
-            float max = 0;
-            for (int j = 0; j < BLOCK; j++) {
-                float v = x[b + j];
-                if (amax < Math.abs(v)) {
-                    amax = Math.abs(v);
-                    max = v;
-                }
-            }
-            float d = max / -8;
+            float d = largestMagnitude(x, b) / -8;
             float id = d != 0 ? 1.0f / d : 0.0f;
             out.putShort(Floats.floatToF16(d));
             for (int j = 0; j < BLOCK / 2; j++) {
@@ -54,20 +45,25 @@ public final class GgmlQuants {
         }
     }
 
+    /** The value of largest magnitude of the block at {@code b}, with its sign (the first of equals, as ggml keeps it). */
+    private static float largestMagnitude(float[] x, int b) {
+        float amax = 0;
+        float max = 0;
+        for (int j = 0; j < BLOCK; j++) {
+            float v = x[b + j];
+            if (amax < Math.abs(v)) {
+                amax = Math.abs(v);
+                max = v;
+            }
+        }
+        return max;
+    }
+
     /** Appends the Q5_0 blocks of {@code x[from, from + n)} (n a multiple of 32) to {@code out}. */
     public static void q5_0(float[] x, int from, int n, ByteBuffer out) {
         int[] q = new int[BLOCK];
         for (int b = from; b < from + n; b += BLOCK) {
-            float amax = 0;
-            float max = 0;
-            for (int j = 0; j < BLOCK; j++) {
-                float v = x[b + j];
-                if (amax < Math.abs(v)) {
-                    amax = Math.abs(v);
-                    max = v;
-                }
-            }
-            float d = max / -16;
+            float d = largestMagnitude(x, b) / -16;
             float id = d != 0 ? 1.0f / d : 0.0f;
             for (int j = 0; j < BLOCK; j++) q[j] = Math.min(31, (byte) toInt(x[b + j] * id + 16.5f));
             out.putShort(Floats.floatToF16(d));
