@@ -197,7 +197,7 @@ public final class DatasetReader {
                     try {
                         record(JSON.readTree(line), format, where, sink);
                     } catch (JsonProcessingException e) {
-                        sink.problem(where + ": malformed JSON (" + e.getOriginalMessage() + "); each line must be one JSON object");
+                        sink.problem(where + ": malformed JSON (" + JsonProblems.message(e) + "); each line must be one JSON object");
                     }
                 }
                 if (b == -1) return;
@@ -220,7 +220,7 @@ public final class DatasetReader {
                 record(JSON.readTree(p), format, where, sink);
             }
         } catch (JsonParseException e) {
-            sink.problem(file + ":" + e.getLocation().getLineNr() + ": malformed JSON (" + e.getOriginalMessage() + ")");
+            sink.problem(file + ":" + e.getLocation().getLineNr() + ": malformed JSON (" + JsonProblems.message(e) + ")");
         }
     }
 
@@ -312,6 +312,15 @@ public final class DatasetReader {
         return out;
     }
 
+    /** commons-csv says where as "(startline N)" or "(line N)" inside its message: file:line: as every other data problem. */
+    private static String csvProblem(Path file, String message) {
+        String why = String.valueOf(message);
+        java.util.regex.Matcher at = java.util.regex.Pattern.compile("\\((?:start)?line (\\d+)\\)\\s*").matcher(why);
+        String hint = why.contains("EOF reached before encapsulated token finished") ? "; a quote opened here is never closed" : "";
+        return at.find() ? file + ":" + at.group(1) + ": cannot parse CSV (" + at.replaceFirst("").trim() + hint + ")"
+                : file + ":1: cannot parse CSV (" + why + ")";
+    }
+
     private static void readCsv(Path file, CsvColumns columns, Sink sink) {
         boolean tsv = file.getFileName().toString().toLowerCase(Locale.ROOT).endsWith(".tsv");
         CSVFormat.Builder builder = (tsv ? CSVFormat.TDF : CSVFormat.RFC4180).builder().setIgnoreEmptyLines(true);
@@ -358,11 +367,11 @@ public final class DatasetReader {
                 }
             }
         } catch (java.io.UncheckedIOException e) {
-            sink.problem(file + ": cannot parse CSV (" + e.getCause().getMessage() + ")");
+            sink.problem(csvProblem(file, e.getCause().getMessage()));
         } catch (CharacterCodingException e) {
             sink.problem(file + ": not valid UTF-8; re-encode the file as UTF-8");
         } catch (IOException e) {
-            sink.problem(file + ": cannot read CSV (" + e.getMessage() + ")");
+            sink.problem(csvProblem(file, e.getMessage()));
         }
     }
 }

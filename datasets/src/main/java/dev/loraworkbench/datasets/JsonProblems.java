@@ -16,10 +16,22 @@ public final class JsonProblems {
     public static String describe(Path file, IOException e) {
         if (e instanceof JsonProcessingException json) {
             int line = json.getLocation() == null ? 0 : json.getLocation().getLineNr();
-            return file + (line > 0 ? ":" + line : "") + ": not valid JSON (" + json.getOriginalMessage() + ")";
+            return file + (line > 0 ? ":" + line : "") + ": not valid JSON (" + message(json) + ")";
         }
         if (e instanceof NoSuchFileException) return file + ": missing";
         if (e instanceof CharacterCodingException) return file + ": not valid UTF-8; re-encode the file as UTF-8";
         return file + ": cannot read (" + e.getMessage() + ")";
     }
+
+    /**
+     * What the parser found, without its source trailer: Jackson's own message can carry one inside, e.g. "expected close
+     * marker for Object (start marker at [Source: REDACTED (...); line: 1, column: 1])" becomes "... (start marker at line
+     * 1, column 1)".
+     */
+    public static String message(JsonProcessingException e) {
+        String m = e.getOriginalMessage();
+        return m == null ? e.getClass().getSimpleName() : SOURCE.matcher(m).replaceAll("line $1, column $2");
+    }
+
+    private static final java.util.regex.Pattern SOURCE = java.util.regex.Pattern.compile("\\[Source: .*?; line: (\\d+), column: (\\d+)\\]");
 }

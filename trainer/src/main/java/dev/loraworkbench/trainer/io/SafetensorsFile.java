@@ -56,7 +56,7 @@ public final class SafetensorsFile implements AutoCloseable {
             try {
                 root = JSON.readTree(header.array());
             } catch (IOException e) {
-                throw bad(path, "header is not valid JSON (" + (e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? j.getOriginalMessage() : e.getMessage()) + ")");
+                throw bad(path, "header is not valid JSON (" + (e instanceof com.fasterxml.jackson.core.JsonProcessingException j ? dev.loraworkbench.datasets.JsonProblems.message(j) : e.getMessage()) + ")");
             }
             if (root == null || !root.isObject()) throw bad(path, "header is not a JSON object");
             long dataStart = 8 + headerLen;

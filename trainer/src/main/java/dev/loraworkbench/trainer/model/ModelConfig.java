@@ -51,8 +51,18 @@ public record ModelConfig(
         if (!act.equals("silu")) throw new CheckpointFormatException(where + ": hidden_act '" + act + "' is not supported; expected silu");
         int hidden = integer(c, "hidden_size", where);
         int heads = integer(c, "num_attention_heads", where);
-        int kvHeads = c.hasNonNull("num_key_value_heads") ? c.get("num_key_value_heads").asInt() : heads;
-        int headDim = c.hasNonNull("head_dim") ? c.get("head_dim").asInt() : hidden / heads;
+        int kvHeads = c.hasNonNull("num_key_value_heads") ? integer(c, "num_key_value_heads", where) : heads;
+        int headDim = c.hasNonNull("head_dim") ? integer(c, "head_dim", where) : hidden / heads;
+        if (!c.hasNonNull("head_dim") && hidden % heads != 0) {
+            throw new CheckpointFormatException(where + ": hidden_size " + hidden + " is not a multiple of num_attention_heads " + heads + " (and no head_dim is given)");
+        }
+        if (headDim % 2 != 0) throw new CheckpointFormatException(where + ": head_dim " + headDim + " is odd; RoPE rotates halves of each head");
+        double eps = c.path("rms_norm_eps").asDouble(1e-6);
+        double theta = c.path("rope_theta").asDouble(10000.0);
+        if (!(eps > 0 && eps < 1) || !(theta > 0 && Double.isFinite(theta))) {
+            throw new CheckpointFormatException(where + ": rms_norm_eps " + c.get("rms_norm_eps") + " / rope_theta " + c.get("rope_theta")
+                    + ": expected a small positive epsilon and a positive finite base");
+        }
         if (heads % kvHeads != 0) {
             throw new CheckpointFormatException(where + ": num_attention_heads " + heads + " is not a multiple of num_key_value_heads " + kvHeads);
         }
@@ -73,12 +83,12 @@ public record ModelConfig(
         return new ModelConfig(type,
                 integer(c, "vocab_size", where), hidden, integer(c, "intermediate_size", where),
                 integer(c, "num_hidden_layers", where), heads, kvHeads, headDim,
-                c.path("rms_norm_eps").asDouble(1e-6),
-                c.path("rope_theta").asDouble(10000.0),
+                eps,
+                theta,
                 ropeScaling(c.get("rope_scaling"), where),
                 c.path("tie_word_embeddings").asBoolean(false),
                 qkvBias,
-                c.path("max_position_embeddings").asInt(32768),
+                c.hasNonNull("max_position_embeddings") ? integer(c, "max_position_embeddings", where) : 32768,
                 slidingWindow(c, type));
     }
 
