@@ -109,11 +109,16 @@ public final class AtomicFiles {
 
     /** Renames a finished temporary file or directory to its real name, atomically where the file system can. */
     public static void moveIntoPlace(Path tmp, Path target) throws IOException {
+        boolean dir = Files.isDirectory(tmp);
+        Path parent = target.toAbsolutePath().getParent();
+        String name = dir ? target.getFileName().toString() : (parent.getFileName() == null ? "" : parent.getFileName()) + "/" + target.getFileName();
+        CrashPoints.reach((dir ? "publish:" : "write:") + name);
         try {
             Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (AtomicMoveNotSupportedException e) {
             Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
         }
+        CrashPoints.reach((dir ? "published:" : "written:") + name);
     }
 
     /** Makes a rename durable (Linux allows fsync on a directory opened for reading). */
