@@ -1,6 +1,5 @@
 package dev.loraworkbench.datasets;
 
-import com.fasterxml.jackson.core.JsonParseException;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
@@ -143,10 +142,8 @@ public final class DatasetReader {
         if (first == '[') {
             try (Reader in = strictUtf8(file)) {
                 readJsonArray(file, format, in, sink);
-            } catch (CharacterCodingException e) {
-                sink.problem(file + ": not valid UTF-8; re-encode the file as UTF-8");
             } catch (IOException e) {
-                sink.problem(file + ": cannot read (" + e.getMessage() + ")");
+                sink.problem(file + ":1: cannot read (" + e.getMessage() + ")");
             }
         } else if (first != '{') {
             // Markdown or code given as Q&A: one clear line instead of a malformed-JSON error per line
@@ -208,19 +205,22 @@ public final class DatasetReader {
     }
 
     private static void readJsonArray(Path file, DatasetFormat format, Reader in, Sink sink) throws IOException {
+        int line = 1; // where the record being read starts: a limit (nesting depth) is reported without a location
         try (JsonParser p = JSON.getFactory().createParser(in)) {
             p.nextToken(); // [
             JsonToken t;
             while ((t = p.nextToken()) != JsonToken.END_ARRAY) {
                 if (t == null) {
-                    sink.problem(file + ": the JSON array is not closed (truncated file?)");
+                    sink.problem(file + ":" + line + ": the JSON array is not closed (truncated file?)");
                     return;
                 }
-                String where = file + ":" + p.currentTokenLocation().getLineNr();
-                record(JSON.readTree(p), format, where, sink);
+                line = p.currentTokenLocation().getLineNr();
+                record(JSON.readTree(p), format, file + ":" + line, sink);
             }
-        } catch (JsonParseException e) {
-            sink.problem(file + ":" + e.getLocation().getLineNr() + ": malformed JSON (" + JsonProblems.message(e) + ")");
+        } catch (JsonProcessingException e) {
+            sink.problem(file + ":" + (e.getLocation() == null ? line : e.getLocation().getLineNr()) + ": malformed JSON (" + JsonProblems.message(e) + ")");
+        } catch (CharacterCodingException e) {
+            sink.problem(file + ":" + line + ": not valid UTF-8 (in the record starting here or the next); re-encode the file as UTF-8");
         }
     }
 
@@ -336,6 +336,7 @@ public final class DatasetReader {
                 return;
             }
         }
+        long[] lastLine = {1}; // the line reached so far: where an encoding error is reported
         try (Reader reader = strictUtf8(file); CSVParser parser = CSVParser.parse(reader, builder.get())) {
             for (String col : columns.header() ? List.of(columns.prompt(), columns.completion()) : List.<String>of()) {
                 if (!parser.getHeaderMap().containsKey(col)) {
@@ -349,6 +350,7 @@ public final class DatasetReader {
                 // file:line as every other data error, the line the record starts on (a quoted field may span several)
                 String where = file + ":" + (endOfPrevious + 1) + ": record " + record.getRecordNumber();
                 endOfPrevious = parser.getCurrentLineNumber();
+                lastLine[0] = endOfPrevious + 1;
                 if (columns.header() && !record.isConsistent()) {
                     sink.problem(where + ": expected " + parser.getHeaderNames().size() + " fields, found " + record.size());
                     continue;
@@ -367,11 +369,14 @@ public final class DatasetReader {
                 }
             }
         } catch (java.io.UncheckedIOException e) {
-            sink.problem(csvProblem(file, e.getCause().getMessage()));
+            if (e.getCause() instanceof CharacterCodingException) sink.problem(file + ":" + lastLine[0] + ": not valid UTF-8 (on this line or the next); re-encode the file as UTF-8");
+            else sink.problem(csvProblem(file, e.getCause().getMessage()));
         } catch (CharacterCodingException e) {
-            sink.problem(file + ": not valid UTF-8; re-encode the file as UTF-8");
+            sink.problem(file + ":" + lastLine[0] + ": not valid UTF-8 (on this line or the next); re-encode the file as UTF-8");
         } catch (IOException e) {
             sink.problem(csvProblem(file, e.getMessage()));
+        } catch (IllegalArgumentException e) { // commons-csv on a header row it cannot use, e.g. an empty or repeated name
+            sink.problem(file + ":1: CSV header row: " + e.getMessage());
         }
     }
 }

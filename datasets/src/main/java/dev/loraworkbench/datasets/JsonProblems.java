@@ -30,7 +30,9 @@ public final class JsonProblems {
      */
     public static String message(JsonProcessingException e) {
         String m = e.getOriginalMessage();
-        return m == null ? e.getClass().getSimpleName() : SOURCE.matcher(m).replaceAll("line $1, column $2");
+        if (m == null) return "unreadable";
+        // limits (nesting depth, number and string length) name the Jackson setting behind them: the number is enough
+        return SOURCE.matcher(m).replaceAll("line $1, column $2").replaceAll(", from `[^`]*`", "");
     }
 
     private static final java.util.regex.Pattern SOURCE = java.util.regex.Pattern.compile("\\[Source: .*?; line: (\\d+), column: (\\d+)\\]");

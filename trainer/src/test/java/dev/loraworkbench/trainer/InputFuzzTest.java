@@ -31,11 +31,15 @@ import org.junit.jupiter.api.io.TempDir;
  * "file:line: ...". Anything else fails the test with the seed and the mutated input, to reproduce it. Not covered:
  * tokenizer.json (parsed by the native HF tokenizers library, outside the JVM's exceptions).
  */
+@org.junit.jupiter.api.Timeout(value = 60, unit = java.util.concurrent.TimeUnit.MINUTES) // a hang fails instead of stalling CI
 class InputFuzzTest {
-    private static final int CASES = 300;
+    /** Cases per parser: 300 in every build, 10,000 with mvn -Plong. */
+    private static final int CASES = Integer.getInteger("fuzz.cases", 300);
     private static final String[] VALUES = {"", "-1", "0", "1e309", ".nan", "-.inf", "[", "{", "]", "true", "null", "~", "'open", "\"x",
-            "99999999999999999999", "-0.0", "abc", "[1, 2]", "{a: 1}", "&anchor", "*alias", "!!binary AAAA", "\t", "é", "0x10", "1_000"};
+            "99999999999999999999", "-0.0", "abc", "[1, 2]", "{a: 1}", "&anchor", "*alias", "!!binary AAAA", "\t", "é", "0x10", "1_000",
+            "[".repeat(5000) + "]".repeat(5000), "x".repeat(100_000)};
     private static final Path RECIPE = Path.of("../recipes/quickstart.yaml");
+    private static final String JSON_CHARS = "{}[]\",:0123456789-eE .tnfu\\";
     private static final Path SAMPLES = Path.of("../datasets/samples/project-qa.jsonl");
 
     @TempDir
@@ -70,6 +74,22 @@ class InputFuzzTest {
         List<String> lines = Files.readAllLines(SAMPLES).subList(0, 30);
         String base = String.join("\n", lines) + "\n";
         fuzzDataset(base.getBytes(StandardCharsets.UTF_8), "data.jsonl", DatasetFormat.AUTO);
+    }
+
+    @Test
+    void jsonArrayDatasets() throws IOException {
+        List<String> lines = Files.readAllLines(SAMPLES).subList(0, 30);
+        String base = "[\n" + String.join(",\n", lines) + "\n]\n";
+        fuzzDataset(base.getBytes(StandardCharsets.UTF_8), "data.json", DatasetFormat.AUTO);
+    }
+
+    @Test
+    void tsvDatasets() throws IOException {
+        StringBuilder tsv = new StringBuilder("question\tanswer\n");
+        for (Example e : DatasetReader.read(SAMPLES, DatasetFormat.AUTO, null, null).subList(0, 30)) {
+            tsv.append(e.messages().get(0).content().replace('\t', ' ')).append('\t').append(e.messages().get(1).content().replace('\t', ' ')).append('\n');
+        }
+        fuzzDataset(tsv.toString().getBytes(StandardCharsets.UTF_8), "data.tsv", DatasetFormat.AUTO);
     }
 
     @Test
@@ -136,6 +156,90 @@ class InputFuzzTest {
         assertTrue(loaded < CASES);
     }
 
+    /** tokenizer_config.json (special tokens, the chat template as Jinja) beside an intact tokenizer.json. */
+    @Test
+    void tokenizerConfigs() throws IOException {
+        Path model = tmp.resolve("tok");
+        Files.createDirectories(model);
+        Files.copy(dev.loraworkbench.trainer.testing.TinyModelFixture.dir().resolve("tokenizer.json"), model.resolve("tokenizer.json"));
+        String json = Files.readString(dev.loraworkbench.trainer.testing.TinyModelFixture.dir().resolve("tokenizer_config.json"));
+        int loaded = 0, cases = Math.max(50, CASES / 5); // each load also parses tokenizer.json natively
+        for (int seed = 0; seed < cases; seed++) {
+            Random rnd = new Random(seed);
+            String text = mutateJsonValue(json, rnd);
+            Files.writeString(model.resolve("tokenizer_config.json"), text);
+            try (var t = dev.loraworkbench.datasets.TokenizerFiles.load(model)) {
+                loaded++;
+            } catch (UserError e) {
+                requireClear(e, seed, text, "tokenizer_config.json", "chat_template");
+            } catch (RuntimeException | StackOverflowError e) {
+                failWith(seed, text, e);
+            }
+        }
+        System.out.printf("tokenizer_config.json: %d of %d mutated configs loaded%n", loaded, cases);
+        assertTrue(loaded < cases);
+    }
+
+    /** adapter_config.json of a PEFT adapter read against the tiny model. */
+    @Test
+    void adapterConfigs() throws IOException {
+        Path adapter = tmp.resolve("adapter");
+        var config = ModelConfig.load(dev.loraworkbench.trainer.testing.TinyModelFixture.dir().resolve("config.json"));
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager("PyTorch")) {
+            var settings = new dev.loraworkbench.trainer.lora.LoraAdapter.LoraSettings(4, 8, 0, List.of("q_proj", "v_proj"), false);
+            dev.loraworkbench.trainer.lora.PeftFormat.write(dev.loraworkbench.trainer.lora.LoraAdapter.init(config, settings, m, 1), adapter, "base");
+            String json = Files.readString(adapter.resolve("adapter_config.json"));
+            int loaded = 0;
+            for (int seed = 0; seed < CASES; seed++) {
+                Random rnd = new Random(seed);
+                String text = mutateJsonValue(json, rnd);
+                Files.writeString(adapter.resolve("adapter_config.json"), text);
+                try (ai.djl.ndarray.NDManager scope = m.newSubManager()) {
+                    dev.loraworkbench.trainer.lora.PeftFormat.read(adapter, config, scope);
+                    loaded++;
+                } catch (UserError e) {
+                    requireClear(e, seed, text, "adapter", null);
+                } catch (RuntimeException | StackOverflowError e) {
+                    failWith(seed, text, e);
+                }
+            }
+            System.out.printf("adapter_config.json: %d of %d mutated configs loaded%n", loaded, CASES);
+            assertTrue(loaded < CASES);
+        }
+    }
+
+    /** Event files as `runs plot` reads them: a damaged record ends the file's usable part with a warning, never an exception. */
+    @Test
+    void eventFiles() throws IOException {
+        Path run = tmp.resolve("run");
+        Files.createDirectories(run);
+        Path written;
+        try (dev.loraworkbench.trainer.events.EventWriter w = dev.loraworkbench.trainer.events.EventWriter.create(run)) {
+            for (int step = 1; step <= 20; step++) w.scalar("train/loss", step, 1.0 / step);
+            written = w.file();
+        }
+        byte[] base = Files.readAllBytes(written);
+        int complete = 0;
+        java.io.PrintStream err = System.err;
+        System.setErr(new java.io.PrintStream(java.io.OutputStream.nullOutputStream())); // the warnings are expected
+        try {
+            for (int seed = 0; seed < CASES; seed++) {
+                Random rnd = new Random(seed);
+                Files.write(written, mutateBytes(base, rnd));
+                try {
+                    var curves = dev.loraworkbench.trainer.events.EventReader.scalars(run);
+                    if (curves.getOrDefault("train/loss", List.of()).size() == 20) complete++;
+                } catch (IOException | RuntimeException | StackOverflowError e) {
+                    failWith(seed, new String(Files.readAllBytes(written), StandardCharsets.ISO_8859_1), e);
+                }
+            }
+        } finally {
+            System.setErr(err);
+        }
+        System.out.printf("event files: %d of %d mutated files still gave all 20 points, the others a shorter curve%n", complete, CASES);
+        assertTrue(complete < CASES);
+    }
+
     /** Header bytes flipped, replaced or cut, and files truncated: open and read every tensor, or a clear error. */
     @Test
     void safetensorsFiles() throws IOException {
@@ -154,7 +258,7 @@ class InputFuzzTest {
             byte[] bytes = base.clone();
             switch (rnd.nextInt(4)) {
                 case 0 -> bytes[rnd.nextInt((int) (8 + headerLength))] ^= (byte) (1 << rnd.nextInt(8));
-                case 1 -> bytes[8 + rnd.nextInt((int) headerLength)] = (byte) "{}[]\",:0123456789-eE .tnfu\\".charAt(rnd.nextInt(28));
+                case 1 -> bytes[8 + rnd.nextInt((int) headerLength)] = (byte) JSON_CHARS.charAt(rnd.nextInt(JSON_CHARS.length()));
                 case 2 -> bytes = Arrays.copyOf(bytes, rnd.nextInt(bytes.length));
                 default -> bytes[rnd.nextInt(8)] = (byte) rnd.nextInt(256);
             }
@@ -169,7 +273,8 @@ class InputFuzzTest {
                 failWith(seed, new String(bytes, StandardCharsets.ISO_8859_1), e);
             }
         }
-        System.out.printf("safetensors: %d of %d mutated files opened and read; %d kinds of refusal: %s%n", opened, CASES, reasons.size(), reasons);
+        System.out.printf("safetensors: %d of %d mutated files opened and read; %d kinds of refusal, e.g. %s%n", opened, CASES, reasons.size(),
+                reasons.stream().limit(5).toList());
         assertTrue(opened < CASES);
     }
 

@@ -15,10 +15,16 @@ public final class ChildTraining {
 
     /** @param properties system properties such as "workbench.crash-test.halt-in-checkpoint=8" */
     public static Process start(Path recipe, Path log, String... properties) throws IOException {
+        return start(List.of("train", recipe.toString()), log, properties);
+    }
+
+    /** @param args the CLI's arguments, e.g. train RECIPE --resume */
+    public static Process start(List<String> args, Path log, String... properties) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true"));
         for (String p : properties) cmd.add("-D" + p);
-        cmd.addAll(List.of("dev.loraworkbench.trainer.cli.WorkbenchCli", "train", recipe.toString()));
+        cmd.add("dev.loraworkbench.trainer.cli.WorkbenchCli");
+        cmd.addAll(args);
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
     }
 

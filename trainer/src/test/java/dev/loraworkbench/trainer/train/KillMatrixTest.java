@@ -23,7 +23,7 @@ import java.util.stream.Stream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * The kill matrix: a training halted as by kill -9 at each kind of moment it makes something durable, then resumed, ends
@@ -56,24 +56,55 @@ class KillMatrixTest {
         assertEquals(4, straight.get("eval/loss").size(), "evaluations at steps 0, 2, 4, 6");
     }
 
+    /**
+     * Where the child halts. Every build runs the first seven; mvn -Plong (killmatrix.full) all of them. "A;B": halted at A,
+     * then `train --resume` halted at B, then resumed to the end.
+     */
+    static Stream<String> points() {
+        List<String> everyBuild = List.of(
+                "written:RUN/recipe\\.yaml",                       // the run exists, no checkpoint yet
+                "write:RUN/run\\.json#3",                          // a status update, mid-run
+                "write:\\.step-4\\.tmp-.*/trainer_state\\.json",   // checkpoint 4 written but for the file that vouches for it
+                "publish:step-4",                                  // checkpoint 4 complete under its temporary name
+                "published:step-6",                                // the last checkpoint in place, step-2 not yet rotated out
+                "publish:best#2",                                  // the second best/ not yet in place
+                "write:RUN/adapter_model\\.safetensors");          // the final adapter half-way
+        List<String> longProfile = List.of(
+                "written:RUN/run\\.json#1",
+                "write:\\.step-2\\.tmp-.*/adapter_model\\.safetensors",
+                "write:\\.step-2\\.tmp-.*/adapter_config\\.json",
+                "write:\\.step-2\\.tmp-.*/optimizer\\.safetensors",
+                "write:\\.step-2\\.tmp-.*/recipe\\.yaml",
+                "publish:step-2",
+                "published:step-2",
+                "published:step-4",
+                "publish:step-6",
+                "publish:best#1",
+                "published:best#1",
+                "published:best#2",
+                "write:RUN/run\\.json#2",
+                "write:RUN/run\\.json#4",
+                "write:RUN/adapter_config\\.json",
+                "written:RUN/adapter_model\\.safetensors",
+                "publish:step-4;publish:step-6",                   // killed again while resuming
+                "write:RUN/run\\.json#3;write:RUN/adapter_model\\.safetensors");
+        return Boolean.getBoolean("killmatrix.full") ? Stream.concat(everyBuild.stream(), longProfile.stream()) : everyBuild.stream();
+    }
+
     @ParameterizedTest
-    @ValueSource(strings = {
-        "written:RUN/recipe\\.yaml",                       // the run exists, no checkpoint yet
-        "write:RUN/run\\.json#3",                          // a status update, mid-run
-        "write:\\.step-4\\.tmp-.*/trainer_state\\.json",   // checkpoint 4 written but for the file that vouches for it
-        "publish:step-4",                                  // checkpoint 4 complete under its temporary name
-        "published:step-6",                                // the last checkpoint in place, step-2 not yet rotated out
-        "publish:best#2",                                  // the second best/ not yet in place
-        "write:RUN/adapter_model\\.safetensors"            // the final adapter half-way
-    })
+    @MethodSource("points")
     void resumeAfterAHaltEndsWhereAStraightRunEnds(String point) throws Exception {
         String name = "k" + Integer.toHexString(point.hashCode());
         Path recipe = recipe(name);
         Path runDir = dir.resolve("runs").resolve(name);
         Path log = dir.resolve(name + ".log");
-        Process child = ChildTraining.start(recipe, log, "workbench.crash-test.halt-at=" + point.replace("RUN", name));
-        assertTrue(child.waitFor(180, TimeUnit.SECONDS), "child finished");
-        assertEquals(137, child.exitValue(), point + ": the child halted there\n" + Files.readString(log));
+        String[] halts = point.split(";");
+        for (int i = 0; i < halts.length; i++) {
+            List<String> args = i == 0 ? List.of("train", recipe.toString()) : List.of("train", recipe.toString(), "--resume");
+            Process child = ChildTraining.start(args, log, "workbench.crash-test.halt-at=" + halts[i].replace("RUN", name));
+            assertTrue(child.waitFor(180, TimeUnit.SECONDS), "child finished");
+            assertEquals(137, child.exitValue(), halts[i] + ": the child halted there\n" + Files.readString(log));
+        }
 
         TrainingRun.resume(RecipeLoader.load(recipe, List.of()), runDir, false, new AtomicBoolean(), quiet());
 
