@@ -138,22 +138,30 @@ class InputFuzzTest {
     void modelConfigs() throws IOException {
         String json = Files.readString(Path.of("src/main/resources/presets/tiny-qwen2/config.json"));
         Path file = tmp.resolve("config.json");
+        int loaded = fuzzJson(json, file, CASES, null, () -> ModelConfig.load(file));
+        System.out.printf("config.json: %d of %d mutated configs loaded%n", loaded, CASES);
+        assertTrue(loaded < CASES);
+    }
+
+    /**
+     * Mutated JSON values of {@code json} written to {@code file}, each read by {@code read}: it loads, or it is refused with
+     * a user error naming the file (or {@code alternative}); the number that loaded.
+     */
+    private static int fuzzJson(String json, Path file, int cases, String alternative, Runnable read) throws IOException {
         int loaded = 0;
-        for (int seed = 0; seed < CASES; seed++) {
-            Random rnd = new Random(seed);
-            String text = mutateJsonValue(json, rnd);
+        for (int seed = 0; seed < cases; seed++) {
+            String text = mutateJsonValue(json, new Random(seed));
             Files.writeString(file, text);
             try {
-                ModelConfig.load(file);
+                read.run();
                 loaded++;
             } catch (UserError e) {
-                requireClear(e, seed, text, "config.json", null);
+                requireClear(e, seed, text, file.getFileName().toString(), alternative);
             } catch (RuntimeException | StackOverflowError e) {
                 failWith(seed, text, e);
             }
         }
-        System.out.printf("config.json: %d of %d mutated configs loaded%n", loaded, CASES);
-        assertTrue(loaded < CASES);
+        return loaded;
     }
 
     /** tokenizer_config.json (special tokens, the chat template as Jinja) beside an intact tokenizer.json. */
@@ -163,19 +171,12 @@ class InputFuzzTest {
         Files.createDirectories(model);
         Files.copy(dev.loraworkbench.trainer.testing.TinyModelFixture.dir().resolve("tokenizer.json"), model.resolve("tokenizer.json"));
         String json = Files.readString(dev.loraworkbench.trainer.testing.TinyModelFixture.dir().resolve("tokenizer_config.json"));
-        int loaded = 0, cases = Math.max(50, CASES / 5); // each load also parses tokenizer.json natively
-        for (int seed = 0; seed < cases; seed++) {
-            Random rnd = new Random(seed);
-            String text = mutateJsonValue(json, rnd);
-            Files.writeString(model.resolve("tokenizer_config.json"), text);
+        int cases = Math.max(50, CASES / 5); // each load also parses tokenizer.json natively
+        int loaded = fuzzJson(json, model.resolve("tokenizer_config.json"), cases, "chat_template", () -> {
             try (var t = dev.loraworkbench.datasets.TokenizerFiles.load(model)) {
-                loaded++;
-            } catch (UserError e) {
-                requireClear(e, seed, text, "tokenizer_config.json", "chat_template");
-            } catch (RuntimeException | StackOverflowError e) {
-                failWith(seed, text, e);
+                t.padId(); // loaded
             }
-        }
+        });
         System.out.printf("tokenizer_config.json: %d of %d mutated configs loaded%n", loaded, cases);
         assertTrue(loaded < cases);
     }
@@ -189,20 +190,11 @@ class InputFuzzTest {
             var settings = new dev.loraworkbench.trainer.lora.LoraAdapter.LoraSettings(4, 8, 0, List.of("q_proj", "v_proj"), false);
             dev.loraworkbench.trainer.lora.PeftFormat.write(dev.loraworkbench.trainer.lora.LoraAdapter.init(config, settings, m, 1), adapter, "base");
             String json = Files.readString(adapter.resolve("adapter_config.json"));
-            int loaded = 0;
-            for (int seed = 0; seed < CASES; seed++) {
-                Random rnd = new Random(seed);
-                String text = mutateJsonValue(json, rnd);
-                Files.writeString(adapter.resolve("adapter_config.json"), text);
+            int loaded = fuzzJson(json, adapter.resolve("adapter_config.json"), CASES, "adapter", () -> {
                 try (ai.djl.ndarray.NDManager scope = m.newSubManager()) {
                     dev.loraworkbench.trainer.lora.PeftFormat.read(adapter, config, scope);
-                    loaded++;
-                } catch (UserError e) {
-                    requireClear(e, seed, text, "adapter", null);
-                } catch (RuntimeException | StackOverflowError e) {
-                    failWith(seed, text, e);
                 }
-            }
+            });
             System.out.printf("adapter_config.json: %d of %d mutated configs loaded%n", loaded, CASES);
             assertTrue(loaded < CASES);
         }

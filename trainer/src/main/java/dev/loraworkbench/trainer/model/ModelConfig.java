@@ -53,10 +53,11 @@ public record ModelConfig(
         int heads = integer(c, "num_attention_heads", where);
         int kvHeads = c.hasNonNull("num_key_value_heads") ? integer(c, "num_key_value_heads", where) : heads;
         int headDim = c.hasNonNull("head_dim") ? integer(c, "head_dim", where) : hidden / heads;
-        if (!c.hasNonNull("head_dim") && hidden % heads != 0) {
-            throw new CheckpointFormatException(where + ": hidden_size " + hidden + " is not a multiple of num_attention_heads " + heads + " (and no head_dim is given)");
+        // as transformers: head_dim, else hidden_size // num_attention_heads (which must leave something to rotate)
+        if (headDim == 0 || headDim % 2 != 0) {
+            throw new CheckpointFormatException(where + ": head_dim " + headDim + (c.hasNonNull("head_dim") ? "" : " (hidden_size / num_attention_heads)")
+                    + " must be a positive even number; RoPE rotates halves of each head");
         }
-        if (headDim % 2 != 0) throw new CheckpointFormatException(where + ": head_dim " + headDim + " is odd; RoPE rotates halves of each head");
         double eps = c.path("rms_norm_eps").asDouble(1e-6);
         double theta = c.path("rope_theta").asDouble(10000.0);
         if (!(eps > 0 && eps < 1) || !(theta > 0 && Double.isFinite(theta))) {
