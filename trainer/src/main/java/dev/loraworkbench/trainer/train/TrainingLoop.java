@@ -2,6 +2,7 @@ package dev.loraworkbench.trainer.train;
 
 import ai.djl.engine.Engine;
 import dev.loraworkbench.trainer.device.ComputeDevice;
+import dev.loraworkbench.trainer.device.CpuThreads;
 import dev.loraworkbench.trainer.eval.GenerationEval;
 import dev.loraworkbench.trainer.eval.LossEval;
 import dev.loraworkbench.trainer.events.EventWriter;
@@ -24,6 +25,7 @@ import java.time.Instant;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicBoolean;
 import me.tongfei.progressbar.ProgressBar;
 
@@ -86,8 +88,10 @@ final class TrainingLoop {
             // step 0: the base model's scores, so every run shows its own baseline; a stop request that arrived on an
             // evaluation step saved at once and left that evaluation to the resume, which runs it on the same adapter
             if ((step == 0 || start.evalPending()) && hasEvalData()) evaluate(events);
+            Optional<CpuThreads> threads = setup.model().manager().getDevice().isGpu() ? Optional.empty() : CpuThreads.fromEnvironment();
             while (step < total) {
                 step++;
+                threads.flatMap(CpuThreads::adjust).ifPresent(c -> log.printf("%nstep %d: %s%n", step, c.describe()));
                 Trainer.StepResult s = trainStep();
                 tokensSeen += s.inputTokens();
                 if (Double.isNaN(first)) first = s.loss();

@@ -22,6 +22,8 @@ public final class ChildTraining {
     public static Process start(List<String> args, Path log, String... properties) throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), "-Dai.djl.offline=true"));
+        // the thread count a test pinned (see the root pom), so child runs repeat bit for bit too
+        cmd.add("-Dworkbench.threads=" + System.getProperty("workbench.threads", "off"));
         for (String p : properties) cmd.add("-D" + p);
         cmd.add("dev.loraworkbench.trainer.cli.WorkbenchCli");
         cmd.addAll(args);
