@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.ndarray.types.SparseFormat;
@@ -316,21 +317,47 @@ public final class Decoder {
         int seq = ctx.seqLen();
         int block = queryBlock(ctx.rows(), seq);
         NDManager m = a.q().getManager();
-        NDList parts = new NDList();
-        for (int from = 0; from < seq; from += block) {
+        int[] starts = blockStartsLastFirst(seq, block);
+        // without a graph, the blocks' outputs are written into one tensor allocated before the loop: outputs kept
+        // block by block would sit between the blocks' freed scores in glibc's heap (see blockStartsLastFirst)
+        boolean concatenate = starts.length == 1 || a.q().hasGradient() || a.k().hasGradient() || a.v().hasGradient();
+        NDArray whole = concatenate ? null : m.zeros(new Shape(ctx.rows(), seq, (long) config.numHeads() * config.headDim()), a.q().getDataType());
+        NDArray[] parts = new NDArray[starts.length];
+        for (int j = 0; j < starts.length; j++) {
+            int from = starts[j];
+            int to = Math.min(seq, from + block);
             try (NDManager scope = m.newSubManager()) {
-                NDArray q = a.q().get(":, :, " + from + ":" + Math.min(seq, from + block) + ", :");
+                NDArray q = a.q().get(":, :, " + from + ":" + to + ", :");
                 q.attach(scope);
                 scope.tempAttachAll(a.k(), a.v()); // their GQA copies land in the block's scope too
                 NDArray out = attend(q, a.k(), a.v(), ctx, from);
-                out.attach(m);
-                parts.add(out);
+                if (concatenate) {
+                    out.attach(m);
+                    parts[starts.length - 1 - j] = out;
+                } else {
+                    whole.set(new NDIndex(":, " + from + ":" + to + ", :"), out);
+                }
             }
         }
-        if (parts.size() == 1) return parts.get(0);
-        NDArray whole = NDArrays.concat(parts, 1);
-        parts.close(); // with a graph, autograd keeps what it needs of them
-        return whole;
+        if (!concatenate) return whole;
+        if (parts.length == 1) return parts[0];
+        NDList inOrder = new NDList(parts);
+        NDArray joined = NDArrays.concat(inOrder, 1);
+        inOrder.close(); // autograd keeps what it needs of them
+        return joined;
+    }
+
+    /**
+     * The first rows of the query blocks, last block first. A block's scores and key gradients grow with its last row:
+     * in ascending order each block asks glibc for a little more than the one before freed, and the heap grew by
+     * ~4.7 GB over the 161 blocks of a 32B layer at 8192 tokens. Largest first, later blocks fit in what it freed
+     * (with nothing long-lived allocated between blocks: callers write block results into tensors made beforehand).
+     */
+    public static int[] blockStartsLastFirst(int seq, int block) {
+        int n = (seq + block - 1) / block;
+        int[] starts = new int[n];
+        for (int j = 0; j < n; j++) starts[j] = (n - 1 - j) * block;
+        return starts;
     }
 
     /**

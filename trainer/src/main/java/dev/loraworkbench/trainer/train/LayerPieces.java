@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
@@ -89,18 +90,17 @@ final class LayerPieces {
         kl.setRequiresGradient(true);
         vl.setRequiresGradient(true);
         int block = decoder.queryBlock(ctx.rows(), ctx.seqLen());
-        NDList dq = new NDList();
-        for (int from = 0; from < ctx.seqLen(); from += block) {
+        NDArray gradQ = a.q().zerosLike(); // written block by block: nothing kept between the blocks' temporaries
+        for (int from : Decoder.blockStartsLastFirst(ctx.seqLen(), block)) { // largest first: see there
             int to = Math.min(ctx.seqLen(), from + block);
             try (NDManager piece = m.newSubManager(); GradientCollector collector = engine.newGradientCollector()) {
                 piece.tempAttachAll(kl, vl); // what the block derives from them (GQA copies) lands in the piece's scope
                 NDArray ql = leaf(a.q().get(":, :, " + from + ":" + to + ", :"), piece);
                 NDArray out = decoder.attend(ql, kl, vl, ctx, from);
                 JniUtils.backward((PtNDArray) out, (PtNDArray) gradAttn.get(":, " + from + ":" + to + ", :"), false, false);
-                dq.add(keep(ql.getGradient(), m));
+                gradQ.set(new NDIndex(":, :, " + from + ":" + to + ", :"), ql.getGradient());
             }
         }
-        NDArray gradQ = concat(dq, 2);
         gradAttn.close();
         a.q().close();
         NDArray gradK = kl.getGradient();
