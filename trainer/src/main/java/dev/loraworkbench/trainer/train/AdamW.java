@@ -1,10 +1,12 @@
 package dev.loraworkbench.trainer.train;
 
+import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
+import ai.djl.training.GradientCollector;
 import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
@@ -33,6 +35,25 @@ public final class AdamW {
         for (NDArray p : params) {
             m.add(manager.zeros(p.getShape()));
             v.add(manager.zeros(p.getShape()));
+        }
+        makeGradients(params, manager);
+    }
+
+    /**
+     * Zero gradients for every parameter, made now beside the moments. Made by the first backward instead, they land
+     * between that step's freed activations in glibc's heap and keep those blocks from joining into the larger ones the
+     * next layer asks for. The values are the same: the first backward adds to zero.
+     */
+    private static void makeGradients(NDList params, NDManager manager) {
+        if (params.isEmpty()) return;
+        try (NDManager scope = manager.newSubManager(); GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
+            NDArray sum = null;
+            for (NDArray p : params) {
+                NDArray term = p.sum().mul(0f);
+                term.attach(scope);
+                sum = sum == null ? term : sum.add(term);
+            }
+            collector.backward(sum);
         }
     }
 
