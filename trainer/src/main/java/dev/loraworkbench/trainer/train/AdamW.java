@@ -45,10 +45,11 @@ public final class AdamW {
      * next layer asks for. The values are the same: the first backward adds to zero.
      */
     private static void makeGradients(NDList params, NDManager manager) {
-        if (params.isEmpty()) return;
+        List<NDArray> trained = params.stream().filter(NDArray::hasGradient).toList(); // requires_grad
+        if (trained.isEmpty()) return;
         try (NDManager scope = manager.newSubManager(); GradientCollector collector = Engine.getEngine("PyTorch").newGradientCollector()) {
             NDArray sum = null;
-            for (NDArray p : params) {
+            for (NDArray p : trained) {
                 NDArray term = p.sum().mul(0f);
                 term.attach(scope);
                 sum = sum == null ? term : sum.add(term);
