@@ -40,9 +40,9 @@ public final class CpuThreads {
     }
 
     /** A change of count, for the run's log. */
-    public record Change(int from, int to, double othersBusy) {
+    public record Change(int from, int to, double othersBusy, int cores) {
         public String describe() {
-            return String.format("threads  %d -> %d (other processes are using %.1f of %d cores)", from, to, othersBusy, Math.max(from, to));
+            return String.format("threads  %d -> %d (other processes are using %.1f of %d cores)", from, to, othersBusy, cores);
         }
     }
 
@@ -117,7 +117,7 @@ public final class CpuThreads {
         boolean confirmed = target == pendingTarget;
         pendingTarget = target;
         if (target == current || !confirmed) return Optional.empty();
-        Change change = new Change(current, target, others);
+        Change change = new Change(current, target, others, cores);
         apply.accept(target);
         current = target;
         return Optional.of(change);

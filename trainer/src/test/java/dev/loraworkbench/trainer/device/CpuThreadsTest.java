@@ -57,7 +57,7 @@ class CpuThreadsTest {
         assertEquals(Optional.empty(), threads.adjust());
         c.second(0.7, 1.3);
         CpuThreads.Change down = threads.adjust().orElseThrow();
-        assertEquals(new CpuThreads.Change(2, 1, 0.7), down);
+        assertEquals(new CpuThreads.Change(2, 1, 0.7, 2), down);
         assertEquals(List.of(1), applied);
         assertEquals(1, threads.current());
 
@@ -69,6 +69,7 @@ class CpuThreadsTest {
         assertEquals(2, threads.adjust().orElseThrow().to(), "it stopped: back to 2");
         assertEquals(List.of(1, 2), applied);
         assertTrue(down.describe().contains("2 -> 1") && down.describe().contains("0.7 of 2 cores"), down.describe());
+        assertTrue(new CpuThreads.Change(5, 6, 1.6, 8).describe().endsWith("1.6 of 8 cores)"), "the machine's cores, not the count's");
     }
 
     @Test
