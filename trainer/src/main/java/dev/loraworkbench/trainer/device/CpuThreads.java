@@ -81,6 +81,12 @@ public final class CpuThreads {
         return Optional.of(new CpuThreads(proc, cores, Math.min(cores, JniUtils.getNumThreads()), JniUtils::setNumThreads));
     }
 
+    /** Refuses a bad setting before minutes of loading, not after them. */
+    public static void checkSetting() {
+        String setting = setting();
+        if (!setting.equals("auto") && !setting.equals("off")) fixedCount(setting);
+    }
+
     static String setting() {
         String s = System.getProperty("workbench.threads", Optional.ofNullable(System.getenv("WORKBENCH_THREADS")).orElse("auto"));
         return s.trim().toLowerCase(java.util.Locale.ROOT);

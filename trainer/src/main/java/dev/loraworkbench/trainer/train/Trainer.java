@@ -16,7 +16,6 @@ import dev.loraworkbench.trainer.eval.LossEval;
 import dev.loraworkbench.trainer.eval.TokenLoss;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.tensor.Tensors;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -163,9 +162,7 @@ public final class Trainer {
         // every layer's input goes into one tensor made before the loop: inputs kept one by one would sit between the
         // layers' freed temporaries in glibc's heap and keep them from joining (0.4 GB of the ~135M preset's peak)
         NDArray saved = micro.zeros(new Shape(layers).addAll(x.getShape()), kept);
-        List<NDArray> inputs = new ArrayList<>();
         for (int i = 0; i < layers; i++) {
-            inputs.add(saved.get(i));
             try (NDManager layer = micro.newSubManager()) {
                 x.attach(layer); // the layer's temporaries land in its own scope, and x is freed with them: saved holds it
                 if (kept != DataType.FLOAT32) {
@@ -198,8 +195,8 @@ public final class Trainer {
         }
         for (int i = layers - 1; i >= 0; i--) {
             try (NDManager layer = micro.newSubManager()) {
-                NDArray input = inputs.get(i);
-                input.tempAttach(layer);
+                NDArray input = saved.get(i); // a view: freed with the layer, its data stays in saved
+                input.attach(layer);
                 if (kept != DataType.FLOAT32) input = input.toType(DataType.FLOAT32, false);
                 NDArray below = pieces != null ? pieces.backward(input, upstream, i, seed) : backwardLayer(input, upstream, i, ctx, seed, engine);
                 if (i > 0) {

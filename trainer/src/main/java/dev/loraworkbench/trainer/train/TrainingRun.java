@@ -1,5 +1,6 @@
 package dev.loraworkbench.trainer.train;
 
+import dev.loraworkbench.trainer.device.CpuThreads;
 import dev.loraworkbench.trainer.lora.PeftFormat;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
 import dev.loraworkbench.trainer.runs.ResumePoint;
@@ -30,6 +31,7 @@ public final class TrainingRun {
     /** A new run in a new run directory, held by this process until it ends. */
     public static Outcome execute(LoadedRecipe loaded, AtomicBoolean stop, PrintStream log) throws IOException {
         Path dir = RunDirectory.dirFor(loaded);
+        CpuThreads.checkSetting();
         RunDirectory.checkFree(dir); // before minutes of loading, not after
         try (RunDirectory.Lease lease = RunDirectory.lease(dir)) {
             RunDirectory.checkFree(dir); // again under the lease: a process that started with ours may have taken the name
@@ -61,6 +63,7 @@ public final class TrainingRun {
             throw new dev.loraworkbench.trainer.runs.RunException(runDir + " is not a run directory (no " + RunDirectory.RECIPE
                     + "); start one with ./workbench train RECIPE");
         }
+        CpuThreads.checkSetting();
         try (RunDirectory.Lease lease = RunDirectory.lease(runDir)) {
             ResumePoint point = ResumePoint.admit(loaded, runDir, allowRecipeChange);
             for (String damaged : point.skipped()) log.printf("skipped  %s; resuming from an older checkpoint%n", damaged);
