@@ -275,6 +275,93 @@ class GradAccumulationTest {
         }
     }
 
+    /**
+     * With dropout, recomputation must rebuild each layer, and each piece of a layer cut into tiles and query blocks, with
+     * the masks its forward drew: otherwise the gradient is that of another function. The loss of a step with fixed
+     * masks (the engine reseeded alike before each) is smooth in the LoRA weights, so its finite differences check the
+     * gradient the step computes, here at dropout 0.3 where a mismatched mask would be far off.
+     */
+    @Test
+    void dropoutMasksAgreeBetweenForwardAndRecomputation() {
+        try (TokenizerFiles tok = TokenizerFiles.load(TinyModelFixture.dir());
+             HfCheckpoint ckpt = HfCheckpoint.open(TinyModelFixture.dir());
+             NDManager manager = NDManager.newBaseManager("PyTorch")) {
+            List<EncodedExample> batch = samples(tok, 96, 20, 22);
+            var settings = new LoraAdapter.LoraSettings(4, 8, 0.3, Projection.NAMES, false);
+            DecoderWeights weights = ModelLoader.weights(ckpt, manager, null);
+            LoraAdapter lora = randomAdapter(ckpt, settings, manager);
+            int longest = batch.stream().mapToInt(e -> e.ids().length).max().orElseThrow();
+            long[] pieces = {2L * ckpt.config().numHeads() * longest * 5, 2L * ckpt.config().intermediateSize() * 13};
+            long[] whole = {Decoder.SCORE_FLOATS, Decoder.ACTIVATION_FLOATS};
+            record Mode(String name, boolean recompute, long[] blocks) {}
+            for (Mode mode : List.of(new Mode("plain backward", false, whole), new Mode("recomputed layers", true, whole),
+                    new Mode("recomputed in pieces", true, pieces))) {
+                Map<String, float[][]> grads = new LinkedHashMap<>();
+                double base = lossWithDropout(ckpt, weights, lora, null, 0, 0, 0, batch, tok, manager, mode.recompute(), mode.blocks(), grads);
+                int checked = 0;
+                double worst = 0;
+                for (String kind : Projection.NAMES) {
+                    for (int ab = 0; ab < 2; ab++) {
+                        String bestModule = null;
+                        int bestIndex = -1;
+                        for (var e : grads.entrySet()) {
+                            if (!e.getKey().endsWith(kind)) continue;
+                            float[] g = e.getValue()[ab];
+                            for (int i = 0; i < g.length; i++) {
+                                if (bestModule == null || Math.abs(g[i]) > Math.abs(grads.get(bestModule)[ab][bestIndex])) {
+                                    bestModule = e.getKey();
+                                    bestIndex = i;
+                                }
+                            }
+                        }
+                        double autograd = grads.get(bestModule)[ab][bestIndex];
+                        double eps = 1e-2;
+                        double up = lossWithDropout(ckpt, weights, lora, bestModule, ab, bestIndex, eps, batch, tok, manager, mode.recompute(), mode.blocks(), null);
+                        double down = lossWithDropout(ckpt, weights, lora, bestModule, ab, bestIndex, -eps, batch, tok, manager, mode.recompute(), mode.blocks(), null);
+                        double numeric = (up - down) / (2 * eps);
+                        String where = mode.name() + ": " + bestModule + (ab == 0 ? ".lora_A" : ".lora_B") + "[" + bestIndex + "]";
+                        assertTrue(Math.abs(autograd) > 1e-3, where + ": gradient " + autograd + " too small to check");
+                        assertEquals(autograd, numeric, 0.02 * Math.abs(autograd) + 2e-4, where);
+                        worst = Math.max(worst, Math.abs(autograd - numeric) / Math.abs(autograd));
+                        checked++;
+                    }
+                }
+                assertEquals(2 * Projection.NAMES.size(), checked);
+                double noDropout = new Trainer(new Decoder(ckpt.config(), lora.applyTo(weights)), null, manager, Trainer.Settings.of(tok.padId()))
+                        .evaluate(batch, batch.size()).loss();
+                assertTrue(Math.abs(base - noDropout) > 1e-3, mode.name() + ": dropout changes the loss (" + base + " vs " + noDropout + "), or this proves nothing");
+                System.out.printf("dropout 0.3, %s: %d LoRA entries, autograd vs finite differences within %.2f%%%n", mode.name(), checked, 100 * worst);
+            }
+        }
+    }
+
+    /**
+     * The training loss of one step (dropout on, the engine reseeded first, so every call draws the same masks) with one
+     * LoRA entry moved by {@code delta} ({@code module} null: none); {@code grads}, if given, receives the step's gradients.
+     */
+    private static double lossWithDropout(HfCheckpoint ckpt, DecoderWeights weights, LoraAdapter lora, String module, int ab, int index, double delta,
+            List<EncodedExample> batch, TokenizerFiles tok, NDManager manager, boolean recompute, long[] blocks, Map<String, float[][]> grads) {
+        try (NDManager scope = manager.newSubManager()) {
+            var pairs = new LinkedHashMap<String, LoraAdapter.Pair>(lora.pairs());
+            if (module != null) {
+                LoraAdapter.Pair p = pairs.get(module);
+                NDArray target = ab == 0 ? p.a() : p.b();
+                float[] values = target.toFloatArray();
+                values[index] += (float) delta;
+                NDArray moved = scope.create(values, target.getShape());
+                moved.setRequiresGradient(true);
+                pairs.put(module, ab == 0 ? new LoraAdapter.Pair(moved, p.b()) : new LoraAdapter.Pair(p.a(), moved));
+            }
+            Decoder decoder = new Decoder(ckpt.config(), new LoraAdapter(pairs, lora.settings()).applyTo(weights)).withBlockSizes(blocks[0], blocks[1]);
+            Engine.getEngine("PyTorch").setRandomSeed(1234);
+            Trainer.Accumulated a = new Trainer(decoder, null, scope, Trainer.Settings.of(tok.padId()).withRecompute(recompute))
+                    .accumulateGradients(List.of(batch), scope);
+            if (grads != null) lora.pairs().forEach((name, pair) -> grads.put(name, new float[][] {pair.a().getGradient().toFloatArray(), pair.b().getGradient().toFloatArray()}));
+            lora.parameters().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
+            return a.nllSum() / a.targets();
+        }
+    }
+
     /** Mean token loss (no dropout) with one LoRA entry moved by {@code delta}. */
     private static double lossWith(HfCheckpoint ckpt, DecoderWeights weights, LoraAdapter lora, String module, int ab, int index, double delta,
             List<EncodedExample> batch, TokenizerFiles tok, NDManager manager) {
