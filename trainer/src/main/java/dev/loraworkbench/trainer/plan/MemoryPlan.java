@@ -3,6 +3,7 @@ package dev.loraworkbench.trainer.plan;
 import dev.loraworkbench.trainer.model.Decoder;
 import dev.loraworkbench.trainer.model.ModelConfig;
 import dev.loraworkbench.trainer.model.Projection;
+import dev.loraworkbench.trainer.quant.Blockwise8bit;
 import dev.loraworkbench.trainer.recipe.Recipe;
 import java.util.ArrayList;
 import java.util.List;
@@ -12,7 +13,7 @@ import java.util.Locale;
  * Memory a training run needs, computed from config.json and the recipe before anything loads. Sizes follow this
  * implementation: 4-bit projections with fp32 (or double-quantized) block scales; embeddings and lm_head in the compute
  * dtype (fp32 for full training); norms, activations and the loss in fp32; LoRA weights + gradients + two AdamW moments
- * in fp32; the loss over labelled positions a chunk at a time; with recomputation, a long sequence's layer rebuilt in
+ * in fp32 (or 8-bit, as bitsandbytes' AdamW8bit); the loss over labelled positions a chunk at a time; with recomputation, a long sequence's layer rebuilt in
  * pieces (tiles of tokens, blocks of queries). The allocator's share depends on where the tensors live.
  */
 public record MemoryPlan(List<Item> items, long withRecomputation, long withoutRecomputation, Allocator allocator, int seqLen) {
@@ -54,6 +55,11 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
     /** Blocks the caching allocator holds beyond the live tensors, as a share of the transient ones (assumed, with expandable segments). */
     static final double CUDA_CACHE_SHARE = 0.10;
 
+    /** AdamW's two moments of a tensor of n values: fp32, or 8-bit blockwise for tensors of 4096+ values (as bitsandbytes' AdamW8bit). */
+    static long momentBytes(long n, boolean eightBit) {
+        return eightBit && n >= Blockwise8bit.MIN_8BIT_SIZE ? 2 * Blockwise8bit.bytes(n) : 2 * F32 * n;
+    }
+
     public static MemoryPlan of(ModelConfig c, Recipe r) {
         return of(c, r, Allocator.of(r.device()), r.dataset().maxSeqLen());
     }
@@ -83,18 +89,34 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
         items.add(new Item("norms" + (biases > 0 ? ", biases" : ""), norms * F32, String.format("%,d params, fp32", norms), null));
 
         List<String> targets = full ? List.of() : Projection.expandTargets(r.lora().targetModules());
+        boolean eightBit = r.training().optimizer() == Recipe.Optimizer.ADAMW_8BIT;
         if (full) {
             long params = layers * projPerLayer + tables + norms;
-            items.add(new Item("gradients + AdamW m, v of every weight", params * F32 * 3, String.format("%,d trainable params x 12 bytes", params), null));
+            // moments per tensor: 8-bit state only for tensors of 4096+ values (norms and biases keep fp32 moments)
+            long moments = momentBytes(c.vocabSize() * h, eightBit) * (c.tieWordEmbeddings() ? 1 : 2) + momentBytes(h, eightBit) * (2 * layers + 1);
+            for (Projection kind : Projection.values()) moments += layers * momentBytes((long) kind.in(c) * kind.out(c), eightBit);
+            if (biases > 0) moments += layers * (momentBytes(q, eightBit) + 2 * momentBytes(kv, eightBit));
+            items.add(new Item("gradients + AdamW m, v of every weight", params * F32 + moments, String.format("%,d trainable params x %s", params,
+                    eightBit ? "4 bytes + 8-bit moments (2 bytes, a scale per 256)" : "12 bytes"), null));
             long largest = Math.max(c.vocabSize() * h, Math.max(h * inter, h * q));
-            items.add(new Item("AdamW step temporaries", 4 * largest * F32, "4 tensors the size of the largest weight", null));
+            // 8-bit: the largest weight's moments dequantized, their update, and the quantization's search (int32 index, probes)
+            int temporaries = eightBit ? 8 : 4;
+            items.add(new Item("AdamW step temporaries", temporaries * largest * F32, temporaries + " tensors the size of the largest weight", null));
         } else {
-            long loraParams = 0;
+            long loraParams = 0, moments = 0, largest = 0;
             for (String p : targets) {
                 Projection kind = Projection.byName(p).orElseThrow();
-                loraParams += layers * r.lora().r() * (long) (kind.in(c) + kind.out(c));
+                long a = (long) r.lora().r() * kind.in(c), b = (long) r.lora().r() * kind.out(c);
+                loraParams += layers * (a + b);
+                moments += layers * (momentBytes(a, eightBit) + momentBytes(b, eightBit));
+                largest = Math.max(largest, Math.max(a, b));
             }
-            items.add(new Item("LoRA weights + grads + AdamW m, v", loraParams * F32 * 4, String.format("%,d trainable params x 16 bytes", loraParams), null));
+            items.add(new Item("LoRA weights + grads + AdamW m, v", loraParams * F32 * 2 + moments, String.format("%,d trainable params x %s", loraParams,
+                    eightBit ? "8 bytes + 8-bit moments (2 bytes, a scale per 256)" : "16 bytes"), null));
+            // the step updates a tensor (fp32: 6 fp32 temporaries of it) or an 8-bit group of up to 2^20 values at a time (its
+            // moments dequantized, the update's temporaries and the quantization's search: 64 bytes a value)
+            items.add(new Item("AdamW step temporaries", eightBit ? 64 * Math.min(1L << 20, loraParams) : 6 * F32 * largest,
+                    eightBit ? "one 8-bit group of up to 1M values at a time" : "one LoRA matrix at a time", null));
         }
 
         int rows = r.training().microBatchSize();

@@ -4,26 +4,28 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * bitsandbytes' signed dynamic 8-bit map ({@code create_dynamic_map(signed=True)}, 7 exponent bits): for
- * i = 0..6 the 2^i midpoints of linspace(0.1, 1, 2^i + 1) times 10^(i-6), with both signs, plus 0 and 1,
- * sorted: 256 values used to quantize the NF4/FP4 block scales in double quantization.
+ * bitsandbytes' dynamic 8-bit maps ({@code create_dynamic_map}, 7 exponent bits), 256 sorted values each. Signed: for
+ * i = 0..6 the 2^i midpoints of linspace(0.1, 1, 2^i + 1) times 10^(i-6), with both signs, plus 0 and 1; it quantizes
+ * the NF4/FP4 block scales in double quantization and AdamW's first moment in 8-bit state. Unsigned: the 2^(i+1)
+ * midpoints of linspace(0.1, 1, 2^(i+1) + 1), positive only, plus 0 and 1; for the second moment.
  */
 public final class DynamicMap {
-    public static final float[] SIGNED = build();
+    public static final float[] SIGNED = build(true);
+    public static final float[] UNSIGNED = build(false);
 
     private DynamicMap() {}
 
-    private static float[] build() {
+    private static float[] build(boolean signed) {
         List<Float> data = new ArrayList<>();
         for (int i = 0; i < 7; i++) {
-            int items = (1 << i) + 1;
+            int items = (signed ? 1 << i : 2 << i) + 1;
             float[] boundaries = new float[items];
             for (int k = 0; k < items; k++) boundaries[k] = (float) (0.1 + (1.0 - 0.1) * k / (items - 1)); // torch.linspace, fp32
             double scale = Math.pow(10, i - 6);
             for (int k = 0; k + 1 < items; k++) {
                 float mean = (boundaries[k] + boundaries[k + 1]) / 2f;
                 data.add((float) (scale * mean));
-                data.add((float) (-scale * mean));
+                if (signed) data.add((float) (-scale * mean));
             }
         }
         data.add(0f);

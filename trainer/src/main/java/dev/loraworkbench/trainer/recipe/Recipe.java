@@ -114,6 +114,9 @@ public record Recipe(
     /** What training updates: a LoRA adapter on the frozen base, or every weight of the model (small models). */
     public enum Method { LORA, FULL }
 
+    /** AdamW with fp32 moments (torch.optim.AdamW), or with bitsandbytes' 8-bit blockwise moments (adamw_8bit): 2 bytes a value instead of 8. */
+    public enum Optimizer { ADAMW, ADAMW_8BIT }
+
     /** The adapter a finished run leaves in runs/&lt;name&gt;/: the best by training.metric_for_best, or the last step's. */
     public enum FinalAdapter { BEST, LAST }
 
@@ -128,6 +131,7 @@ public record Recipe(
             Integer warmupSteps,
             Double warmupRatio,
             Double weightDecay,
+            Optimizer optimizer,
             Double maxGradNorm,
             Integer seed,
             Integer logEvery,

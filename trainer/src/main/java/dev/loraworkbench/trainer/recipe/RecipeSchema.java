@@ -26,7 +26,8 @@ final class RecipeSchema {
             Map.entry("num_epochs", "epochs"), Map.entry("num_train_epochs", "epochs"), Map.entry("logging_steps", "log_every"),
             Map.entry("eval_steps", "eval_every"), Map.entry("save_steps", "save_every"), Map.entry("sequence_len", "max_seq_len"),
             Map.entry("max_length", "max_seq_len"), Map.entry("max_seq_length", "max_seq_len"), Map.entry("output_dir", "runs_dir"),
-            Map.entry("val_set_size", "eval_fraction"), Map.entry("model_name_or_path", "path"), Map.entry("base_model", "path"));
+            Map.entry("val_set_size", "eval_fraction"), Map.entry("model_name_or_path", "path"), Map.entry("base_model", "path"),
+            Map.entry("optim", "optimizer"));
 
     private RecipeSchema() {}
 

@@ -2,15 +2,18 @@ package dev.loraworkbench.trainer.train;
 
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
 import ai.djl.training.GradientCollector;
 import dev.loraworkbench.trainer.io.CheckpointFormatException;
 import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
-import dev.loraworkbench.trainer.tensor.Tensors;
+import dev.loraworkbench.trainer.quant.Blockwise8bit;
+import dev.loraworkbench.trainer.quant.DynamicMap;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,23 +23,64 @@ import java.util.List;
  * AdamW as torch.optim.AdamW (β1 0.9, β2 0.999, eps 1e-8, decoupled weight decay), on the trainable
  * parameters only. Moments live in the long-lived manager; call {@link #step} inside a step scope that
  * has the parameters and moments temporarily attached, so temporaries die with the step.
+ *
+ * <p>With 8-bit state ({@code training.optimizer: adamw_8bit}) the moments of every tensor of 4096 values or more are
+ * kept as bitsandbytes' AdamW8bit keeps them ({@code optimizer_update_8bit_blockwise}): dequantized to fp32 for the
+ * update, the parameter updated from the fp32 moments, the moments quantized again. 2 bytes a value instead of 8.
  */
 public final class AdamW {
+    private static final String OPTIMIZER = "optimizer";
     private static final double BETA1 = 0.9, BETA2 = 0.999, EPS = 1e-8;
     private final NDList params;
-    private final List<NDArray> m = new ArrayList<>();
-    private final List<NDArray> v = new ArrayList<>();
+    private final List<Moments> moments = new ArrayList<>();
     private final double weightDecay;
+    private final boolean eightBit;
+    private final NDList codecs = new NDList();
+    /** The most values an 8-bit group holds (a larger tensor is a group alone): its fp32 step temporaries stay at 4 MB each. */
+    static final long GROUP_VALUES = 1L << 20;
     private int t;
 
     public AdamW(NDList params, double weightDecay, NDManager manager) {
+        this(params, weightDecay, manager, false);
+    }
+
+    /** @param eightBit keep the moments of tensors of {@value Moments#MIN_8BIT_SIZE}+ values in 8 bits (bitsandbytes' AdamW8bit) */
+    public AdamW(NDList params, double weightDecay, NDManager manager, boolean eightBit) {
         this.params = params;
         this.weightDecay = weightDecay;
-        for (NDArray p : params) {
-            m.add(manager.zeros(p.getShape()));
-            v.add(manager.zeros(p.getShape()));
+        this.eightBit = eightBit;
+        Blockwise8bit signed = eightBit ? Blockwise8bit.of(DynamicMap.SIGNED, manager) : null;
+        Blockwise8bit unsigned = eightBit ? Blockwise8bit.of(DynamicMap.UNSIGNED, manager) : null;
+        if (eightBit) codecs.addAll(new NDList(signed.map(), signed.bounds(), unsigned.map(), unsigned.bounds()));
+        List<Integer> group = new ArrayList<>();
+        long groupValues = 0;
+        for (int i = 0; i < params.size(); i++) {
+            long n = params.get(i).size();
+            if (!eightBit || n < Blockwise8bit.MIN_8BIT_SIZE) {
+                moments.add(new Moments.Fp32(i, params.get(i).getShape(), manager));
+                continue;
+            }
+            if (!group.isEmpty() && groupValues + n > GROUP_VALUES) {
+                moments.add(eightBitGroup(group, manager, signed, unsigned));
+                group.clear();
+                groupValues = 0;
+            }
+            group.add(i);
+            groupValues += n;
         }
+        if (!group.isEmpty()) moments.add(eightBitGroup(group, manager, signed, unsigned));
         makeGradients(params, manager);
+    }
+
+    private Moments.EightBit eightBitGroup(List<Integer> group, NDManager manager, Blockwise8bit signed, Blockwise8bit unsigned) {
+        int[] indices = group.stream().mapToInt(Integer::intValue).toArray();
+        long[] sizes = group.stream().mapToLong(i -> params.get(i).size()).toArray();
+        return new Moments.EightBit(indices, sizes, manager, signed, unsigned);
+    }
+
+    /** The name checkpoints record: "adamw" or "adamw_8bit". */
+    public String kind() {
+        return eightBit ? "adamw_8bit" : "adamw";
     }
 
     /**
@@ -63,11 +107,11 @@ public final class AdamW {
         return params;
     }
 
-    /** Moments, for attaching to a step scope. */
+    /** Moments (and the 8-bit state's lookup tables), for attaching to a step scope. */
     public NDList state() {
         NDList all = new NDList();
-        all.addAll(m);
-        all.addAll(v);
+        for (Moments mv : moments) all.addAll(mv.arrays());
+        all.addAll(codecs);
         return all;
     }
 
@@ -83,17 +127,54 @@ public final class AdamW {
         t++;
         double bc1 = 1 - Math.pow(BETA1, t);
         double bc2 = 1 - Math.pow(BETA2, t);
-        for (int i = 0; i < params.size(); i++) {
-            NDArray p = params.get(i);
-            NDArray g = p.getGradient();
-            NDArray grad = gradScale == 1.0 ? g : g.mul(gradScale);
-            if (weightDecay > 0 && decays(p.getName())) p.subi(p.mul(lr * weightDecay));
-            m.get(i).muli(BETA1).addi(grad.mul(1 - BETA1));
-            v.get(i).muli(BETA2).addi(grad.square().muli(1 - BETA2));
-            NDArray denom = v.get(i).div(bc2).sqrt().addi(EPS);
-            p.subi(m.get(i).div(denom).muli(lr / bc1));
-            JniUtils.zeroGrad((PtNDArray) p);
+        for (Moments unit : moments) {
+            int[] indices = unit.params();
+            // each unit's temporaries are freed after it: kept to the end of the step they would add up to several
+            // times the trained weights (2.7 GB for the 32B's 134M LoRA values in fp32)
+            try (NDManager scope = params.get(indices[0]).getManager().newSubManager()) {
+                for (int i : indices) scope.tempAttachAll(params.get(i));
+                scope.tempAttachAll(unit.arrays().toArray(new NDArray[0]));
+                NDArray[] mv = unit.load();
+                NDArray m = mv[0], v = mv[1];
+                NDArray grad = gradients(unit, gradScale);
+                m.muli(BETA1).addi(grad.mul(1 - BETA1));
+                v.muli(BETA2).addi(grad.square().muli(1 - BETA2));
+                NDArray denom = v.div(bc2).sqrt().addi(EPS);
+                NDArray update = m.div(denom).muli(lr / bc1);
+                for (int j = 0; j < indices.length; j++) {
+                    NDArray p = params.get(indices[j]);
+                    if (weightDecay > 0 && decays(p.getName())) p.subi(p.mul(lr * weightDecay));
+                    p.subi(unit instanceof Moments.EightBit group ? slice(update, group.offset(j), p) : update);
+                    JniUtils.zeroGrad((PtNDArray) p);
+                }
+                unit.store(m, v);
+            }
         }
+    }
+
+    /** The gradients of a unit's parameters times {@code gradScale}: one parameter's as it is, a group's laid out as its moments are (zero padding). */
+    private NDArray gradients(Moments unit, double gradScale) {
+        NDArray grad;
+        if (unit instanceof Moments.EightBit group) {
+            NDList parts = new NDList();
+            int[] indices = group.params();
+            for (int j = 0; j < indices.length; j++) {
+                NDArray g = params.get(indices[j]).getGradient();
+                parts.add(g.reshape(g.size()));
+                long end = j + 1 < indices.length ? group.offset(j + 1) : group.length();
+                long pad = end - group.offset(j) - g.size();
+                if (pad > 0) parts.add(g.getManager().zeros(new Shape(pad)));
+            }
+            grad = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts);
+        } else {
+            grad = params.get(unit.params()[0]).getGradient();
+        }
+        return gradScale == 1.0 ? grad : grad.mul(gradScale);
+    }
+
+    /** Parameter p's part of a group's flat tensor, in p's shape. */
+    private static NDArray slice(NDArray flat, long offset, NDArray p) {
+        return flat.get(offset + ":" + (offset + p.size())).reshape(p.getShape());
     }
 
     public int stepsTaken() { return t; }
@@ -108,15 +189,19 @@ public final class AdamW {
         for (NDArray p : params) JniUtils.zeroGrad((PtNDArray) p);
     }
 
-    /** Moments and step count, exactly (fp32), for checkpoints. @param extra metadata saved alongside (the fp16 loss scaler's state) */
+    /** Each parameter's key in state files: its index and name, e.g. "3.model.layers.0.self_attn.q_proj.lora_A.weight". */
+    private String[] keys() {
+        String[] keys = new String[params.size()];
+        for (int i = 0; i < keys.length; i++) keys[i] = i + "." + params.get(i).getName();
+        return keys;
+    }
+
+    /** Moments and step count, exactly (fp32, or the 8-bit codes and scales), for checkpoints. @param extra metadata saved alongside (the fp16 loss scaler's state) */
     public void writeState(Path file, java.util.Map<String, String> extra) throws IOException {
-        SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(t));
+        SafetensorsWriter w = new SafetensorsWriter().metadata("step", Integer.toString(t)).metadata(OPTIMIZER, kind());
         extra.forEach(w::metadata);
-        for (int i = 0; i < params.size(); i++) {
-            String name = params.get(i).getName();
-            w.putF32("exp_avg." + i + "." + name, m.get(i).getShape().getShape(), m.get(i).toFloatArray());
-            w.putF32("exp_avg_sq." + i + "." + name, v.get(i).getShape().getShape(), v.get(i).toFloatArray());
-        }
+        String[] keys = keys();
+        for (Moments unit : moments) unit.write(w, keys);
         w.write(file);
     }
 
@@ -125,23 +210,22 @@ public final class AdamW {
         try (SafetensorsFile f = SafetensorsFile.open(file)) {
             String step = f.metadata().get("step");
             if (step == null) throw new CheckpointFormatException(file + ": no 'step' in the metadata; not an optimizer state file");
-            for (int i = 0; i < params.size(); i++) {
-                String name = params.get(i).getName();
-                m.set(i, restore(f, "exp_avg." + i + "." + name, m.get(i)));
-                v.set(i, restore(f, "exp_avg_sq." + i + "." + name, v.get(i)));
+            String written = f.metadata().getOrDefault(OPTIMIZER, "adamw"); // files from before 8-bit state hold fp32 moments
+            if (!written.equals(kind())) {
+                throw new CheckpointFormatException(file + ": holds " + written + " state, but this run trains with " + kind()
+                        + " (training.optimizer); resume with training.optimizer: " + written + ", or start a new run");
             }
-            if (f.tensors().size() != 2 * params.size()) {
-                throw new CheckpointFormatException(file + ": holds " + f.tensors().size() / 2 + " parameters' moments, the adapter has " + params.size());
+            String[] keys = keys();
+            int expected = 0;
+            for (Moments unit : moments) {
+                unit.read(f, keys);
+                expected += unit.tensorsWritten();
+            }
+            if (f.tensors().size() != expected) {
+                throw new CheckpointFormatException(file + ": holds " + f.tensors().size() + " state tensors, the adapter's " + params.size() + " parameters need " + expected);
             }
             t = Integer.parseInt(step);
             return f.metadata();
         }
-    }
-
-    private static NDArray restore(SafetensorsFile f, String name, NDArray current) {
-        if (!f.tensors().containsKey(name)) throw new CheckpointFormatException(f.path() + ": missing '" + name + "'; the checkpoint is for another adapter layout");
-        NDArray restored = Tensors.of(current.getManager(), f.floats(name), current.getShape());
-        current.close();
-        return restored;
     }
 }

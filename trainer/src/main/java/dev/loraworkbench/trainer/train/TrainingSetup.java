@@ -76,7 +76,7 @@ public record TrainingSetup(
             }
             TrainedWeights trained = full ? new TrainedWeights.Full(model.decoder().weights(), modelDir)
                     : new TrainedWeights.Lora(model.adapter(), modelDir);
-            AdamW optimizer = new AdamW(trained.parameters(), t.weightDecay(), model.manager());
+            AdamW optimizer = new AdamW(trained.parameters(), t.weightDecay(), model.manager(), t.optimizer() == Recipe.Optimizer.ADAMW_8BIT);
             LossScaler scaler = r.quantization().computeDtype() == Recipe.ComputeDtype.FP16 ? new LossScaler() : null;
             if (checkpoint != null) {
                 var meta = optimizer.readState(checkpoint.resolve(RunDirectory.OPTIMIZER));
@@ -116,8 +116,8 @@ public record TrainingSetup(
         long baseParams = model.decoder().weights().parameterCount();
         if (lora == null) {
             log.printf("model    %s (%s, %d layers, hidden %d), %,d params in fp32 on %s; full-parameter training: every weight trained "
-                    + "(fp32 weights, gradients and AdamW moments)%n", modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams,
-                    ComputeDevice.name(model.manager().getDevice()));
+                    + "(fp32 weights and gradients, AdamW moments in %s)%n", modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams,
+                    ComputeDevice.name(model.manager().getDevice()), optimizer.kind().equals("adamw") ? "fp32" : "8 bits");
         } else {
         var q = r.quantization();
         String compute = q.computeDtype() == Recipe.ComputeDtype.FP32 ? "" : ", " + q.computeDtype().name().toLowerCase() + " matmuls"
@@ -125,9 +125,9 @@ public record TrainingSetup(
         String storage = (q.forLoading() == null ? (q.computeDtype() == Recipe.ComputeDtype.FP32 ? "fp32" : q.computeDtype().name().toLowerCase())
                 : q.type().name().toLowerCase() + (q.doubleQuant() ? " + double quant" : "") + ", blocks of " + q.blockSize()) + compute
                 + " on " + ComputeDevice.name(model.manager().getDevice());
-        log.printf("model    %s (%s, %d layers, hidden %d), %,d params in %s; LoRA r=%d on %s: %,d trainable (%.2f%%)%n",
+        log.printf("model    %s (%s, %d layers, hidden %d), %,d params in %s; LoRA r=%d on %s: %,d trainable (%.2f%%), %s%n",
                 modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams, storage, lora.settings().r(),
-                String.join(",", lora.settings().targetModules()), lora.parameterCount(), 100.0 * lora.parameterCount() / baseParams);
+                String.join(",", lora.settings().targetModules()), lora.parameterCount(), 100.0 * lora.parameterCount() / baseParams, optimizer.kind());
         }
         log.printf("data     %d train / %d eval examples, %,d tokens per epoch%s%n", data.train().size(), data.eval().size(), data.trainTokens(),
                 data.truncated() + data.dropped() > 0

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.loraworkbench.trainer.model.ModelConfig;
 import dev.loraworkbench.trainer.recipe.LoadedRecipe;
+import dev.loraworkbench.trainer.recipe.Recipe;
 import dev.loraworkbench.trainer.recipe.RecipeLoader;
 import java.nio.file.Path;
 import java.util.List;
@@ -25,7 +26,10 @@ class MemoryPlanTest {
         ModelConfig c = ModelConfig.load(loaded.resolve(loaded.recipe().model().config()));
         assertEquals(64, c.numLayers());
         MemoryPlan plan = MemoryPlan.of(c, loaded.recipe(), MemoryPlan.Allocator.CUDA_CACHING, 2048);
-        assertEquals(134_217_728L * 16, item(plan, "LoRA").bytes(), "r=16 on all 7 projections of 64 layers: 134,217,728 params x (w, g, m, v)");
+        assertEquals(Recipe.Optimizer.ADAMW_8BIT, loaded.recipe().training().optimizer());
+        // r=16 on all 7 projections of 64 layers: 134,217,728 params x (w, g) in fp32, m and v in 8 bits with a scale per 256
+        // (every LoRA matrix has 4096+ values: the smallest, k_proj's B, is 1024 x 16)
+        assertEquals(134_217_728L * 8 + 134_217_728L * 2 + 134_217_728L / 256 * 8, item(plan, "LoRA").bytes());
         MemoryPlan.Item base = plan.items().get(0);
         long projections = 64L * (5120L * 5120 * 2 + 2L * 5120 * 1024 + 3L * 5120 * 27648);
         assertTrue(base.detail().startsWith(String.format("%,d params", projections)), base.detail());
@@ -36,7 +40,9 @@ class MemoryPlanTest {
         assertTrue(item(plan, "one layer recomputed").detail().startsWith("in pieces"), "a 2048-token layer of the 32B is rebuilt in pieces");
         assertEquals(64L * 2048 * 5120 * 2, item(plan, "layer inputs").bytes(), "checkpoint_dtype bf16");
         long total = plan.forRecipe(loaded.recipe());
-        assertTrue(total < 28_000_000_000L, "32B QLoRA at 2048 tokens: " + MemoryPlan.gb(total) + " (57.4 GB before chunked loss, half tables and pieces)");
+        assertTrue(total <= 26_000_000_000L, "32B QLoRA at 2048 tokens: " + MemoryPlan.gb(total) + " (57.4 GB before chunked loss, half tables, pieces and 8-bit AdamW)");
+        MemoryPlan fp32Moments = MemoryPlan.of(c, RecipeLoader.load(RECIPE, List.of("training.optimizer=adamw")).recipe(), MemoryPlan.Allocator.CUDA_CACHING, 2048);
+        assertEquals(134_217_728L * 16, item(fp32Moments, "LoRA").bytes(), "fp32 moments: (w, g, m, v) x 4 bytes");
         assertTrue(plan.withoutRecomputation() > 100_000_000_000L, "without: " + MemoryPlan.gb(plan.withoutRecomputation()));
         int longest = MemoryPlan.maxSeqLen(c, loaded.recipe(), MemoryPlan.Allocator.CUDA_CACHING, PlanReport.SPARK_USABLE);
         assertTrue(longest >= 32_768, "max sequence on a Spark: " + longest);
@@ -78,6 +84,10 @@ class MemoryPlanTest {
                 .mapToLong(MemoryPlan.Item::bytes).sum();
         assertEquals(params * 4, weights, "fp32 weights");
         assertEquals(params * 12, item(plan, "gradients + AdamW").bytes());
+        // 8-bit moments: 2 bytes and a scale per 256 for each tensor of 4096+ values; the norms (192 values) keep fp32 moments
+        long eightBit = item(MemoryPlan.of(c, RecipeLoader.load(Path.of("../recipes/tiny-base.yaml"), List.of("training.optimizer=adamw_8bit")).recipe()),
+                "gradients + AdamW").bytes();
+        assertTrue(eightBit > params * 6 && eightBit < params * 6.1, "grads + 8-bit moments: " + eightBit + " for " + params + " params");
         assertTrue(plan.items().stream().noneMatch(i -> i.name().startsWith("LoRA")));
     }
 }
