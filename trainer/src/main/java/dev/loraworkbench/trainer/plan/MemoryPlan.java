@@ -92,16 +92,9 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
         boolean eightBit = r.training().optimizer() == Recipe.Optimizer.ADAMW_8BIT;
         if (full) {
             long params = layers * projPerLayer + tables + norms;
-            // moments per tensor: 8-bit state only for tensors of 4096+ values (norms and biases keep fp32 moments)
-            long moments = momentBytes(c.vocabSize() * h, eightBit) * (c.tieWordEmbeddings() ? 1 : 2) + momentBytes(h, eightBit) * (2 * layers + 1);
-            for (Projection kind : Projection.values()) moments += layers * momentBytes((long) kind.in(c) * kind.out(c), eightBit);
-            if (biases > 0) moments += layers * (momentBytes(q, eightBit) + 2 * momentBytes(kv, eightBit));
-            items.add(new Item("gradients + AdamW m, v of every weight", params * F32 + moments, String.format("%,d trainable params x %s", params,
-                    eightBit ? "4 bytes + 8-bit moments (2 bytes, a scale per 256)" : "12 bytes"), null));
+            items.add(new Item("gradients + AdamW m, v of every weight", params * F32 * 3, String.format("%,d trainable params x 12 bytes", params), null));
             long largest = Math.max(c.vocabSize() * h, Math.max(h * inter, h * q));
-            // 8-bit: the largest weight's moments dequantized, their update, and the quantization's search (int32 index, probes)
-            int temporaries = eightBit ? 8 : 4;
-            items.add(new Item("AdamW step temporaries", temporaries * largest * F32, temporaries + " tensors the size of the largest weight", null));
+            items.add(new Item("AdamW step temporaries", 4 * largest * F32, "4 tensors the size of the largest weight", null));
         } else {
             long loraParams = 0, moments = 0, largest = 0;
             for (String p : targets) {
@@ -114,8 +107,8 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
             items.add(new Item("LoRA weights + grads + AdamW m, v", loraParams * F32 * 2 + moments, String.format("%,d trainable params x %s", loraParams,
                     eightBit ? "8 bytes + 8-bit moments (2 bytes, a scale per 256)" : "16 bytes"), null));
             // the step updates a tensor (fp32: 6 fp32 temporaries of it) or an 8-bit group of up to 2^20 values at a time (its
-            // moments dequantized, the update's temporaries and the quantization's search: 64 bytes a value)
-            items.add(new Item("AdamW step temporaries", eightBit ? 64 * Math.min(1L << 20, loraParams) : 6 * F32 * largest,
+            // moments dequantized, the update's temporaries and the quantization's search: 64 bytes a value; a larger matrix alone)
+            items.add(new Item("AdamW step temporaries", eightBit ? 64 * Math.max(Math.min(1L << 20, loraParams), largest) : 6 * F32 * largest,
                     eightBit ? "one 8-bit group of up to 1M values at a time" : "one LoRA matrix at a time", null));
         }
 
