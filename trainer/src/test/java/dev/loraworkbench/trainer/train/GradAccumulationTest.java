@@ -239,37 +239,7 @@ class GradAccumulationTest {
                         lora.parameters().forEach(p -> JniUtils.zeroGrad((PtNDArray) p));
                     }
                     String what = (quantization == null ? "fp32" : "nf4") + (recompute ? ", recomputed" : "");
-                    int checked = 0;
-                    double worst = 0;
-                    for (String kind : Projection.NAMES) {
-                        for (int ab = 0; ab < 2; ab++) {
-                            // the largest gradient of this kind and matrix over all layers: finite differences resolve it well in fp32
-                            String bestModule = null;
-                            int bestIndex = -1;
-                            for (var e : grads.entrySet()) {
-                                if (!e.getKey().endsWith(kind)) continue;
-                                float[] g = e.getValue()[ab];
-                                for (int i = 0; i < g.length; i++) {
-                                    if (bestModule == null || Math.abs(g[i]) > Math.abs(grads.get(bestModule)[ab][bestIndex])) {
-                                        bestModule = e.getKey();
-                                        bestIndex = i;
-                                    }
-                                }
-                            }
-                            double autograd = grads.get(bestModule)[ab][bestIndex];
-                            double eps = 1e-2;
-                            double up = lossWith(ckpt, weights, lora, bestModule, ab, bestIndex, eps, batch, tok, manager);
-                            double down = lossWith(ckpt, weights, lora, bestModule, ab, bestIndex, -eps, batch, tok, manager);
-                            double numeric = (up - down) / (2 * eps);
-                            String where = what + ": " + bestModule + (ab == 0 ? ".lora_A" : ".lora_B") + "[" + bestIndex + "]";
-                            assertTrue(Math.abs(autograd) > 1e-3, where + ": gradient " + autograd + " too small to check");
-                            assertEquals(autograd, numeric, 0.02 * Math.abs(autograd) + 2e-4, where);
-                            worst = Math.max(worst, Math.abs(autograd - numeric) / Math.abs(autograd));
-                            checked++;
-                        }
-                    }
-                    assertEquals(2 * Projection.NAMES.size(), checked);
-                    System.out.printf("%s: %d LoRA entries, autograd vs finite differences within %.2f%%%n", what, checked, 100 * worst);
+                    checkAgainstFiniteDifferences(what, grads, (module, ab, index, delta) -> lossWith(ckpt, weights, lora, module, ab, index, delta, batch, tok, manager));
                 }
             }
         }
@@ -298,41 +268,53 @@ class GradAccumulationTest {
                     new Mode("recomputed in pieces", true, pieces))) {
                 Map<String, float[][]> grads = new LinkedHashMap<>();
                 double base = lossWithDropout(ckpt, weights, lora, null, 0, 0, 0, batch, tok, manager, mode.recompute(), mode.blocks(), grads);
-                int checked = 0;
-                double worst = 0;
-                for (String kind : Projection.NAMES) {
-                    for (int ab = 0; ab < 2; ab++) {
-                        String bestModule = null;
-                        int bestIndex = -1;
-                        for (var e : grads.entrySet()) {
-                            if (!e.getKey().endsWith(kind)) continue;
-                            float[] g = e.getValue()[ab];
-                            for (int i = 0; i < g.length; i++) {
-                                if (bestModule == null || Math.abs(g[i]) > Math.abs(grads.get(bestModule)[ab][bestIndex])) {
-                                    bestModule = e.getKey();
-                                    bestIndex = i;
-                                }
-                            }
-                        }
-                        double autograd = grads.get(bestModule)[ab][bestIndex];
-                        double eps = 1e-2;
-                        double up = lossWithDropout(ckpt, weights, lora, bestModule, ab, bestIndex, eps, batch, tok, manager, mode.recompute(), mode.blocks(), null);
-                        double down = lossWithDropout(ckpt, weights, lora, bestModule, ab, bestIndex, -eps, batch, tok, manager, mode.recompute(), mode.blocks(), null);
-                        double numeric = (up - down) / (2 * eps);
-                        String where = mode.name() + ": " + bestModule + (ab == 0 ? ".lora_A" : ".lora_B") + "[" + bestIndex + "]";
-                        assertTrue(Math.abs(autograd) > 1e-3, where + ": gradient " + autograd + " too small to check");
-                        assertEquals(autograd, numeric, 0.02 * Math.abs(autograd) + 2e-4, where);
-                        worst = Math.max(worst, Math.abs(autograd - numeric) / Math.abs(autograd));
-                        checked++;
-                    }
-                }
-                assertEquals(2 * Projection.NAMES.size(), checked);
+                checkAgainstFiniteDifferences("dropout 0.3, " + mode.name(), grads, (module, ab, index, delta) ->
+                        lossWithDropout(ckpt, weights, lora, module, ab, index, delta, batch, tok, manager, mode.recompute(), mode.blocks(), null));
                 double noDropout = new Trainer(new Decoder(ckpt.config(), lora.applyTo(weights)), null, manager, Trainer.Settings.of(tok.padId()))
                         .evaluate(batch, batch.size()).loss();
                 assertTrue(Math.abs(base - noDropout) > 1e-3, mode.name() + ": dropout changes the loss (" + base + " vs " + noDropout + "), or this proves nothing");
-                System.out.printf("dropout 0.3, %s: %d LoRA entries, autograd vs finite differences within %.2f%%%n", mode.name(), checked, 100 * worst);
             }
         }
+    }
+
+    /** The loss of a step with one LoRA entry (module, A or B, index) moved by delta. */
+    private interface LossAt {
+        double at(String module, int ab, int index, double delta);
+    }
+
+    /**
+     * For each projection kind and each of A and B, the largest gradient entry over all layers (finite differences resolve
+     * it well in fp32) must equal the central difference of the loss within 2 % + 2e-4.
+     */
+    private static void checkAgainstFiniteDifferences(String what, Map<String, float[][]> grads, LossAt loss) {
+        int checked = 0;
+        double worst = 0;
+        for (String kind : Projection.NAMES) {
+            for (int ab = 0; ab < 2; ab++) {
+                String bestModule = null;
+                int bestIndex = -1;
+                for (var e : grads.entrySet()) {
+                    if (!e.getKey().endsWith(kind)) continue;
+                    float[] g = e.getValue()[ab];
+                    for (int i = 0; i < g.length; i++) {
+                        if (bestModule == null || Math.abs(g[i]) > Math.abs(grads.get(bestModule)[ab][bestIndex])) {
+                            bestModule = e.getKey();
+                            bestIndex = i;
+                        }
+                    }
+                }
+                double autograd = grads.get(bestModule)[ab][bestIndex];
+                double eps = 1e-2;
+                double numeric = (loss.at(bestModule, ab, bestIndex, eps) - loss.at(bestModule, ab, bestIndex, -eps)) / (2 * eps);
+                String where = what + ": " + bestModule + (ab == 0 ? ".lora_A" : ".lora_B") + "[" + bestIndex + "]";
+                assertTrue(Math.abs(autograd) > 1e-3, where + ": gradient " + autograd + " too small to check");
+                assertEquals(autograd, numeric, 0.02 * Math.abs(autograd) + 2e-4, where);
+                worst = Math.max(worst, Math.abs(autograd - numeric) / Math.abs(autograd));
+                checked++;
+            }
+        }
+        assertEquals(2 * Projection.NAMES.size(), checked);
+        System.out.printf("%s: %d LoRA entries, autograd vs finite differences within %.2f%%%n", what, checked, 100 * worst);
     }
 
     /**
