@@ -71,10 +71,6 @@ final class RecipeRules {
                             + " base is frozen 4-bit storage and cannot be updated: set quantization.type: none, or train a LoRA (method: lora) on the quantized base");
             rule.require(r.quantization().computeDtype() == Recipe.ComputeDtype.FP32, "training.method",
                     "full keeps fp32 weights and computes in fp32; set quantization.compute_dtype: fp32");
-            // a whole-tensor 8-bit update of an embedding (50M+ values) would hold ~64 bytes a value at once: it needs a
-            // chunked update, which is not built
-            rule.require(t.optimizer() != Recipe.Optimizer.ADAMW_8BIT, "training.optimizer",
-                    "adamw_8bit is for LoRA training; full-parameter training keeps fp32 moments: set training.optimizer: adamw");
         }
         if (t.checkpointDtype() != Recipe.ComputeDtype.FP32) {
             String half = t.checkpointDtype().name().toLowerCase(java.util.Locale.ROOT);

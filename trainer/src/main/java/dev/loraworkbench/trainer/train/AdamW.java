@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.pytorch.engine.PtNDArray;
 import ai.djl.pytorch.jni.JniUtils;
@@ -36,8 +37,7 @@ public final class AdamW {
     private final double weightDecay;
     private final boolean eightBit;
     private final NDList codecs = new NDList();
-    /** The most values an 8-bit group holds (a larger tensor is a group alone): its fp32 step temporaries stay at 4 MB each. */
-    static final long GROUP_VALUES = 1L << 20;
+    private final long groupValues;
     private int t;
 
     public AdamW(NDList params, double weightDecay, NDManager manager) {
@@ -46,27 +46,34 @@ public final class AdamW {
 
     /** @param eightBit keep the moments of tensors of {@value Moments#MIN_8BIT_SIZE}+ values in 8 bits (bitsandbytes' AdamW8bit) */
     public AdamW(NDList params, double weightDecay, NDManager manager, boolean eightBit) {
+        this(params, weightDecay, manager, eightBit, Blockwise8bit.RANGE_VALUES);
+    }
+
+    /** @param groupValues the most values of an 8-bit group, and the range of one the step updates at a time (tests compare sizes) */
+    AdamW(NDList params, double weightDecay, NDManager manager, boolean eightBit, long groupValues) {
         this.params = params;
+        if (groupValues % Blockwise8bit.BLOCK != 0) throw new IllegalArgumentException("groups of " + groupValues + " values do not align with blocks of 256");
+        this.groupValues = groupValues;
         this.weightDecay = weightDecay;
         this.eightBit = eightBit;
         Blockwise8bit signed = eightBit ? Blockwise8bit.of(DynamicMap.SIGNED, manager) : null;
         Blockwise8bit unsigned = eightBit ? Blockwise8bit.of(DynamicMap.UNSIGNED, manager) : null;
         if (eightBit) codecs.addAll(new NDList(signed.map(), signed.bounds(), unsigned.map(), unsigned.bounds()));
         List<Integer> group = new ArrayList<>();
-        long groupValues = 0;
+        long grouped = 0;
         for (int i = 0; i < params.size(); i++) {
             long n = params.get(i).size();
             if (!eightBit || n < Blockwise8bit.MIN_8BIT_SIZE) {
                 moments.add(new Moments.Fp32(i, params.get(i).getShape(), manager));
                 continue;
             }
-            if (!group.isEmpty() && groupValues + n > GROUP_VALUES) {
+            if (!group.isEmpty() && grouped + n > groupValues) {
                 moments.add(eightBitGroup(group, manager, signed, unsigned));
                 group.clear();
-                groupValues = 0;
+                grouped = 0;
             }
             group.add(i);
-            groupValues += n;
+            grouped += n;
         }
         if (!group.isEmpty()) moments.add(eightBitGroup(group, manager, signed, unsigned));
         makeGradients(params, manager);
@@ -134,41 +141,62 @@ public final class AdamW {
             try (NDManager scope = params.get(indices[0]).getManager().newSubManager()) {
                 for (int i : indices) scope.tempAttachAll(params.get(i));
                 scope.tempAttachAll(unit.arrays().toArray(new NDArray[0]));
-                NDArray[] mv = unit.load();
-                NDArray m = mv[0], v = mv[1];
-                NDArray grad = gradients(unit, gradScale);
-                m.muli(BETA1).addi(grad.mul(1 - BETA1));
-                v.muli(BETA2).addi(grad.square().muli(1 - BETA2));
-                NDArray denom = v.div(bc2).sqrt().addi(EPS);
-                NDArray update = m.div(denom).muli(lr / bc1);
-                for (int j = 0; j < indices.length; j++) {
-                    NDArray p = params.get(indices[j]);
-                    if (weightDecay > 0 && decays(p.getName())) p.subi(p.mul(lr * weightDecay));
-                    p.subi(unit instanceof Moments.EightBit group ? slice(update, group.offset(j), p) : update);
-                    JniUtils.zeroGrad((PtNDArray) p);
+                if (unit instanceof Moments.Fp32 fp32) {
+                    NDArray[] mv = fp32.load();
+                    NDArray grad = params.get(indices[0]).getGradient();
+                    NDArray update = update(mv[0], mv[1], gradScale == 1.0 ? grad : grad.mul(gradScale), lr, bc1, bc2);
+                    apply(params.get(indices[0]), update, lr);
+                } else if (unit instanceof Moments.EightBit group) {
+                    // a range of up to groupValues at a time (a group of small tensors is one range, an embedding many); what
+                    // outlives a range is written into arrays made before the first, so nothing lodges between freed temporaries
+                    NDArray update = scope.zeros(new Shape(group.length()));
+                    for (long from = 0; from < group.length(); from += groupValues) {
+                        long to = Math.min(group.length(), from + groupValues);
+                        try (NDManager range = scope.newSubManager()) {
+                            range.tempAttachAll(unit.arrays().toArray(new NDArray[0]));
+                            for (int i : indices) range.tempAttachAll(params.get(i));
+                            NDArray[] mv = group.load(from, to);
+                            update.set(new NDIndex(from + ":" + to), update(mv[0], mv[1], gradients(group, from, to, gradScale), lr, bc1, bc2));
+                            group.store(from, to, mv[0], mv[1]);
+                        }
+                    }
+                    for (int j = 0; j < indices.length; j++) apply(params.get(indices[j]), slice(update, group.offset(j), params.get(indices[j])), lr);
                 }
-                unit.store(m, v);
             }
         }
     }
 
-    /** The gradients of a unit's parameters times {@code gradScale}: one parameter's as it is, a group's laid out as its moments are (zero padding). */
-    private NDArray gradients(Moments unit, double gradScale) {
-        NDArray grad;
-        if (unit instanceof Moments.EightBit group) {
-            NDList parts = new NDList();
-            int[] indices = group.params();
-            for (int j = 0; j < indices.length; j++) {
-                NDArray g = params.get(indices[j]).getGradient();
-                parts.add(g.reshape(g.size()));
-                long end = j + 1 < indices.length ? group.offset(j + 1) : group.length();
-                long pad = end - group.offset(j) - g.size();
-                if (pad > 0) parts.add(g.getManager().zeros(new Shape(pad)));
-            }
-            grad = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts);
-        } else {
-            grad = params.get(unit.params()[0]).getGradient();
+    /** m and v updated in place with the gradient; returns the parameter's step, lr * m̂ / (√v̂ + ε). */
+    private static NDArray update(NDArray m, NDArray v, NDArray grad, double lr, double bc1, double bc2) {
+        m.muli(BETA1).addi(grad.mul(1 - BETA1));
+        v.muli(BETA2).addi(grad.square().muli(1 - BETA2));
+        NDArray denom = v.div(bc2).sqrt().addi(EPS);
+        return m.div(denom).muli(lr / bc1);
+    }
+
+    /** Decoupled weight decay, then the step; the gradient is zeroed. */
+    private void apply(NDArray p, NDArray update, double lr) {
+        if (weightDecay > 0 && decays(p.getName())) p.subi(p.mul(lr * weightDecay));
+        p.subi(update);
+        JniUtils.zeroGrad((PtNDArray) p);
+    }
+
+    /** Values from..to of a group's gradients times {@code gradScale}, laid out as its moments are (zeros in the padding). */
+    private NDArray gradients(Moments.EightBit group, long from, long to, double gradScale) {
+        NDList parts = new NDList();
+        int[] indices = group.params();
+        long at = from;
+        for (int j = 0; j < indices.length; j++) {
+            NDArray g = params.get(indices[j]).getGradient();
+            long start = Math.max(from, group.offset(j)), end = Math.min(to, group.offset(j) + g.size());
+            if (start >= end) continue;
+            if (start > at) parts.add(g.getManager().zeros(new Shape(start - at)));
+            NDArray flat = g.reshape(g.size());
+            parts.add(end - start == g.size() ? flat : flat.get((start - group.offset(j)) + ":" + (end - group.offset(j))));
+            at = end;
         }
+        if (to > at) parts.add(params.get(indices[0]).getManager().zeros(new Shape(to - at)));
+        NDArray grad = parts.size() == 1 ? parts.get(0) : NDArrays.concat(parts);
         return gradScale == 1.0 ? grad : grad.mul(gradScale);
     }
 

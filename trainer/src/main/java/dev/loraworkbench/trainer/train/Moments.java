@@ -3,6 +3,7 @@ package dev.loraworkbench.trainer.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import dev.loraworkbench.trainer.io.CheckpointFormatException;
@@ -14,20 +15,14 @@ import dev.loraworkbench.trainer.tensor.Tensors;
 import java.nio.ByteBuffer;
 
 /**
- * AdamW's two moments of some of the parameters: fp32 moments of one parameter, or bitsandbytes' 8-bit blockwise state
- * of a group of parameters (the first moment on the signed dynamic map, the second on the unsigned one). A step
- * {@link #load}s them as fp32, updates them and {@link #store}s them back; fp32 moments are updated in place.
+ * AdamW's two moments of some of the parameters: fp32 moments of one parameter (updated in place), or bitsandbytes'
+ * 8-bit blockwise state of a group of parameters (the first moment on the signed dynamic map, the second on the
+ * unsigned one), dequantized to fp32 a range at a time for the update and quantized again.
  */
 sealed interface Moments permits Moments.Fp32, Moments.EightBit {
 
     /** The indices (in AdamW's parameter list) of the parameters these moments belong to. */
     int[] params();
-
-    /** {m, v} in fp32, in the manager the state is attached to (the step's scope): a parameter's shape, or a group's flat layout. */
-    NDArray[] load();
-
-    /** Keeps the updated {@code m, v} (those {@link #load} gave). */
-    void store(NDArray m, NDArray v);
 
     /** The arrays held between steps. */
     NDList arrays();
@@ -53,9 +48,8 @@ sealed interface Moments permits Moments.Fp32, Moments.EightBit {
 
         @Override public int[] params() { return new int[] {param}; }
 
-        @Override public NDArray[] load() { return new NDArray[] {m, v}; }
-
-        @Override public void store(NDArray m, NDArray v) {} // updated in place
+        /** {m, v}, to be updated in place. */
+        NDArray[] load() { return new NDArray[] {m, v}; }
 
         @Override public NDList arrays() { return new NDList(m, v); }
 
@@ -82,8 +76,8 @@ sealed interface Moments permits Moments.Fp32, Moments.EightBit {
     /**
      * The 8-bit state of a group of parameters, laid end to end, each padded to whole blocks of 256: codes (one byte a
      * value) and an fp32 scale per block for each moment, 2 bytes a value instead of 8. No block spans two parameters,
-     * so quantizing the group at once gives each parameter what quantizing it alone gives, in a few dozen tensor ops per
-     * group instead of per parameter. Starts at zero, as bitsandbytes' zeroed codes and scales dequantize to.
+     * so quantizing a range of the group at once gives each parameter what quantizing it alone gives, in a few dozen
+     * tensor ops per range instead of per parameter. Starts at zero, as bitsandbytes' zeroed codes and scales dequantize to.
      */
     final class EightBit implements Moments {
         private final int[] params;
@@ -117,20 +111,25 @@ sealed interface Moments permits Moments.Fp32, Moments.EightBit {
         /** Values in the flat layout (the parameters' sizes, each padded to whole blocks). */
         long length() { return length; }
 
-        @Override public NDArray[] load() {
-            Shape flat = new Shape(length);
-            return new NDArray[] {signed.dequantize(codes1, absmax1, flat), unsigned.dequantize(codes2, absmax2, flat)};
+        /** {m, v} of values from..to of the flat layout (block-aligned), in fp32, in the manager the state is attached to. */
+        NDArray[] load(long from, long to) {
+            Shape range = new Shape(to - from);
+            String values = from + ":" + to, blocks = from / Blockwise8bit.BLOCK + ":" + to / Blockwise8bit.BLOCK;
+            return new NDArray[] {signed.dequantize(codes1.get(values), absmax1.get(blocks), range),
+                    unsigned.dequantize(codes2.get(values), absmax2.get(blocks), range)};
         }
 
-        @Override public void store(NDArray m, NDArray v) {
-            keep(signed.quantize(m), codes1, absmax1);
-            keep(unsigned.quantize(v), codes2, absmax2);
-        }
-
-        /** The new codes and scales take the place of the held ones' data: the held arrays stay attached where they were. */
-        private static void keep(Blockwise8bit.Quantized q, NDArray codes, NDArray absmax) {
-            codes.intern(q.codes());
-            absmax.intern(q.absmax());
+        /**
+         * The updated m, v of values from..to quantized again, written over that range's codes and scales in place (the
+         * held arrays stay where they are: new ones made range by range would lodge between the ranges' freed temporaries).
+         */
+        void store(long from, long to, NDArray m, NDArray v) {
+            NDIndex values = new NDIndex(from + ":" + to), blocks = new NDIndex(from / Blockwise8bit.BLOCK + ":" + to / Blockwise8bit.BLOCK);
+            Blockwise8bit.Quantized q1 = signed.quantize(m), q2 = unsigned.quantize(v);
+            codes1.set(values, q1.codes());
+            absmax1.set(blocks, q1.absmax());
+            codes2.set(values, q2.codes());
+            absmax2.set(blocks, q2.absmax());
         }
 
         @Override public NDList arrays() { return new NDList(codes1, absmax1, codes2, absmax2); }

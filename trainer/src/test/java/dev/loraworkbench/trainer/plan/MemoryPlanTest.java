@@ -84,6 +84,10 @@ class MemoryPlanTest {
                 .mapToLong(MemoryPlan.Item::bytes).sum();
         assertEquals(params * 4, weights, "fp32 weights");
         assertEquals(params * 12, item(plan, "gradients + AdamW").bytes());
+        // 8-bit moments: 2 bytes and a scale per 256 for each tensor of 4096+ values; the norms (192 values) keep fp32 moments
+        long eightBit = item(MemoryPlan.of(c, RecipeLoader.load(Path.of("../recipes/tiny-base.yaml"), List.of("training.optimizer=adamw_8bit")).recipe()),
+                "gradients + AdamW").bytes();
+        assertTrue(eightBit > params * 6 && eightBit < params * 6.1, "grads + 8-bit moments: " + eightBit + " for " + params + " params");
         assertTrue(plan.items().stream().noneMatch(i -> i.name().startsWith("LoRA")));
     }
 }

@@ -50,15 +50,13 @@ class RecipeLoaderTest {
         assertTrue(problems(VALID + "trainig:\n  lr: 1\n").get(0).contains("trainig: unknown field; did you mean 'training'?"));
     }
 
-    /** The optimizer: adamw by default; adamw_8bit (TRL's "optim" bridged by its name); refused for full training, values checked. */
+    /** The optimizer: adamw by default; adamw_8bit (TRL's "optim" bridged by its name); values checked. */
     @Test
     void optimizerChoices() {
         assertEquals(Recipe.Optimizer.ADAMW, RecipeLoader.parse(VALID, FILE, List.of()).recipe().training().optimizer());
         assertEquals(Recipe.Optimizer.ADAMW_8BIT, RecipeLoader.parse(VALID + "  optimizer: adamw_8bit\n", FILE, List.of()).recipe().training().optimizer());
         assertTrue(problems(VALID + "  optim: adamw_8bit\n").get(0).contains("did you mean 'optimizer'?"));
         assertTrue(problems(VALID + "  optimizer: adamw_bnb_8bit\n").get(0).contains("adamw_8bit"));
-        List<String> full = problems(VALID + "  method: full\n  optimizer: adamw_8bit\n");
-        assertTrue(full.get(0).contains("training.optimizer") && full.get(0).contains("set training.optimizer: adamw"), full.toString());
     }
 
     /** YAML keeps the last of two equal keys without a word: a second lora: section silently reset alpha and dropout. */

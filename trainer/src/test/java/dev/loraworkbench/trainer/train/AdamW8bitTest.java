@@ -177,11 +177,12 @@ class AdamW8bitTest {
     }
 
     /**
-     * Parameters share an 8-bit group (one quantization per group of up to 1M values, each parameter padded to whole
-     * blocks), which must give each one what it gets alone: here three groups, {1.5M}, {1.5M} and {4100, 6144}.
+     * Small parameters share an 8-bit group and a large one is updated a range of 256K values at a time (one quantization
+     * per group or range, each parameter padded to whole blocks): each must get what it gets alone and whole. Here a
+     * 1.5M tensor in six ranges, another alone, and {4100, 6144} together.
      */
     @Test
-    void groupedStateGivesWhatEachParameterGetsAlone() {
+    void groupsAndRangesGiveWhatEachParameterGetsAloneAndWhole() {
         try (NDManager manager = NDManager.newBaseManager("PyTorch")) {
             int[] sizes = {1_500_000, 1_500_000, 4100, 6144};
             NDList together = new NDList();
@@ -190,9 +191,9 @@ class AdamW8bitTest {
             for (int step = 1; step <= 2; step++) takeStep(grouped, manager, step, 1e-2);
             for (int t = 0; t < sizes.length; t++) {
                 NDArray alone = param(manager, together.get(t).getName(), initial(sizes[t], t));
-                AdamW single = new AdamW(new NDList(alone), 0.01, manager, true);
-                for (int step = 1; step <= 2; step++) takeStep(single, manager, step, 1e-2);
-                assertArrayEquals(alone.toFloatArray(), together.get(t).toFloatArray(), "parameter " + t + " alone and in its group");
+                AdamW whole = new AdamW(new NDList(alone), 0.01, manager, true, 1L << 40);
+                for (int step = 1; step <= 2; step++) takeStep(whole, manager, step, 1e-2);
+                assertArrayEquals(alone.toFloatArray(), together.get(t).toFloatArray(), "parameter " + t + " alone and whole vs in its group / ranges");
             }
         }
     }
