@@ -23,7 +23,8 @@ import java.util.List;
 /**
  * AdamW as torch.optim.AdamW (β1 0.9, β2 0.999, eps 1e-8, decoupled weight decay), on the trainable
  * parameters only. Moments live in the long-lived manager; call {@link #step} inside a step scope that
- * has the parameters and moments temporarily attached, so temporaries die with the step.
+ * has the parameters and moments temporarily attached. Each parameter's (or 8-bit group's) temporaries die in a
+ * scope of their own before the next one's are made.
  *
  * <p>With 8-bit state ({@code training.optimizer: adamw_8bit}) the moments of every tensor of 4096 values or more are
  * kept as bitsandbytes' AdamW8bit keeps them ({@code optimizer_update_8bit_blockwise}): dequantized to fp32 for the
@@ -44,7 +45,7 @@ public final class AdamW {
         this(params, weightDecay, manager, false);
     }
 
-    /** @param eightBit keep the moments of tensors of {@value Moments#MIN_8BIT_SIZE}+ values in 8 bits (bitsandbytes' AdamW8bit) */
+    /** @param eightBit keep the moments of tensors of {@value Blockwise8bit#MIN_8BIT_SIZE}+ values in 8 bits (bitsandbytes' AdamW8bit) */
     public AdamW(NDList params, double weightDecay, NDManager manager, boolean eightBit) {
         this(params, weightDecay, manager, eightBit, Blockwise8bit.RANGE_VALUES);
     }

@@ -88,6 +88,28 @@ class ResumeTest {
                 "resuming a finished run does nothing");
     }
 
+    /**
+     * 8-bit AdamW state (codes and block scales; r=32 so that most LoRA matrices have 4096+ values) goes through the
+     * checkpoint exactly: the resumed run's losses and adapter are the straight run's, bit for bit.
+     */
+    @Test
+    void eightBitMomentsResumeExactly() throws Exception {
+        List<String> overrides = List.of("lora.r=32");
+        TrainingRun.execute(RecipeLoader.load(recipeFile("straight8", ", optimizer: adamw_8bit"), overrides), new AtomicBoolean(), quiet());
+        LoadedRecipe loaded = RecipeLoader.load(recipeFile("stopped8", ", optimizer: adamw_8bit"), overrides);
+        assertEquals(1, TrainingRun.execute(loaded, new AtomicBoolean(true), quiet()).steps()); // Ctrl-C during step 1
+        assertEquals(STEPS, TrainingRun.resume(loaded, dir.resolve("runs/stopped8"), false, new AtomicBoolean(), quiet()).steps());
+        Map<String, List<TfEvents.Point>> straight = TfEvents.scalars(dir.resolve("runs/straight8")), resumed = TfEvents.scalars(dir.resolve("runs/stopped8"));
+        assertEquals(straight.get("train/loss"), resumed.get("train/loss"));
+        assertEquals(straight.get("train/grad_norm"), resumed.get("train/grad_norm"));
+        try (var f = dev.loraworkbench.trainer.io.SafetensorsFile.open(dir.resolve("runs/stopped8/checkpoints/step-12/optimizer.safetensors"))) {
+            assertEquals("adamw_8bit", f.metadata().get("optimizer"));
+            assertTrue(f.tensors().keySet().stream().anyMatch(k -> k.endsWith(".codes")), "8-bit codes in the checkpoint");
+        }
+        assertTrue(java.util.Arrays.equals(Files.readAllBytes(dir.resolve("runs/straight8/adapter_model.safetensors")),
+                Files.readAllBytes(dir.resolve("runs/stopped8/adapter_model.safetensors"))), "the same adapter");
+    }
+
     /** With log_every 3, the averages logged after a resume include the steps before the interruption, as a straight run's do. */
     @Test
     void logWindowsSurviveAResume() throws Exception {
