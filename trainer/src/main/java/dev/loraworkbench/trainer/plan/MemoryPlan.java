@@ -109,8 +109,8 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
             items.add(new Item("gradients + AdamW m, v of every weight", params * F32 + moments, String.format("%,d trainable params x %s", params,
                     eightBit ? "4 bytes + 8-bit moments (2 bytes, a scale per 256)" : "12 bytes"), null));
             long largest = Math.max(c.vocabSize() * h, Math.max(h * inter, h * q));
-            // fp32: 4 temporaries of the largest weight. 8-bit: one range of 1M values at a time (64 bytes a value), while the
-            // largest weight's update (fp32, its ranges and their concatenation) and new codes (2 moments, ranges + joined) build up
+            // fp32: 4 temporaries of the largest weight. 8-bit: one range of 256K values at a time (see eightBitStep), written
+            // into the largest weight's fp32 update, made before the ranges
             items.add(eightBit
                     ? new Item("AdamW step temporaries", eightBitStep(allocator, largest) + F32 * largest, "the largest weight's update, its moments a range at a time", null)
                     : new Item("AdamW step temporaries", 4 * largest * F32, "4 tensors the size of the largest weight", null));
@@ -127,7 +127,8 @@ public record MemoryPlan(List<Item> items, long withRecomputation, long withoutR
                     eightBit ? "8 bytes + 8-bit moments (2 bytes, a scale per 256)" : "16 bytes"), null));
             // the step updates a tensor (fp32: 6 fp32 temporaries of it) or an 8-bit group a range at a time
             items.add(eightBit
-                    ? new Item("AdamW step temporaries", eightBitStep(allocator, loraParams) + F32 * Math.min(largest, loraParams), "8-bit moments a range at a time", null)
+                    ? new Item("AdamW step temporaries", eightBitStep(allocator, loraParams) + F32 * Math.max(Math.min(Blockwise8bit.RANGE_VALUES, loraParams), largest),
+                            "8-bit moments a range at a time, a group's update", null)
                     : new Item("AdamW step temporaries", 6 * F32 * largest, "one LoRA matrix at a time", null));
         }
 
