@@ -15,10 +15,12 @@ import dev.loraworkbench.trainer.io.SafetensorsFile;
 import dev.loraworkbench.trainer.io.SafetensorsWriter;
 import dev.loraworkbench.trainer.quant.Blockwise8bit;
 import dev.loraworkbench.trainer.quant.DynamicMap;
+import dev.loraworkbench.trainer.recipe.Recipe;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * AdamW as torch.optim.AdamW (β1 0.9, β2 0.999, eps 1e-8, decoupled weight decay), on the trainable
@@ -86,9 +88,9 @@ public final class AdamW {
         return new Moments.EightBit(indices, sizes, manager, signed, unsigned);
     }
 
-    /** The name checkpoints record: "adamw" or "adamw_8bit". */
+    /** Which optimizer this is, as recipes name it ("adamw", "adamw_8bit"): checkpoints record it, the run's log names it. */
     public String kind() {
-        return eightBit ? "adamw_8bit" : "adamw";
+        return (eightBit ? Recipe.Optimizer.ADAMW_8BIT : Recipe.Optimizer.ADAMW).name().toLowerCase(Locale.ROOT);
     }
 
     /**

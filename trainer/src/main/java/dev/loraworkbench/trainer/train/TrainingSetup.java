@@ -117,7 +117,7 @@ public record TrainingSetup(
         if (lora == null) {
             log.printf("model    %s (%s, %d layers, hidden %d), %,d params in fp32 on %s; full-parameter training: every weight trained "
                     + "(fp32 weights and gradients, AdamW moments in %s)%n", modelDir, c.modelType(), c.numLayers(), c.hiddenSize(), baseParams,
-                    ComputeDevice.name(model.manager().getDevice()), optimizer.kind().equals("adamw") ? "fp32" : "8 bits");
+                    ComputeDevice.name(model.manager().getDevice()), t.optimizer() == Recipe.Optimizer.ADAMW_8BIT ? "8 bits" : "fp32");
         } else {
         var q = r.quantization();
         String compute = q.computeDtype() == Recipe.ComputeDtype.FP32 ? "" : ", " + q.computeDtype().name().toLowerCase() + " matmuls"
