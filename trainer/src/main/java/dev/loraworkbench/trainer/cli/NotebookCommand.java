@@ -56,8 +56,9 @@ final class NotebookCommand {
 
         /**
          * kernel.json: java with the kernel's and the trainer's jars (absolute paths), offline, started the way ./workbench
-         * starts the CLI: through bash, which first sources .workbench/engine.env (the GPU set-up of setup-spark.sh) and
-         * adds WORKBENCH_JAVA_OPTS, since Jupyter starts kernels with its own environment.
+         * starts the CLI: through bash, which first sources trainer/scripts/malloc.env (glibc kept as a caching allocator) and
+         * .workbench/engine.env (the GPU set-up of setup-spark.sh) and adds WORKBENCH_JAVA_OPTS, since Jupyter starts kernels
+         * with its own environment.
          */
         static Map<String, Object> kernelSpec(Path root) {
             List<Path> required = List.of(root.resolve("notebook-kernel/target/workbench-kernel.jar"), root.resolve("notebook-kernel/target/lib"),
@@ -70,10 +71,11 @@ final class NotebookCommand {
             String classpath = String.join(File.pathSeparator, required.get(0).toString(), required.get(1) + "/*",
                     required.get(2).toString(), required.get(3) + "/*");
             Map<String, Object> spec = new LinkedHashMap<>();
-            String start = "[ -f \"$1\" ] && . \"$1\"; exec \"$2\" ${WORKBENCH_JAVA_OPTS:-} -Djava.awt.headless=true -Dai.djl.offline=true "
+            String start = "[ -f \"$6\" ] && . \"$6\"; [ -f \"$1\" ] && . \"$1\"; exec \"$2\" ${WORKBENCH_JAVA_OPTS:-} -Djava.awt.headless=true -Dai.djl.offline=true "
                     + "\"-Dworkbench.home=$3\" -cp \"$4\" \"$5\" \"$0\"";
             spec.put("argv", List.of("/bin/bash", "-c", start, "{connection_file}", root.resolve(".workbench/engine.env").toString(),
-                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), root.toString(), classpath, KERNEL_MAIN));
+                    Path.of(System.getProperty("java.home"), "bin", "java").toString(), root.toString(), classpath, KERNEL_MAIN,
+                    root.resolve("trainer/scripts/malloc.env").toString()));
             spec.put("display_name", DISPLAY_NAME);
             spec.put("language", "java");
             spec.put("interrupt_mode", "message"); // the JVM would take SIGINT as "exit"; the kernel cancels the cell instead

@@ -28,6 +28,7 @@ public final class Doctor {
         out.println("jni       " + EngineJni.library().map(p -> p + (EngineJni.isBf16Patched(p) ? " (bf16 patch from setup-spark.sh)" : " (stock: no bf16)"))
                 .orElse("not found where DJL looks (the engine loaded, so DJL found it elsewhere)"));
         out.printf("cpu       %d cores, max heap %.1f GB%n", Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory() / 1e9);
+        out.println("malloc    " + MallocSettings.describe());
         int gpus = engine.getGpuCount();
         if (gpus == 0) out.println("cuda      no device visible to the engine" + (CudaUtils.hasCuda() ? " (a CUDA driver is present: the engine's natives are CPU-only; see trainer/scripts/setup-spark.sh)" : ""));
         for (int i = 0; i < gpus; i++) {

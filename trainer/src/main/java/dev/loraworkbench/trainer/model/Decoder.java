@@ -28,16 +28,18 @@ public final class Decoder {
     private final DecoderWeights weights;
     private final long scoreFloats;
     private final long activationFloats;
+    private final long attentionFloats;
 
     public Decoder(ModelConfig config, DecoderWeights weights) {
-        this(config, weights, SCORE_FLOATS, ACTIVATION_FLOATS);
+        this(config, weights, SCORE_FLOATS, ACTIVATION_FLOATS, weights.embedTokens().getDevice().isGpu() ? SCORE_FLOATS : CPU_SCORE_FLOATS);
     }
 
-    private Decoder(ModelConfig config, DecoderWeights weights, long scoreFloats, long activationFloats) {
+    private Decoder(ModelConfig config, DecoderWeights weights, long scoreFloats, long activationFloats, long attentionFloats) {
         this.config = config;
         this.weights = weights;
         this.scoreFloats = scoreFloats;
         this.activationFloats = activationFloats;
+        this.attentionFloats = attentionFloats;
     }
 
     /**
@@ -45,12 +47,12 @@ public final class Decoder {
      * run as many pieces, each of which would otherwise dequantize its 4-bit weights again.
      */
     public Decoder withLayerMaterialized(int i, NDManager scope) {
-        return new Decoder(config, weights.withLayer(i, weights.layers().get(i).materialize(scope)), scoreFloats, activationFloats);
+        return new Decoder(config, weights.withLayer(i, weights.layers().get(i).materialize(scope)), scoreFloats, activationFloats, attentionFloats);
     }
 
     /** The same model with other sizes for attention blocks and token tiles (tests cut short sequences into many). */
     public Decoder withBlockSizes(long scoreFloats, long activationFloats) {
-        return new Decoder(config, weights, scoreFloats, activationFloats);
+        return new Decoder(config, weights, scoreFloats, activationFloats, scoreFloats);
     }
 
     public ModelConfig config() { return config; }
@@ -269,8 +271,18 @@ public final class Decoder {
 
     public int headChunk() { return headChunk(config); }
 
-    /** Attention scores per block (64 MB per fp32 buffer): 204 queries of a 32B's 40 heads over 2048 keys. */
+    /**
+     * Attention scores per block (64 MB per fp32 buffer): 204 queries of a 32B's 40 heads over 2048 keys. It also decides
+     * whether a recomputed layer is rebuilt in pieces (when a whole layer's scores exceed it).
+     */
     public static final long SCORE_FLOATS = 1L << 24;
+    /**
+     * On a CPU, the forward's attention goes in blocks of at most 16 MB of scores: under glibc's largest mmap threshold
+     * (32 MB), so each block's scores, softmax and their gradients reuse freed heap memory. Larger blocks are mmap'd and
+     * unmapped on every allocation, and page-faulted in afresh (the ~135M preset at 4 x 512 tokens has 67 MB of scores a
+     * layer: in 16 MB blocks, a 3-step bench spent 16 s in the kernel instead of 31 s).
+     */
+    public static final long CPU_SCORE_FLOATS = 1L << 22;
     /** Activations per token tile (64 MB per buffer): 606 tokens of a 32B's 27,648-wide MLP. */
     public static final long ACTIVATION_FLOATS = 1L << 24;
 
@@ -315,7 +327,7 @@ public final class Decoder {
      */
     public NDArray attention(Qkv a, Context ctx) {
         int seq = ctx.seqLen();
-        int block = queryBlock(ctx.rows(), seq);
+        int block = Math.min(queryBlock(ctx.rows(), seq), blocks(config, ctx.rows(), seq, attentionFloats, activationFloats).queryBlock());
         NDManager m = a.q().getManager();
         int[] starts = blockStartsLastFirst(seq, block);
         // without a graph, the blocks' outputs are written into one tensor allocated before the loop: outputs kept
@@ -327,8 +339,9 @@ public final class Decoder {
             int from = starts[j];
             int to = Math.min(seq, from + block);
             try (NDManager scope = m.newSubManager()) {
-                NDArray q = a.q().get(":, :, " + from + ":" + to + ", :");
-                q.attach(scope);
+                NDArray q = Tensors.narrow(a.q(), 2, from, to);
+                if (q == a.q()) q.tempAttach(scope); // one block: the queries themselves, lent to the scope
+                else q.attach(scope);
                 scope.tempAttachAll(a.k(), a.v()); // their GQA copies land in the block's scope too
                 NDArray out = attend(q, a.k(), a.v(), ctx, from);
                 if (concatenate) {
@@ -370,16 +383,15 @@ public final class Decoder {
         int to = from + n;
         int d = config.headDim();
         NDManager m = q.getManager();
-        if (to != k.getShape().get(2)) {
-            k = k.get(":, :, :" + to + ", :");
-            v = v.get(":, :, :" + to + ", :");
-        }
+        k = Tensors.narrow(k, 2, 0, to);
+        v = Tensors.narrow(v, 2, 0, to);
         // GQA without copying keys and values per query head (HF's repeat_kv): the query heads a kv head serves are
         // stacked as rows, [B, nKV, groups * n, D], so one matmul per kv head covers them
         int kvHeads = config.numKvHeads();
         int groups = config.numHeads() / kvHeads;
-        NDArray grouped = q.reshape(b, kvHeads, (long) groups * n, d);
-        NDArray scores = grouped.matMul(k.transpose(0, 1, 3, 2)).mul(Tensors.scalar(m, 1.0 / Math.sqrt(d)))   // [B, nKV, groups*n, to]
+        // the 1/sqrt(D) scale goes on the queries: on the scores it is a pass over a tensor T/D times larger, both ways
+        NDArray grouped = q.reshape(b, kvHeads, (long) groups * n, d).mul(Tensors.scalar(m, 1.0 / Math.sqrt(d)));
+        NDArray scores = grouped.matMul(k.transpose(0, 1, 3, 2))                                              // [B, nKV, groups*n, to]
                 .reshape(b, kvHeads, groups, n, to).add(ctx.mask(m, from, to).expandDims(1));                // [B, nKV, groups, n, to]
         NDArray out = scores.softmax(4).reshape(b, kvHeads, (long) groups * n, to).matMul(v);                 // [B, nKV, groups*n, D]
         return out.reshape(b, config.numHeads(), n, d).transpose(0, 2, 1, 3).reshape(b, n, (long) config.numHeads() * d); // [B, n, nH*D]
@@ -418,7 +430,7 @@ public final class Decoder {
             k = repeatKv(k, groups);
             v = repeatKv(v, groups);
         }
-        NDArray scores = q.matMul(k.transpose(0, 1, 3, 2)).mul(Tensors.scalar(h.getManager(), 1.0 / Math.sqrt(d))).add(mask); // [B, nH, T, T]
+        NDArray scores = q.mul(Tensors.scalar(h.getManager(), 1.0 / Math.sqrt(d))).matMul(k.transpose(0, 1, 3, 2)).add(mask); // [B, nH, T, T]
         NDArray out = scores.softmax(3).matMul(v);                                               // [B, nH, T, D]
         out = out.transpose(0, 2, 1, 3).reshape(b, t, (long) config.numHeads() * d);             // [B, T, nH*D]
         return w.o().apply(out, training);
@@ -450,7 +462,10 @@ public final class Decoder {
         return x.div(rms).mul(w);
     }
 
-    /** cos and sin tables [1, 1, T, D] for positions offset.., in HF's layout (frequencies repeated for the two halves). */
+    /**
+     * cos and signed sin tables [1, 1, T, D] for positions offset.., in HF's layout (frequencies repeated for the two
+     * halves); the sin table's first half is negated, as rotate_half negates it (see applyRope).
+     */
     private NDArray[] ropeTables(NDManager m, int offset, int seq) {
         return ropeTables(m, offset, seq, new int[1]);
     }
@@ -483,7 +498,7 @@ public final class Decoder {
                     float s = (float) Math.sin(angle);
                     cos[at + j] = c;
                     cos[at + j + half] = c;
-                    sin[at + j] = s;
+                    sin[at + j] = -s; // the sign of rotate_half's first half (see applyRope)
                     sin[at + j + half] = s;
                 }
             }
@@ -492,13 +507,15 @@ public final class Decoder {
         return new NDArray[] {Tensors.of(m, cos, shape), Tensors.of(m, sin, shape)};
     }
 
-    /** x·cos + rotate_half(x)·sin, with rotate_half(x) = [-x2, x1]. */
+    /**
+     * x·cos + rotate_half(x)·sin with rotate_half(x) = [-x2, x1], computed as x·cos + [x2, x1]·[-sin, sin]: the halves
+     * are swapped by one flip and the sign lives in the table. Slicing x into halves cost, in backward, a zero-filled
+     * full-size gradient per slice (DJL's get slices every axis): ~5 % of a training step of the ~135M preset.
+     */
     private NDArray applyRope(NDArray x, NDArray[] rope) {
-        int half = config.headDim() / 2;
-        NDArray x1 = x.get(":, :, :, :" + half);
-        NDArray x2 = x.get(":, :, :, " + half + ":");
-        NDArray rotated = x2.neg().concat(x1, 3);
-        return x.mul(rope[0]).add(rotated.mul(rope[1]));
+        Shape s = x.getShape(); // [B, heads, T, D]
+        NDArray swapped = x.reshape(s.get(0), s.get(1), s.get(2), 2, s.get(3) / 2).flip(3).reshape(s);
+        return x.mul(rope[0]).add(swapped.mul(rope[1]));
     }
 
     /**

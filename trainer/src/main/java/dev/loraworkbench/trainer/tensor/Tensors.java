@@ -164,4 +164,14 @@ public final class Tensors {
         b.limit(data.length * 8);
         return copyStaged(m, b, shape, DataType.INT64);
     }
+
+    /**
+     * Elements from..to of one axis: x itself when that is all of it, else a view. DJL's {@code get(":, :, a:b, :")}
+     * slices every axis, and in backward each slice of a graph tensor zero-fills a gradient of the whole input: one
+     * axis sliced once, or not at all, keeps that to one or none.
+     */
+    public static NDArray narrow(NDArray x, int axis, long from, long to) {
+        if (from == 0 && to == x.getShape().get(axis)) return x;
+        return ai.djl.pytorch.jni.JniUtils.slice((ai.djl.pytorch.engine.PtNDArray) x, axis, from, to, 1);
+    }
 }

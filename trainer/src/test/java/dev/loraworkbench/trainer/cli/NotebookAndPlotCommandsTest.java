@@ -61,6 +61,22 @@ class NotebookAndPlotCommandsTest {
         assertEquals(dir + "/notebook-kernel/target/workbench-kernel.jar:" + dir + "/notebook-kernel/target/lib/*:"
                 + dir + "/trainer/target/workbench.jar:" + dir + "/trainer/target/lib/*", argv.get(7));
         assertEquals(NotebookCommand.KERNEL_MAIN, argv.get(8));
+        assertEquals(dir.resolve("trainer/scripts/malloc.env").toString(), argv.get(9));
+
+        // the start line, run with env in java's place: the kernel's JVM gets the malloc settings ./workbench gives the CLI
+        Files.createDirectories(dir.resolve("trainer/scripts"));
+        Files.copy(Path.of("scripts/malloc.env"), dir.resolve("trainer/scripts/malloc.env"));
+        Path fakeJava = Files.writeString(dir.resolve("java"), "#!/bin/sh\nenv\n");
+        assertTrue(fakeJava.toFile().setExecutable(true));
+        List<String> command = new java.util.ArrayList<>(argv.stream().map(Object::toString).toList());
+        command.set(5, fakeJava.toString());
+        ProcessBuilder start = new ProcessBuilder(command).redirectErrorStream(true);
+        start.environment().keySet().removeIf(name -> name.startsWith("MALLOC_")); // as Jupyter's environment would be
+        Process env = start.start();
+        String printed = new String(env.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, env.waitFor(), printed);
+        assertTrue(printed.contains("MALLOC_ARENA_MAX=1") && printed.contains("MALLOC_MMAP_THRESHOLD_=33554432")
+                && printed.contains("MALLOC_TRIM_THRESHOLD_=1073741824"), printed);
 
         Files.delete(dir.resolve("notebook-kernel/target/workbench-kernel.jar"));
         var e = assertThrows(WorkbenchCli.UserInputException.class, () -> NotebookCommand.InstallKernel.kernelSpec(dir));
