@@ -28,18 +28,16 @@ public final class Decoder {
     private final DecoderWeights weights;
     private final long scoreFloats;
     private final long activationFloats;
-    private final long attentionFloats;
 
     public Decoder(ModelConfig config, DecoderWeights weights) {
-        this(config, weights, SCORE_FLOATS, ACTIVATION_FLOATS, weights.embedTokens().getDevice().isGpu() ? SCORE_FLOATS : CPU_SCORE_FLOATS);
+        this(config, weights, SCORE_FLOATS, ACTIVATION_FLOATS);
     }
 
-    private Decoder(ModelConfig config, DecoderWeights weights, long scoreFloats, long activationFloats, long attentionFloats) {
+    private Decoder(ModelConfig config, DecoderWeights weights, long scoreFloats, long activationFloats) {
         this.config = config;
         this.weights = weights;
         this.scoreFloats = scoreFloats;
         this.activationFloats = activationFloats;
-        this.attentionFloats = attentionFloats;
     }
 
     /**
@@ -47,12 +45,12 @@ public final class Decoder {
      * run as many pieces, each of which would otherwise dequantize its 4-bit weights again.
      */
     public Decoder withLayerMaterialized(int i, NDManager scope) {
-        return new Decoder(config, weights.withLayer(i, weights.layers().get(i).materialize(scope)), scoreFloats, activationFloats, attentionFloats);
+        return new Decoder(config, weights.withLayer(i, weights.layers().get(i).materialize(scope)), scoreFloats, activationFloats);
     }
 
     /** The same model with other sizes for attention blocks and token tiles (tests cut short sequences into many). */
     public Decoder withBlockSizes(long scoreFloats, long activationFloats) {
-        return new Decoder(config, weights, scoreFloats, activationFloats, scoreFloats);
+        return new Decoder(config, weights, scoreFloats, activationFloats);
     }
 
     public ModelConfig config() { return config; }
@@ -327,7 +325,8 @@ public final class Decoder {
      */
     public NDArray attention(Qkv a, Context ctx) {
         int seq = ctx.seqLen();
-        int block = Math.min(queryBlock(ctx.rows(), seq), blocks(config, ctx.rows(), seq, attentionFloats, activationFloats).queryBlock());
+        long budget = weights.embedTokens().getDevice().isGpu() ? scoreFloats : Math.min(scoreFloats, CPU_SCORE_FLOATS); // see CPU_SCORE_FLOATS
+        int block = blocks(config, ctx.rows(), seq, budget, activationFloats).queryBlock();
         NDManager m = a.q().getManager();
         int[] starts = blockStartsLastFirst(seq, block);
         // without a graph, the blocks' outputs are written into one tensor allocated before the loop: outputs kept
